@@ -1,0 +1,106 @@
+"""Subjects and cases: what a gradient check runs on.
+
+A *subject* is a backprop program under test: a trusted forward (its cost), the backward
+under test, and a generator of inputs. A *case* is one concrete input built from a seed, a
+batch size and a dtype. Only the backward is ever mutated; the forward is the reference.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+
+from mutagrad.errors import InvalidInput
+
+Params = dict[str, np.ndarray]
+
+DTYPES: tuple[str, ...] = ("float64", "float32")
+
+
+@dataclass(frozen=True)
+class Case:
+    """One concrete input: parameters and data, with the recipe that rebuilt them.
+
+    ``seed`` is ``None`` for the subject's default case (for the seed's subjects: the
+    exercise's own test case).
+    """
+
+    seed: int | None
+    batch: int
+    dtype: str
+    params: Params = field(repr=False, compare=False)
+    data: Mapping[str, Any] = field(repr=False, compare=False)
+
+    @property
+    def label(self) -> str:
+        origin = "default" if self.seed is None else f"seed={self.seed}"
+        return f"{origin} m={self.batch} {self.dtype}"
+
+
+@dataclass(frozen=True)
+class Subject:
+    """A backprop program under test.
+
+    - ``backward`` is the function under test: the one the mutation engine rewrites.
+    - ``cost(params, case)`` is the trusted forward J(theta) on the case's data.
+    - ``gradients(backward, case)`` calls *a* backward (the original or a mutant) the way the
+      subject's code expects and returns dJ/dparam keyed by parameter name.
+    - ``make_case(seed, batch, dtype)`` builds a case; ``seed=None`` is the default case.
+    - ``param_names`` is the order in which the check flattens parameters (the seed's
+      ``dictionary_to_vector`` order).
+    """
+
+    name: str
+    description: str
+    backward: Callable[..., Any]
+    param_names: tuple[str, ...]
+    cost: Callable[[Params, Case], float]
+    gradients: Callable[[Callable[..., Any], Case], Params]
+    make_case: Callable[[int | None, int | None, str], Case]
+    batched: bool = True
+    default_batch: int = 3
+
+    def case(self, seed: int | None = None, batch: int | None = None,
+             dtype: str = "float64") -> Case:
+        """Build a validated case. ``batch`` without ``seed`` uses seed 0."""
+        validate_case_options(batch, dtype)
+        if batch is not None and seed is None:
+            seed = 0
+        return self.make_case(seed, batch, dtype)
+
+
+def validate_case_options(batch: int | None, dtype: str) -> None:
+    if batch is not None and batch < 1:
+        raise InvalidInput(f"batch size must be at least 1, got {batch}: pass --batch 1 or more")
+    if dtype not in DTYPES:
+        raise InvalidInput(f"unknown dtype {dtype!r}: use one of {', '.join(DTYPES)}")
+
+
+def cast(params: Mapping[str, np.ndarray], dtype: str) -> Params:
+    """Copies of ``params`` in ``dtype`` (float32 cases exercise round-off in the check)."""
+    return {k: np.asarray(v, dtype=dtype).copy() for k, v in params.items()}
+
+
+def pick_gradients(grads: Any, names: tuple[str, ...], prefix: str = "d") -> Params:
+    """Map a backward's gradient dict onto parameter names by convention (``W1`` -> ``dW1``).
+
+    Raises ``GradientMismatch`` when the backward did not return a dict holding every
+    ``prefix + name`` key, naming both lists so the user sees what is off.
+    """
+    from mutagrad.errors import GradientMismatch
+
+    if not isinstance(grads, Mapping):
+        raise GradientMismatch(
+            f"the backward returned {type(grads).__name__}, expected a dict of gradients"
+        )
+    wanted = [prefix + n for n in names]
+    missing = [k for k in wanted if k not in grads]
+    if missing:
+        raise GradientMismatch(
+            f"the backward's gradients lack {', '.join(missing)}; "
+            f"expected {', '.join(wanted)}, got {', '.join(map(str, grads))}"
+        )
+    return {n: np.asarray(grads[prefix + n]) for n in names}

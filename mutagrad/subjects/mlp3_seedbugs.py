@@ -1,0 +1,46 @@
+"""mlp3-seedbugs: the seed network with the exercise's two deliberate bugs.
+
+dW2 is multiplied by 2 and db1 is computed with 4./m: the first known-buggy reference,
+which every gradient check worth its name must fail.
+"""
+
+import numpy as np
+
+from mutagrad.subject import Subject
+from mutagrad.subjects import mlp3
+
+
+def backward_propagation_n(X, Y, cache):
+    m = X.shape[1]
+    (Z1, A1, W1, b1, Z2, A2, W2, b2, Z3, A3, W3, b3) = cache
+
+    dZ3 = A3 - Y
+    dW3 = 1. / m * np.dot(dZ3, A2.T)
+    db3 = 1. / m * np.sum(dZ3, axis=1, keepdims=True)
+
+    dA2 = np.dot(W3.T, dZ3)
+    dZ2 = np.multiply(dA2, np.int64(A2 > 0))
+    dW2 = 1. / m * np.dot(dZ2, A1.T) * 2
+    db2 = 1. / m * np.sum(dZ2, axis=1, keepdims=True)
+
+    dA1 = np.dot(W2.T, dZ2)
+    dZ1 = np.multiply(dA1, np.int64(A1 > 0))
+    dW1 = 1. / m * np.dot(dZ1, X.T)
+    db1 = 4. / m * np.sum(dZ1, axis=1, keepdims=True)
+
+    gradients = {"dZ3": dZ3, "dW3": dW3, "db3": db3,
+                 "dA2": dA2, "dZ2": dZ2, "dW2": dW2, "db2": db2,
+                 "dA1": dA1, "dZ1": dZ1, "dW1": dW1, "db1": db1}
+
+    return gradients
+
+
+SUBJECT = Subject(
+    name="mlp3-seedbugs",
+    description="mlp3 with the exercise's two bugs (dW2 * 2, db1 with 4./m): must fail",
+    backward=backward_propagation_n,
+    param_names=mlp3.PARAM_NAMES,
+    cost=mlp3.cost,
+    gradients=mlp3.gradients_with,
+    make_case=mlp3.make_case,
+)
