@@ -78,7 +78,7 @@ def test_default_case_is_the_exercise_test_case():
     case = load("mlp3").case()
     np.testing.assert_array_equal(case.data["X"], x)
     np.testing.assert_array_equal(case.data["Y"], np.array([1, 1, 0]))
-    for name, want in dict(W1=W1, b1=b1, W2=W2, b2=b2, W3=W3, b3=b3).items():
+    for name, want in {"W1": W1, "b1": b1, "W2": W2, "b2": b2, "W3": W3, "b3": b3}.items():
         np.testing.assert_array_equal(case.params[name], want)
 
 
