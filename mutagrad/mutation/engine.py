@@ -1,0 +1,276 @@
+"""Enumerate, render and compile mutants of a function, without touching its file.
+
+How a mutant is made
+    1. Every node of the function's body (docstring and ``# mutagrad: skip`` lines aside) is
+       offered to every selected operator, in registry order.
+    2. Each replacement is rendered to text and spliced into the original source over the
+       node's exact span, so the mutant's file differs from the original only there.
+    3. The spliced source is parsed again and must give exactly the intended tree (the
+       original function with that one node replaced): if operator precedence would change
+       its meaning, the replacement is parenthesised; a mutant whose tree equals the
+       original's or an earlier mutant's is dropped.
+
+Mutant ids
+    The first 10 hex digits of a SHA-256 over: the function's name, the operator's name,
+    the enclosing statement as ``ast.unparse`` normalises it (first line only for compound
+    statements), the replaced node and its replacement (``ast.dump``, no positions), and the
+    occurrence number of that same tuple in the function. No line or column goes in, so
+    editing or moving other code, comments or formatting leaves every id unchanged, and the
+    same code gives the same ids in any process or subject.
+"""
+
+from __future__ import annotations
+
+import ast
+import difflib
+import hashlib
+import io
+import re
+import tokenize
+from collections import Counter
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from mutagrad.errors import InvalidInput
+from mutagrad.mutation.operator import Operator, Scope
+from mutagrad.mutation.registry import OPERATORS
+
+_SKIP = re.compile(r"#\s*mutagrad:\s*skip\b")
+_ATOMIC = (ast.Name, ast.Attribute, ast.Call, ast.Subscript, ast.Constant, ast.List,
+           ast.Tuple, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp,
+           ast.GeneratorExp, ast.JoinedStr)
+
+
+@dataclass(frozen=True)
+class Mutant:
+    """One small change to a function, made by one operator at one place."""
+
+    id: str
+    function: str
+    category: str
+    operator: str
+    path: str
+    line: int
+    col: int
+    original: str
+    replacement: str
+    source: str = field(repr=False, compare=False)
+    diff: str = field(repr=False, compare=False)
+
+    @property
+    def location(self) -> str:
+        return f"{self.path}:{self.line}:{self.col + 1}"
+
+
+@dataclass
+class _Site:
+    node: ast.AST
+    stmt: ast.stmt
+    func: ast.FunctionDef
+
+
+def skip_lines(source: str) -> set[int]:
+    """Lines holding a ``# mutagrad: skip`` comment."""
+    lines = set()
+    for token in tokenize.generate_tokens(io.StringIO(source).readline):
+        if token.type == tokenize.COMMENT and _SKIP.search(token.string):
+            lines.add(token.start[0])
+    return lines
+
+
+def find_functions(tree: ast.Module, names: Sequence[str], path: str) -> list[ast.FunctionDef]:
+    found = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    missing = [n for n in names if n not in found]
+    if missing:
+        have = ", ".join(sorted(found)) or "none"
+        raise InvalidInput(f"{path} has no top-level function {', '.join(missing)} "
+                           f"(functions there: {have})")
+    return [found[n] for n in names]
+
+
+def _sites(func: ast.FunctionDef, skipped: set[int]) -> Iterator[_Site]:
+    body = func.body
+    if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
+            and isinstance(body[0].value.value, str):
+        body = body[1:]  # the docstring
+
+    def visit(node: ast.AST, stmt: ast.stmt) -> Iterator[_Site]:
+        if isinstance(node, ast.stmt):
+            if node.lineno in skipped:
+                return  # the statement and its whole block
+            stmt = node
+        if getattr(node, "lineno", None) in skipped:
+            return
+        if hasattr(node, "end_col_offset"):
+            yield _Site(node, stmt, func)
+        for child in ast.iter_child_nodes(node):
+            yield from visit(child, stmt)
+
+    if func.lineno in skipped:
+        return
+    for statement in body:
+        yield from visit(statement, statement)
+
+
+class _Source:
+    """The original text, with (line, utf-8 column) -> character offset."""
+
+    def __init__(self, text: str):
+        self.text = text
+        self.lines = text.splitlines(keepends=True)
+        self.starts = [0]
+        for line in self.lines:
+            self.starts.append(self.starts[-1] + len(line))
+
+    def offset(self, line: int, col: int) -> int:
+        row = self.lines[line - 1]
+        return self.starts[line - 1] + len(row.encode()[:col].decode())
+
+    def span(self, node: ast.AST) -> tuple[int, int]:
+        return (self.offset(node.lineno, node.col_offset),  # type: ignore[attr-defined]
+                self.offset(node.end_lineno, node.end_col_offset))  # type: ignore[attr-defined]
+
+    def segment(self, node: ast.AST) -> str:
+        start, end = self.span(node)
+        return self.text[start:end]
+
+
+def _same_tree(a: str, b: str, mode: str) -> bool:
+    try:
+        return ast.dump(ast.parse(a, mode=mode)) == ast.dump(ast.parse(b, mode=mode))
+    except SyntaxError:
+        return False
+
+
+def render(new: ast.AST, src: _Source, originals: set[int]) -> str:
+    """Text of ``new``; subtrees taken from the original keep their original text."""
+    pieces: list[tuple[str, str, bool]] = []
+
+    def template(node: Any) -> Any:
+        if isinstance(node, list):
+            return [template(n) for n in node]
+        if not isinstance(node, ast.AST):
+            return node
+        if id(node) in originals:
+            name = f"__mg{len(pieces)}__"
+            atomic = not isinstance(node, ast.expr) or isinstance(node, _ATOMIC)  # keywords too
+            pieces.append((name, src.segment(node), atomic))
+            return ast.Name(name, ast.Load())
+        return type(node)(**{f: template(v) for f, v in ast.iter_fields(node)})
+
+    text = ast.unparse(template(new))
+    mode = "exec" if isinstance(new, ast.stmt) else "eval"
+    for name, segment, atomic in pieces:
+        wrapped = text.replace(name, segment if atomic else f"({segment})")
+        bare = text.replace(name, segment)
+        text = bare if not atomic and _same_tree(bare, wrapped, mode) else wrapped
+    return text
+
+
+def _replaced_dump(site: _Site, replacement: ast.AST, scope: Scope) -> str:
+    """``ast.dump`` of the function with the site's node swapped for ``replacement``."""
+    parent = scope.parent(site.node)
+    assert parent is not None
+    for name, value in ast.iter_fields(parent):
+        if value is site.node:
+            setattr(parent, name, replacement)
+            try:
+                return ast.dump(site.func)
+            finally:
+                setattr(parent, name, site.node)
+        if isinstance(value, list) and any(v is site.node for v in value):
+            i = next(i for i, v in enumerate(value) if v is site.node)
+            value[i] = replacement
+            try:
+                return ast.dump(site.func)
+            finally:
+                value[i] = site.node
+    raise AssertionError("node not found in its parent")
+
+
+def _statement_key(stmt: ast.stmt) -> str:
+    return ast.unparse(stmt).splitlines()[0]
+
+
+def _function_dump(source: str, func: ast.FunctionDef) -> str | None:
+    try:
+        tree = ast.parse(source)
+    except SyntaxError:
+        return None
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef) and node.name == func.name:
+            return ast.dump(node)
+    return None
+
+
+def find_mutants(source: str, functions: Sequence[str], path: str = "<string>",
+                 operators: Sequence[Operator] = OPERATORS, strict: bool = False) -> list[Mutant]:
+    """Every mutant the operators make in the named top-level functions of ``source``.
+
+    A replacement that cannot be spliced in as text giving exactly the intended tree is
+    skipped (``strict=True``, used by the tests, raises instead: it is an engine bug).
+    """
+    src = _Source(source)
+    tree = ast.parse(source)
+    skipped = skip_lines(source)
+    mutants: list[Mutant] = []
+    for func in find_functions(tree, functions, path):
+        scope = Scope.of(func)
+        originals = {id(n) for n in ast.walk(func) if hasattr(n, "end_col_offset")}
+        seen = {ast.dump(func)}
+        occurrences: Counter[str] = Counter()
+        for site in list(_sites(func, skipped)):
+            for op in operators:
+                for replacement in op.mutate(site.node, scope):
+                    mutant = _make(site, replacement, op, scope, src, originals, path,
+                                   seen, occurrences, strict)
+                    if mutant is not None:
+                        mutants.append(mutant)
+    return mutants
+
+
+def _make(site: _Site, replacement: ast.AST, op: Operator, scope: Scope, src: _Source,
+          originals: set[int], path: str, seen: set[str],
+          occurrences: Counter[str], strict: bool) -> Mutant | None:
+    intended = _replaced_dump(site, replacement, scope)
+    if intended in seen:
+        return None
+    start, end = src.span(site.node)
+    text = render(replacement, src, originals)
+    candidates = [text] if isinstance(replacement, ast.stmt) else [text, f"({text})"]
+    for candidate in candidates:
+        new_source = src.text[:start] + candidate + src.text[end:]
+        if _function_dump(new_source, site.func) == intended:
+            break
+    else:  # cannot be written as a one-place edit; never emit a wrong mutant
+        if strict:
+            raise AssertionError(f"{op.name} at line {site.node.lineno}: "  # type: ignore[attr-defined]
+                                 f"{text!r} does not re-parse as intended")
+        return None
+    seen.add(intended)
+    key = "\0".join([site.func.name, op.name, _statement_key(site.stmt),
+                     ast.dump(site.node), ast.dump(replacement)])
+    occurrences[key] += 1
+    mutant_id = hashlib.sha256(f"{key}\0{occurrences[key]}".encode()).hexdigest()[:10]
+    diff = "".join(difflib.unified_diff(
+        src.lines, new_source.splitlines(keepends=True),
+        fromfile=path, tofile=f"{path} (mutant {mutant_id})", n=2))
+    return Mutant(mutant_id, site.func.name, op.category, op.name, path,
+                  site.node.lineno, site.node.col_offset,  # type: ignore[attr-defined]
+                  src.segment(site.node), candidate, new_source, diff)
+
+
+def compile_functions(source: str, names: Sequence[str], namespace: dict[str, Any],
+                      filename: str) -> dict[str, Callable[..., Any]]:
+    """Compile only the named functions of ``source`` in a copy of ``namespace``.
+
+    The copy is the original module's globals, so the mutant sees the same helpers and
+    imports; neither the module nor its file changes.
+    """
+    tree = ast.parse(source)
+    defs = find_functions(tree, names, filename)
+    code = compile(ast.Module(body=list(defs), type_ignores=[]), filename, "exec")
+    scope = dict(namespace)
+    exec(code, scope)  # noqa: S102 - compiling the mutant in memory is the point
+    return {name: scope[name] for name in names}

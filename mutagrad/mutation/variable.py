@@ -1,0 +1,60 @@
+"""``variable``: the wrong cached variable (A1 for Z1, X for A1, ...).
+
+Candidates for a name are the function's other names of the same role: the same stem at
+another layer (``A1`` -> ``A3``; the +-1 shifts belong to ``index``/``shift-layer``), the same
+layer under another stem (``A1`` -> ``Z1``, ``W1``), with ``X`` as layer 0 of ``A`` as in the
+seed; names without a layer swap with the function's other parameters without one.
+The optional ``key`` category renames string keys ("dW2" -> "dW3"); it is off by default,
+because a renamed key only makes noise in most code.
+"""
+
+from __future__ import annotations
+
+import ast
+from collections.abc import Iterator
+
+from mutagrad.mutation.operator import Operator, Scope, layer_of
+
+
+def swap_variable(node: ast.AST, scope: Scope) -> Iterator[ast.AST]:
+    if not scope.is_value_name(node):
+        return
+    name = node.id  # type: ignore[attr-defined]
+    mine = layer_of(name)
+    picks = []
+    for other in sorted(scope.pool - {name}):
+        theirs = layer_of(other)
+        if mine and theirs and mine[0] == theirs[0]:
+            same_stem_far = mine[1] == theirs[1] and abs(mine[2] - theirs[2]) > 1
+            same_layer = mine[1] != theirs[1] and mine[2] == theirs[2]
+            if same_stem_far or same_layer:
+                picks.append(other)
+        elif mine is None and theirs is None:
+            if {name, other} <= scope.args:
+                picks.append(other)
+    for other in picks:
+        yield ast.Name(other, ast.Load())
+
+
+def swap_key(node: ast.AST, scope: Scope) -> Iterator[ast.AST]:
+    if isinstance(node, ast.Constant) and isinstance(node.value, str):
+        layer = layer_of(node.value)
+        if layer and not node.value.startswith(("X", "dX")):
+            d, stem, n = layer
+            for shifted in (n - 1, n + 1):
+                if shifted >= 0:
+                    yield ast.Constant(f"{d}{stem}{shifted}")
+
+
+OPERATORS = (
+    Operator("swap-variable", "variable", "a cached variable -> another of the same role",
+             swap_variable,
+             (("dW1 = np.dot(dZ1, X.T)",
+               ("dW1 = np.dot(dZ1, A2.T)", "dW1 = np.dot(dZ1, A3.T)")),
+              ("dA1 = np.dot(W2.T, dZ2)", ("dA1 = np.dot(A2.T, dZ2)", "dA1 = np.dot(Z2.T, dZ2)",
+                                           "dA1 = np.dot(b2.T, dZ2)")),
+              ("dZ3 = A3 - Y", ("dZ3 = A1 - Y", "dZ3 = W3 - Y", "dZ3 = X - Y", "dZ3 = Z3 - Y",
+                                "dZ3 = b3 - Y", "dZ3 = A3 - cache")))),
+    Operator("swap-key", "key", 'a layered string key "dW2" -> "dW1", "dW3" (off by default)',
+             swap_key, (('g = {"dW2": d}', ('g = {"dW1": d}', 'g = {"dW3": d}')),), default=False),
+)
