@@ -8,10 +8,11 @@ from typing import Annotated, Any
 
 import typer
 from rich.console import Console
+from rich.syntax import Syntax
 from rich.table import Table
 
-from mutagrad import gradcheck, subjects
-from mutagrad.errors import MutagradError
+from mutagrad import gradcheck, mutation, subjects
+from mutagrad.errors import InvalidInput, MutagradError
 
 app = typer.Typer(
     help="Which bugs in your backward pass would your gradient check catch?",
@@ -23,6 +24,17 @@ app = typer.Typer(
 
 SubjectArg = Annotated[str, typer.Argument(help="A built-in subject (see 'mutagrad subjects').")]
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+CategoryOpt = Annotated[list[str] | None, typer.Option(
+    "--category", help="Only these categories (repeat, or comma-separate).")]
+OperatorOpt = Annotated[list[str] | None, typer.Option(
+    "--operator", help="Only these operators (repeat, or comma-separate); see 'mutagrad operators'.")]
+
+
+def _split(values: list[str] | None) -> list[str] | None:
+    """``--category sign,factor --category index`` -> ["sign", "factor", "index"]."""
+    if not values:
+        return None
+    return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
 def _out() -> Console:
@@ -113,6 +125,102 @@ def _render_check(result: gradcheck.CheckResult, top: int) -> None:
         table.add_row(f"d{d.name}{mark}", f"{d.difference:.3e}", f"[{index}]",
                       f"{d.analytic:.10g}", f"{d.numerical:.10g}")
     out.print(table)
+
+
+@app.command()
+def mutants(
+    subject: SubjectArg,
+    category: CategoryOpt = None,
+    operator: OperatorOpt = None,
+    directory: Annotated[str | None, typer.Argument(
+        metavar="[DIR]", help="Where --export writes (default: mutants/).")] = None,
+    export: Annotated[bool, typer.Option(
+        "--export", help="Also write each mutant as a runnable copy to "
+                         "DIR/<subject>/<id>.py, with an index.json.")] = False,
+    as_json: JsonOpt = False,
+) -> None:
+    """List the mutants of a subject's backward, then the count per category.
+
+    Each mutant has a stable id (a hash of the code it changes, not of line numbers), a
+    category, an operator and the one place it changes. The subject's file is never written.
+
+    Example: mutagrad mutants mlp3 --category factor,activation --export
+    """
+    if directory is not None and not export:
+        raise InvalidInput(f"{directory!r}: a folder is only taken with --export "
+                           f"(mutagrad mutants {subject} --export {directory})")
+    subj = subjects.load(subject)
+    found = mutation.mutants_of(subj, _split(category), _split(operator))
+    folder = mutation.export(subj.name, found, directory or "mutants") if export else None
+    counts: dict[str, int] = {}
+    for m in found:
+        counts[m.category] = counts.get(m.category, 0) + 1
+    if as_json:
+        _emit_json({"subject": subj.name, "mutants": [_mutant_json(m) for m in found],
+                    "counts": counts, "exported_to": str(folder) if folder else None})
+        return
+    out = _out()
+    table = Table(title=f"Mutants of {subj.name} ({subj.backward.__name__})", title_justify="left")
+    for column in ("id", "category", "operator", "line", "original -> replacement"):
+        table.add_column(column, overflow="fold")
+    for m in found:
+        table.add_row(m.id, m.category, m.operator, str(m.line),
+                      f"{m.original} [bold]->[/bold] {m.replacement}")
+    out.print(table)
+    summary = Table(title="Per category", title_justify="left")
+    summary.add_column("category")
+    summary.add_column("mutants", justify="right")
+    for name, n in counts.items():
+        summary.add_row(name, str(n))
+    summary.add_row("[bold]total[/bold]", f"[bold]{len(found)}[/bold]")
+    out.print(summary)
+    if folder:
+        out.print(f"exported {len(found)} mutants to {folder}/ (index: {folder / 'index.json'})")
+
+
+def _mutant_json(m: mutation.Mutant) -> dict[str, Any]:
+    return {"id": m.id, "category": m.category, "operator": m.operator,
+            "function": m.function, "location": m.location, "line": m.line,
+            "original": m.original, "replacement": m.replacement}
+
+
+@app.command()
+def diff(
+    subject: SubjectArg,
+    mutant_id: Annotated[str, typer.Argument(help="A mutant id, or a unique prefix of one.")],
+) -> None:
+    """Show one mutant as a coloured unified diff against the subject's source.
+
+    Example: mutagrad diff mlp3 247a48958b
+    """
+    subj = subjects.load(subject)
+    found = mutation.find_mutant(mutation.mutants_of(subj, operators=_all_operators()),
+                                 mutant_id, subj.name)
+    out = _out()
+    out.print(f"{found.id}  {found.category}/{found.operator}  {found.location}")
+    out.print(Syntax(found.diff, "diff", theme="ansi_dark", background_color="default"))
+
+
+def _all_operators() -> list[str]:
+    return [op.name for op in mutation.OPERATORS]
+
+
+@app.command()
+def operators(as_json: JsonOpt = False) -> None:
+    """List the mutation operators by category; those marked off run only when named.
+
+    Example: mutagrad operators
+    """
+    if as_json:
+        _emit_json([{"name": op.name, "category": op.category, "default": op.default,
+                     "description": op.description} for op in mutation.OPERATORS])
+        return
+    table = Table()
+    for column in ("category", "operator", "on", "what it does"):
+        table.add_column(column, overflow="fold")
+    for op in sorted(mutation.OPERATORS, key=lambda o: mutation.CATEGORIES.index(o.category)):
+        table.add_row(op.category, op.name, "yes" if op.default else "off", op.description)
+    _out().print(table)
 
 
 def main(argv: list[str] | None = None) -> None:

@@ -9,13 +9,15 @@ import tokenize
 from collections.abc import Callable
 from typing import Any
 
+from mutagrad.errors import InvalidInput
 from mutagrad.mutation.engine import Mutant, compile_functions, find_mutants
+from mutagrad.mutation.export import export
 from mutagrad.mutation.operator import CATEGORIES, Operator
 from mutagrad.mutation.registry import OPERATORS, select
 from mutagrad.subject import Subject
 
-__all__ = ["CATEGORIES", "OPERATORS", "Mutant", "Operator", "find_mutants", "mutant_backward",
-           "mutants_of", "select", "source_of"]
+__all__ = ["CATEGORIES", "OPERATORS", "Mutant", "Operator", "export", "find_mutant",
+           "find_mutants", "mutant_backward", "mutants_of", "select", "source_of"]
 
 
 def source_of(func: Callable[..., Any]) -> tuple[str, str]:
@@ -46,3 +48,15 @@ def mutant_backward(subject: Subject, mutant: Mutant) -> Callable[..., Any]:
     module = sys.modules[subject.backward.__module__]
     name = subject.backward.__name__
     return compile_functions(mutant.source, [name], vars(module), f"<mutant {mutant.id}>")[name]
+
+
+def find_mutant(mutants: list[Mutant], mutant_id: str, subject: str) -> Mutant:
+    """The mutant whose id starts with ``mutant_id`` (a unique prefix is enough)."""
+    matches = [m for m in mutants if m.id.startswith(mutant_id.lower())]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        raise InvalidInput(f"no mutant {mutant_id!r} in {subject}: "
+                           f"list them with 'mutagrad mutants {subject}'")
+    raise InvalidInput(f"{mutant_id!r} matches {len(matches)} mutants of {subject}: "
+                       "give more digits of the id")
