@@ -74,7 +74,7 @@ def test_ids_survive_unrelated_edits(mlp3_mutants):
     assert {m.line for m in moved} != {m.line for m in mlp3_mutants}  # they really moved
 
 
-def _grads(subject, backward, seed=2, batch=4):
+def _grads(subject, backward, seed=2, batch=5):
     case = subject.case(seed, batch)
     return subject.gradients(backward, case)
 
