@@ -27,6 +27,7 @@ import hashlib
 import io
 import re
 import tokenize
+import warnings
 from collections import Counter
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
@@ -270,7 +271,9 @@ def compile_functions(source: str, names: Sequence[str], namespace: dict[str, An
     """
     tree = ast.parse(source)
     defs = find_functions(tree, names, filename)
-    code = compile(ast.Module(body=list(defs), type_ignores=[]), filename, "exec")
+    with warnings.catch_warnings():  # a mutant may be odd-looking code: `1[i]` is still a mutant
+        warnings.simplefilter("ignore", SyntaxWarning)
+        code = compile(ast.Module(body=list(defs), type_ignores=[]), filename, "exec")
     scope = dict(namespace)
     exec(code, scope)  # noqa: S102 - compiling the mutant in memory is the point
     return {name: scope[name] for name in names}

@@ -26,7 +26,7 @@ def drop_transpose(node: ast.AST, scope: Scope) -> Iterator[ast.AST]:
 
 
 def add_transpose(node: ast.AST, scope: Scope) -> Iterator[ast.AST]:
-    if scope.is_value_name(node):
+    if isinstance(node, ast.Name) and scope.is_value_name(node):
         parent = scope.parent(node)
         operands = _product_operands(parent) if parent is not None else None
         if operands and any(op is node for op in operands):

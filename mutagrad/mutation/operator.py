@@ -136,7 +136,8 @@ def call_name(node: ast.AST) -> str | None:
 
 def number(node: ast.AST) -> float | int | None:
     if isinstance(node, ast.Constant) and type(node.value) in (int, float):
-        return node.value  # type: ignore[no-any-return]
+        value: float | int = node.value  # type: ignore[assignment]
+        return value
     return None
 
 

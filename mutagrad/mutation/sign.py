@@ -9,9 +9,9 @@ from mutagrad.mutation.operator import Operator, Scope, assigned_value, is_text
 
 
 def negate_result(node: ast.AST, scope: Scope) -> Iterator[ast.AST]:
-    if isinstance(node, ast.expr) and assigned_value(node, scope):
-        if not (isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)):
-            yield ast.UnaryOp(ast.USub(), node)
+    negated = isinstance(node, ast.UnaryOp) and isinstance(node.op, ast.USub)
+    if isinstance(node, ast.expr) and assigned_value(node, scope) and not negated:
+        yield ast.UnaryOp(ast.USub(), node)
 
 
 def swap_subtraction(node: ast.AST, scope: Scope) -> Iterator[ast.AST]:

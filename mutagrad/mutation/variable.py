@@ -29,9 +29,8 @@ def swap_variable(node: ast.AST, scope: Scope) -> Iterator[ast.AST]:
             same_layer = mine[1] != theirs[1] and mine[2] == theirs[2]
             if same_stem_far or same_layer:
                 picks.append(other)
-        elif mine is None and theirs is None:
-            if {name, other} <= scope.args:
-                picks.append(other)
+        elif mine is None and theirs is None and {name, other} <= scope.args:
+            picks.append(other)
     for other in picks:
         yield ast.Name(other, ast.Load())
 
