@@ -47,7 +47,8 @@ def mutant_backward(subject: Subject, mutant: Mutant) -> Callable[..., Any]:
     """The mutant's backward, compiled in memory in the backward's own module namespace."""
     module = sys.modules[subject.backward.__module__]
     name = subject.backward.__name__
-    return compile_functions(mutant.source, [name], vars(module), f"<mutant {mutant.id}>")[name]
+    return compile_functions(mutant.function_source, [name], vars(module),
+                             f"<mutant {mutant.id}>")[name]
 
 
 def find_mutant(mutants: list[Mutant], mutant_id: str, subject: str) -> Mutant:

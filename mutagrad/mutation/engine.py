@@ -58,6 +58,9 @@ class Mutant:
     replacement: str
     source: str = field(repr=False, compare=False)
     diff: str = field(repr=False, compare=False)
+    # Only the mutated function, preceded by blank lines so its line numbers are the
+    # file's: what a worker compiles, without re-parsing the whole module.
+    function_source: str = field(repr=False, compare=False, default="")
 
     @property
     def location(self) -> str:
@@ -257,9 +260,14 @@ def _make(site: _Site, replacement: ast.AST, op: Operator, scope: Scope, src: _S
     diff = "".join(difflib.unified_diff(
         src.lines, new_source.splitlines(keepends=True),
         fromfile=path, tofile=f"{path} (mutant {mutant_id})", n=2))
+    original_text = src.segment(site.node)
+    first = min([site.func.lineno] + [d.lineno for d in site.func.decorator_list])
+    last = site.func.end_lineno + candidate.count("\n") - original_text.count("\n")  # type: ignore[operator]
+    function_source = "\n" * (first - 1) + "".join(
+        new_source.splitlines(keepends=True)[first - 1:last])
     return Mutant(mutant_id, site.func.name, op.category, op.name, path,
                   site.node.lineno, site.node.col_offset,  # type: ignore[attr-defined]
-                  src.segment(site.node), candidate, new_source, diff)
+                  original_text, candidate, new_source, diff, function_source)
 
 
 def compile_functions(source: str, names: Sequence[str], namespace: dict[str, Any],

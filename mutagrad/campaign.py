@@ -1,0 +1,315 @@
+"""Campaigns: every mutant of a subject on many cases, every difference stored.
+
+Cost model (DESIGN.md): the forward is never mutated, so each case's numerical gradient is
+computed ONCE per (strategy, epsilon) here in the parent and shipped to the workers, which
+then pay one forward (for the backward's cache) and one backward per (mutant, case). A
+campaign costs about ``cases x (2P forwards + mutants x (forward + backward))``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass, field, replace
+from typing import Any
+
+import numpy as np
+
+from mutagrad import __version__, gradcheck, mutation, subjects
+from mutagrad.errors import InvalidInput, MutagradError
+from mutagrad.mutation import Mutant
+from mutagrad.mutation.engine import compile_functions
+from mutagrad.store import CaseInfo, MutantInfo, Store
+from mutagrad.subject import Case, Subject, validate_case_options
+from mutagrad.trial import ORIGINAL, CaseData, Outcome, TrialResult, evaluate
+from mutagrad.workers import Done, Pool
+
+STRATEGIES = ("centered",)
+FLUSH_ROWS = 500
+FLUSH_SECONDS = 1.0
+
+
+class CampaignInterrupted(MutagradError):
+    """Ctrl-C: every finished trial is stored and the campaign can be resumed."""
+
+    exit_code = 130
+
+
+class SubjectBroken(MutagradError):
+    """The subject's own backward crashes or returns the wrong shapes: nothing to compare."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    """What a campaign runs. Stored with the campaign, so ``--resume`` reruns the same plan.
+
+    Default batch sizes are 1 (hides a missing 1/m and wrong batch reductions) and 6 (unlike
+    every layer width of mlp3, so no activation matrix is square).
+    """
+
+    cases: int = 5
+    seed: int = 0
+    batches: tuple[int, ...] = (1, 6)
+    dtypes: tuple[str, ...] = ("float64",)
+    epsilons: tuple[float, ...] = (gradcheck.DEFAULT_EPSILON,)
+    strategies: tuple[str, ...] = ("centered",)
+    tolerance: float = gradcheck.DEFAULT_TOLERANCE
+    categories: tuple[str, ...] = ()
+    operators: tuple[str, ...] = ()
+    # how to run it (may change on resume)
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 1, compare=False)
+    timeout: float = field(default=10.0, compare=False)
+    memory_mb: int = field(default=2048, compare=False)
+
+    def validate(self) -> None:
+        if self.cases < 1:
+            raise InvalidInput(f"--cases must be at least 1, got {self.cases}")
+        for batch in self.batches:
+            validate_case_options(batch, "float64")
+        for dtype in self.dtypes:
+            validate_case_options(None, dtype)
+        for eps in self.epsilons:
+            gradcheck.validate_positive("epsilon", eps, "--epsilon")
+        gradcheck.validate_positive("tolerance", self.tolerance, "--tolerance")
+        unknown = sorted(set(self.strategies) - set(STRATEGIES))
+        if unknown:
+            raise InvalidInput(f"unknown strategy {', '.join(unknown)}: "
+                               f"use one of {', '.join(STRATEGIES)}")
+        if self.timeout <= 0:
+            raise InvalidInput(f"--timeout must be positive, got {self.timeout}")
+        if self.jobs < 1:
+            raise InvalidInput(f"--jobs must be at least 1, got {self.jobs}")
+
+    def config(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], **overrides: Any) -> Settings:
+        known = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()
+                 if k in cls.__dataclass_fields__}
+        return replace(cls(**known), **{k: v for k, v in overrides.items() if v is not None})
+
+
+@dataclass(frozen=True)
+class ProgressEvent:
+    done: int          # mutants with every case evaluated
+    total: int
+    detected: int      # mutants detected on at least one case so far
+
+
+ProgressCallback = Callable[[ProgressEvent], None]
+
+
+def build_cases(subject: Subject, settings: Settings) -> list[Case]:
+    """seeds x batch sizes x dtypes (a subject without a batch dimension has one batch)."""
+    batches = settings.batches if subject.batched else (subject.default_batch,)
+    cases = []
+    for seed in range(settings.seed, settings.seed + settings.cases):
+        for batch in batches:
+            for dtype in settings.dtypes:
+                cases.append(subject.case(seed, batch, dtype))
+    return cases
+
+
+def source_hash(subject: Subject) -> str:
+    _, text = mutation.source_of(subject.backward)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def _mutant_info(m: Mutant) -> MutantInfo:
+    return MutantInfo(m.id, m.category, m.operator, m.function, m.location, m.line,
+                      m.original, m.replacement, m.diff)
+
+
+def _case_info(index: int, case: Case) -> CaseInfo:
+    return CaseInfo(index, case.seed, case.batch, case.dtype, case.label)
+
+
+def prepare(subject: Subject, cases: Sequence[Case], settings: Settings) -> list[CaseData]:
+    """Numerical gradients, once per case and epsilon: every mutant reuses them."""
+    prepared = []
+    for index, case in enumerate(cases):
+        numerical = {}
+        for strategy in settings.strategies:
+            for eps in settings.epsilons:
+                numerical[(strategy, eps)] = gradcheck.numerical_gradient(subject, case, eps).vector
+        shapes = tuple(np.shape(case.params[k]) for k in subject.param_names)
+        prepared.append(CaseData(index, case, subject.param_names, shapes, numerical))
+    return prepared
+
+
+def _check_original(subject: Subject, data: list[CaseData],
+                    settings: Settings) -> tuple[list[TrialResult], list[CaseData]]:
+    """Run the subject's own backward first: its differences are the false-alarm evidence."""
+    trials = evaluate(subject, subject.backward, ORIGINAL, data, settings.tolerance,
+                      settings.timeout)
+    broken = [t for t in trials if t.outcome not in (Outcome.PASSED, Outcome.ALARM)]
+    if broken:
+        t = broken[0]
+        raise SubjectBroken(f"the subject's own backward fails on case {data[t.case_index].case.label}"
+                            f" ({t.outcome}: {t.error}): fix it before running mutants")
+    with_original = []
+    for d in data:
+        grads = subject.gradients(subject.backward, d.case)
+        flat = gradcheck.flatten(grads, d.keys).astype(np.float64)
+        with_original.append(replace(d, original=flat))
+    return trials, with_original
+
+
+# -- worker side ------------------------------------------------------------------------
+
+def _init_worker(spec: str, data: list[CaseData], tolerance: float,
+                 timeout: float) -> tuple[Subject, dict[int, CaseData], float, float]:
+    return subjects.load(spec), {d.index: d for d in data}, tolerance, timeout
+
+
+def _run_task(state: tuple[Subject, dict[int, CaseData], float, float],
+              task: tuple[str, str, tuple[int, ...]]) -> list[TrialResult]:
+    subject, data, tolerance, timeout = state
+    mutant_id, function_source, case_indices = task
+    name = subject.backward.__name__
+    module_globals = subject.backward.__globals__
+    backward = compile_functions(function_source, [name], module_globals,
+                                 f"<mutant {mutant_id}>")[name]
+    return evaluate(subject, backward, mutant_id, [data[i] for i in case_indices],
+                    tolerance, timeout)
+
+
+def _failed_trials(mutant_id: str, case: CaseData, outcome: Outcome, error: str,
+                   elapsed: float) -> list[TrialResult]:
+    return [TrialResult(mutant_id, case.index, strategy, eps, None, None, outcome.value, error,
+                        elapsed) for strategy, eps in case.numerical]
+
+
+# -- the parent ---------------------------------------------------------------------------
+
+def start(store: Store, spec: str, settings: Settings, name: str | None = None,
+          on_progress: ProgressCallback | None = None,
+          mutants_dir: str | None = None) -> int:
+    """Plan and run a new campaign; returns its id (stored even when interrupted)."""
+    settings.validate()
+    subject = subjects.load(spec)
+    mutants = mutation.mutants_of(subject, list(settings.categories) or None,
+                                  list(settings.operators) or None)
+    cases = build_cases(subject, settings)
+    if mutants_dir:
+        mutation.export(subject.name, mutants, mutants_dir)
+    campaign_id = store.create_campaign(
+        name=name, subject=spec, source_hash=source_hash(subject), config=settings.config(),
+        tool_version=__version__, mutants=[_mutant_info(m) for m in mutants],
+        cases=[_case_info(i, c) for i, c in enumerate(cases)])
+    _execute(store, campaign_id, subject, spec, mutants, cases, settings, on_progress)
+    return campaign_id
+
+
+def resume(store: Store, ref: str | int, on_progress: ProgressCallback | None = None,
+           jobs: int | None = None, timeout: float | None = None) -> int:
+    """Run only the trials a stored campaign is missing, with the plan it was started with."""
+    info = store.campaign(ref)
+    if info.status == "finished":
+        raise InvalidInput(f"campaign {info.id} is already finished: see 'mutagrad results {info.id}'")
+    if info.status == "running":
+        raise InvalidInput(f"campaign {info.id} is still running (pid on this host): "
+                           "wait for it, or stop it before resuming")
+    settings = Settings.from_config(info.config, jobs=jobs, timeout=timeout)
+    subject = subjects.load(info.subject)
+    if source_hash(subject) != info.source_hash:
+        raise InvalidInput(f"{info.subject}'s source changed since campaign {info.id} started: "
+                           f"start a new campaign with 'mutagrad run {info.subject}'")
+    mutants = mutation.mutants_of(subject, list(settings.categories) or None,
+                                  list(settings.operators) or None)
+    cases = build_cases(subject, settings)
+    store.set_status(info.id, "running")
+    _execute(store, info.id, subject, info.subject, mutants, cases, settings, on_progress,
+             done=store.done_keys(info.id))
+    return info.id
+
+
+def _execute(store: Store, campaign_id: int, subject: Subject, spec: str,
+             mutants: Sequence[Mutant], cases: Sequence[Case], settings: Settings,
+             on_progress: ProgressCallback | None, done: set[tuple[str, int]] | None = None) -> None:
+    done = done or set()
+    buffer: list[TrialResult] = []
+    last_flush = time.monotonic()
+
+    def flush(force: bool = False) -> None:
+        nonlocal last_flush
+        if buffer and (force or len(buffer) >= FLUSH_ROWS
+                       or time.monotonic() - last_flush > FLUSH_SECONDS):
+            store.add_trials(campaign_id, buffer)
+            buffer.clear()
+            last_flush = time.monotonic()
+
+    try:
+        data = prepare(subject, cases, settings)
+        original_trials, data = _check_original(subject, data, settings)
+        alarms = sum(t.outcome == Outcome.ALARM for t in original_trials)
+        if not any(key[0] == ORIGINAL for key in done):
+            store.add_trials(campaign_id, original_trials)
+        store.set_status(campaign_id, "running", original_alarms=alarms)
+        _run_mutants(mutants, data, done, settings, spec, buffer, flush, on_progress)
+        flush(force=True)
+        store.set_status(campaign_id, "finished", finished=True)
+    except KeyboardInterrupt:
+        flush(force=True)
+        store.set_status(campaign_id, "interrupted")
+        raise CampaignInterrupted(
+            f"interrupted: finished trials are stored; resume with "
+            f"'mutagrad run --resume {campaign_id}'") from None
+    except SubjectBroken as e:
+        store.set_status(campaign_id, "failed", note=str(e), finished=True)
+        raise
+    except BaseException:
+        flush(force=True)
+        store.set_status(campaign_id, "interrupted")
+        raise
+
+
+def _run_mutants(mutants: Sequence[Mutant], data: list[CaseData], done: set[tuple[str, int]],
+                 settings: Settings, spec: str, buffer: list[TrialResult],
+                 flush: Callable[..., None], on_progress: ProgressCallback | None) -> None:
+    by_index = {d.index: d for d in data}
+    remaining: dict[str, int] = {}
+    detected: set[str] = set()
+    tasks = []
+    for m in mutants:
+        missing = tuple(d.index for d in data if (m.id, d.index) not in done)
+        if missing:
+            tasks.append((m.id, m.function_source, missing))
+            remaining[m.id] = len(missing)
+    total, finished = len(mutants), len(mutants) - len(tasks)
+    if on_progress:
+        on_progress(ProgressEvent(finished, total, 0))
+    if not tasks:
+        return
+
+    def deadline(task: tuple[str, str, tuple[int, ...]]) -> float:
+        return len(task[2]) * settings.timeout + 10.0
+
+    with Pool(min(settings.jobs, len(tasks)), _init_worker,
+              (spec, data, settings.tolerance, settings.timeout), _run_task,
+              memory_bytes=settings.memory_mb << 20) as pool:
+        for event in pool.run(tasks, deadline):
+            mutant_id, source, indices = event.task
+            if isinstance(event, Done):
+                results: list[TrialResult] = event.result
+            elif len(indices) > 1:
+                # Isolate: rerun case by case to find the one that kills or hangs the worker.
+                for i in indices:
+                    pool.submit((mutant_id, source, (i,)))
+                continue
+            else:
+                outcome = Outcome.TIMEOUT if event.reason == "hung" else Outcome.CRASHED
+                results = _failed_trials(mutant_id, by_index[indices[0]], outcome, event.detail,
+                                         deadline(event.task))
+            buffer.extend(results)
+            if any(r.outcome == Outcome.DETECTED for r in results):
+                detected.add(mutant_id)
+            remaining[mutant_id] -= len(indices)
+            if remaining[mutant_id] == 0:
+                finished += 1
+                if on_progress:
+                    on_progress(ProgressEvent(finished, total, len(detected)))
+            flush()

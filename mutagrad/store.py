@@ -1,0 +1,368 @@
+"""The results database: SQLAlchemy 2.x models and queries. The only module that speaks SQL.
+
+ORM rows never leave this module: callers get frozen dataclasses. Every public method is
+one unit of work (one transaction). The URL is any SQLAlchemy URL; SQLite (the default,
+``results.db``) runs in WAL mode so readers never block the campaign that writes.
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Float,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    create_engine,
+    event,
+    func,
+    insert,
+    inspect,
+    select,
+    update,
+)
+from sqlalchemy.engine import Engine, make_url
+from sqlalchemy.exc import ArgumentError, SQLAlchemyError
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+
+from mutagrad.errors import InvalidInput, MutagradError
+
+SCHEMA_VERSION = 1
+DEFAULT_URL = "sqlite:///results.db"
+
+
+class StoreError(MutagradError):
+    """The database could not be read or written."""
+
+
+class SchemaMismatch(InvalidInput):
+    """The database was written by another version of mutagrad's schema."""
+
+
+class Base(DeclarativeBase):
+    pass
+
+
+class _Schema(Base):
+    __tablename__ = "mutagrad_schema"
+    version: Mapped[int] = mapped_column(primary_key=True)
+
+
+class _Campaign(Base):
+    __tablename__ = "campaigns"
+    id: Mapped[int] = mapped_column(primary_key=True)
+    name: Mapped[str | None] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(500))
+    source_hash: Mapped[str] = mapped_column(String(64))
+    config: Mapped[dict[str, Any]] = mapped_column(JSON)
+    tool_version: Mapped[str] = mapped_column(String(40))
+    started_at: Mapped[datetime]
+    finished_at: Mapped[datetime | None]
+    status: Mapped[str] = mapped_column(String(20))
+    host: Mapped[str] = mapped_column(String(200))
+    pid: Mapped[int]
+    original_alarms: Mapped[int] = mapped_column(default=0)
+    note: Mapped[str | None] = mapped_column(Text)
+
+
+class _Mutant(Base):
+    __tablename__ = "mutants"
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    mutant_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    category: Mapped[str] = mapped_column(String(40))
+    operator: Mapped[str] = mapped_column(String(60))
+    function: Mapped[str] = mapped_column(String(200))
+    location: Mapped[str] = mapped_column(String(1000))
+    line: Mapped[int]
+    original: Mapped[str] = mapped_column(Text)
+    replacement: Mapped[str] = mapped_column(Text)
+    diff: Mapped[str] = mapped_column(Text)
+
+
+class _Case(Base):
+    __tablename__ = "cases"
+    __table_args__ = (UniqueConstraint("campaign_id", "index"),)
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    index: Mapped[int]
+    seed: Mapped[int | None]
+    batch: Mapped[int]
+    dtype: Mapped[str] = mapped_column(String(20))
+    label: Mapped[str] = mapped_column(String(200))
+
+
+class _Trial(Base):
+    __tablename__ = "trials"
+    __table_args__ = (
+        UniqueConstraint("campaign_id", "mutant_id", "case_index", "strategy", "epsilon"),
+        Index("ix_trials_campaign_outcome", "campaign_id", "outcome"),
+    )
+    id: Mapped[int] = mapped_column(primary_key=True)
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
+    mutant_id: Mapped[str] = mapped_column(String(40))
+    case_index: Mapped[int]
+    strategy: Mapped[str] = mapped_column(String(40))
+    epsilon: Mapped[float] = mapped_column(Float)
+    difference: Mapped[float | None] = mapped_column(Float)
+    true_error: Mapped[float | None] = mapped_column(Float)
+    outcome: Mapped[str] = mapped_column(String(20))
+    error: Mapped[str | None] = mapped_column(Text)
+    elapsed: Mapped[float] = mapped_column(Float)
+
+
+# -- values that cross the boundary ---------------------------------------------------
+
+@dataclass(frozen=True)
+class CampaignInfo:
+    id: int
+    name: str | None
+    subject: str
+    source_hash: str
+    config: dict[str, Any]
+    tool_version: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: str
+    original_alarms: int
+    note: str | None
+
+
+@dataclass(frozen=True)
+class MutantInfo:
+    mutant_id: str
+    category: str
+    operator: str
+    function: str
+    location: str
+    line: int
+    original: str
+    replacement: str
+    diff: str
+
+
+@dataclass(frozen=True)
+class CaseInfo:
+    index: int
+    seed: int | None
+    batch: int
+    dtype: str
+    label: str
+
+
+@dataclass(frozen=True)
+class TrialInfo:
+    mutant_id: str
+    case_index: int
+    strategy: str
+    epsilon: float
+    difference: float | None
+    true_error: float | None
+    outcome: str
+    error: str | None
+    elapsed: float
+
+
+_MUTANT_FIELDS = tuple(MutantInfo.__dataclass_fields__)
+_TRIAL_FIELDS = tuple(TrialInfo.__dataclass_fields__)
+
+
+def now() -> datetime:
+    return datetime.now(UTC).replace(tzinfo=None)
+
+
+def resolve_url(url: str | None) -> str:
+    """``--db`` wins, then ``MUTAGRAD_DB``, then ``results.db``; a bare path means SQLite."""
+    url = url or os.environ.get("MUTAGRAD_DB") or DEFAULT_URL
+    return url if "://" in url else f"sqlite:///{url}"
+
+
+def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
+    cursor = dbapi_connection.cursor()
+    cursor.execute("PRAGMA journal_mode=WAL")
+    cursor.execute("PRAGMA busy_timeout=30000")
+    cursor.execute("PRAGMA synchronous=NORMAL")
+    cursor.close()
+
+
+class Store:
+    """A mutagrad results database. ``Store(url, create=False)`` only reads what exists."""
+
+    def __init__(self, url: str | None = None, create: bool = True):
+        self.url = resolve_url(url)
+        try:
+            parsed = make_url(self.url)
+        except ArgumentError as e:
+            raise InvalidInput(f"not a database URL: {self.url!r} (try sqlite:///results.db)") from e
+        database = parsed.database
+        if parsed.get_backend_name() == "sqlite" and database not in (None, "", ":memory:"):
+            if not create and not os.path.exists(database):
+                raise InvalidInput(f"no results database at {database}: "
+                                   "run 'mutagrad run SUBJECT' first, or pass --db")
+        try:
+            self.engine: Engine = create_engine(self.url)
+        except (ArgumentError, ImportError, SQLAlchemyError) as e:
+            raise InvalidInput(f"cannot open database {self.url!r}: {e}") from e
+        if self.engine.dialect.name == "sqlite":
+            event.listen(self.engine, "connect", _sqlite_pragmas)
+        self.Session = sessionmaker(self.engine, expire_on_commit=False)
+        self._check_schema(create)
+
+    def _check_schema(self, create: bool) -> None:
+        try:
+            tables = set(inspect(self.engine).get_table_names())
+            if not tables:
+                if create:
+                    Base.metadata.create_all(self.engine)
+                    with self.Session.begin() as s:
+                        s.add(_Schema(version=SCHEMA_VERSION))
+                return
+            if _Schema.__tablename__ not in tables:
+                raise InvalidInput(f"{self.url} is not a mutagrad database "
+                                   "(it has other tables): pass --db with another file")
+            with self.Session() as s:
+                version = s.scalar(select(func.max(_Schema.version)))
+        except SQLAlchemyError as e:
+            raise StoreError(f"cannot read database {self.url}: {e}") from e
+        if version != SCHEMA_VERSION:
+            raise SchemaMismatch(
+                f"{self.url} holds results in schema version {version}, this mutagrad "
+                f"reads version {SCHEMA_VERSION}: use the mutagrad that wrote it, "
+                "or pass --db with a new file")
+
+    def close(self) -> None:
+        self.engine.dispose()
+
+    # -- writing ----------------------------------------------------------------------
+
+    def create_campaign(self, *, name: str | None, subject: str, source_hash: str,
+                        config: dict[str, Any], tool_version: str,
+                        mutants: Sequence[MutantInfo], cases: Sequence[CaseInfo]) -> int:
+        try:
+            with self.Session.begin() as s:
+                row = _Campaign(name=name, subject=subject, source_hash=source_hash,
+                                config=config, tool_version=tool_version, started_at=now(),
+                                status="running", host=os.uname().nodename, pid=os.getpid())
+                s.add(row)
+                s.flush()
+                if mutants:
+                    s.execute(insert(_Mutant), [
+                        {"campaign_id": row.id, **{f: getattr(m, f) for f in _MUTANT_FIELDS}}
+                        for m in mutants])
+                s.execute(insert(_Case), [
+                    {"campaign_id": row.id, "index": c.index, "seed": c.seed, "batch": c.batch,
+                     "dtype": c.dtype, "label": c.label} for c in cases])
+                return row.id
+        except SQLAlchemyError as e:
+            raise StoreError(f"cannot write to {self.url}: {e}") from e
+
+    def add_trials(self, campaign_id: int, trials: Iterable[Any]) -> None:
+        """Insert finished trials (any objects with TrialInfo's fields) in one transaction."""
+        rows = [{"campaign_id": campaign_id, **{f: getattr(t, f) for f in _TRIAL_FIELDS}}
+                for t in trials]
+        if not rows:
+            return
+        try:
+            with self.Session.begin() as s:
+                s.execute(insert(_Trial), rows)
+        except SQLAlchemyError as e:
+            raise StoreError(f"cannot write trials to {self.url}: {e}") from e
+
+    def set_status(self, campaign_id: int, status: str, *, original_alarms: int | None = None,
+                   note: str | None = None, finished: bool = False) -> None:
+        values: dict[str, Any] = {"status": status, "pid": os.getpid(),
+                                  "host": os.uname().nodename}
+        if original_alarms is not None:
+            values["original_alarms"] = original_alarms
+        if note is not None:
+            values["note"] = note
+        values["finished_at"] = now() if finished else None
+        try:
+            with self.Session.begin() as s:
+                s.execute(update(_Campaign).where(_Campaign.id == campaign_id).values(**values))
+        except SQLAlchemyError as e:
+            raise StoreError(f"cannot update campaign {campaign_id}: {e}") from e
+
+    # -- reading ----------------------------------------------------------------------
+
+    def _campaign_info(self, row: _Campaign) -> CampaignInfo:
+        status = row.status
+        if status == "running" and row.host == os.uname().nodename and not _alive(row.pid):
+            status = "interrupted"  # killed without a chance to say so
+        return CampaignInfo(row.id, row.name, row.subject, row.source_hash, dict(row.config),
+                            row.tool_version, row.started_at, row.finished_at, status,
+                            row.original_alarms, row.note)
+
+    def campaign(self, ref: str | int | None = None) -> CampaignInfo:
+        """A campaign by id or name; ``None`` is the latest."""
+        with self.Session() as s:
+            query = select(_Campaign)
+            if ref is None:
+                row = s.scalars(query.order_by(_Campaign.id.desc()).limit(1)).first()
+                if row is None:
+                    raise InvalidInput("no campaign yet: run 'mutagrad run SUBJECT' first")
+                return self._campaign_info(row)
+            text = str(ref)
+            if text.isdigit():
+                row = s.get(_Campaign, int(text))
+            else:
+                row = s.scalars(query.where(_Campaign.name == text)
+                                .order_by(_Campaign.id.desc()).limit(1)).first()
+            if row is None:
+                raise InvalidInput(f"no campaign {text!r}: see 'mutagrad history'")
+            return self._campaign_info(row)
+
+    def campaigns(self, subject: str | None = None, limit: int | None = None) -> list[CampaignInfo]:
+        with self.Session() as s:
+            query = select(_Campaign).order_by(_Campaign.id.desc())
+            if subject:
+                query = query.where(_Campaign.subject == subject)
+            if limit:
+                query = query.limit(limit)
+            return [self._campaign_info(r) for r in s.scalars(query)]
+
+    def mutants(self, campaign_id: int) -> list[MutantInfo]:
+        with self.Session() as s:
+            rows = s.scalars(select(_Mutant).where(_Mutant.campaign_id == campaign_id)
+                             .order_by(_Mutant.line, _Mutant.mutant_id))
+            return [MutantInfo(**{f: getattr(r, f) for f in _MUTANT_FIELDS}) for r in rows]
+
+    def cases(self, campaign_id: int) -> list[CaseInfo]:
+        with self.Session() as s:
+            rows = s.scalars(select(_Case).where(_Case.campaign_id == campaign_id)
+                             .order_by(_Case.index))
+            return [CaseInfo(r.index, r.seed, r.batch, r.dtype, r.label) for r in rows]
+
+    def trials(self, campaign_id: int, mutant_id: str | None = None) -> list[TrialInfo]:
+        columns = [getattr(_Trial, f) for f in _TRIAL_FIELDS]
+        query = select(*columns).where(_Trial.campaign_id == campaign_id)
+        if mutant_id is not None:
+            query = query.where(_Trial.mutant_id == mutant_id)
+        query = query.order_by(_Trial.mutant_id, _Trial.case_index, _Trial.strategy,
+                               _Trial.epsilon)
+        with self.Session() as s:
+            return [TrialInfo(*row) for row in s.execute(query)]
+
+    def done_keys(self, campaign_id: int) -> set[tuple[str, int]]:
+        """(mutant id, case index) pairs that already have their trials stored."""
+        with self.Session() as s:
+            rows = s.execute(select(_Trial.mutant_id, _Trial.case_index)
+                             .where(_Trial.campaign_id == campaign_id).distinct())
+            return {(m, c) for m, c in rows}
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
