@@ -1,0 +1,216 @@
+"""Detection rates from stored numbers: any tolerance can be judged later, with no re-run.
+
+A trial's outcome is recomputed from its stored difference and true error:
+
+    equivalent   true_error <= 100 ulps of the case's dtype (not a bug on that case)
+    detected     difference > tolerance
+    missed       difference <= tolerance
+    crashed, timeout, nonfinite, shape: as stored (they do not depend on the tolerance)
+
+A mutant's status over its cases: ``detected`` if the check catches it on at least one
+case; else ``missed`` if it is a real bug on some case; else the first of ``shape``,
+``nonfinite``, ``crashed``, ``timeout`` it showed; else ``equivalent`` (on every case).
+The detection rate is detected / (detected + missed), with a 95% Wilson interval.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+from mutagrad.errors import InvalidInput
+from mutagrad.store import CampaignInfo, CaseInfo, MutantInfo, Store, TrialInfo
+from mutagrad.trial import ORIGINAL, Outcome, classify, classify_original, equivalence_floor
+
+STATUS_ORDER = ("detected", "missed", "shape", "nonfinite", "crashed", "timeout", "equivalent")
+_FIXED = {Outcome.CRASHED, Outcome.TIMEOUT, Outcome.NONFINITE, Outcome.SHAPE}
+
+
+def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
+    """95% Wilson score interval for k successes in n trials ((0, 1) when n == 0).
+
+    centre = (p + z^2/2n) / (1 + z^2/n),  half = z sqrt(p(1-p)/n + z^2/4n^2) / (1 + z^2/n)
+    """
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    denom = 1 + z * z / n
+    centre = (p + z * z / (2 * n)) / denom
+    half = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / denom
+    return (max(0.0, centre - half), min(1.0, centre + half))
+
+
+def outcome_at(trial: TrialInfo, tolerance: float, dtype: str) -> Outcome:
+    """The trial's outcome had the check used ``tolerance``."""
+    stored = Outcome(trial.outcome)
+    if stored in _FIXED:
+        return stored
+    difference = trial.difference if trial.difference is not None else math.inf
+    if trial.mutant_id == ORIGINAL:
+        return classify_original(difference, tolerance)
+    return classify(difference, trial.true_error or 0.0, tolerance, equivalence_floor(dtype))
+
+
+@dataclass(frozen=True)
+class Verdict:
+    """One mutant over the campaign's cases, at one tolerance."""
+
+    mutant: MutantInfo
+    status: str
+    detected_on: tuple[str, ...]
+    missed_on: tuple[str, ...]
+    cases: int
+    kill_tolerance: float | None  # from this tolerance up, it is missed on some case
+    error: str | None
+
+
+@dataclass(frozen=True)
+class GroupRow:
+    group: str
+    mutants: int
+    detected: int
+    missed: int
+    equivalent: int
+    shape: int
+    crashed: int  # crashed + timeout + nonfinite
+    rate: float | None
+    low: float
+    high: float
+
+
+@dataclass(frozen=True)
+class OriginalCase:
+    case: str
+    difference: float | None
+    outcome: str
+
+
+@dataclass(frozen=True)
+class Report:
+    campaign: CampaignInfo
+    tolerance: float
+    strategy: str
+    epsilon: float
+    by: str
+    verdicts: tuple[Verdict, ...]
+    groups: tuple[GroupRow, ...]
+    total: GroupRow
+    original: tuple[OriginalCase, ...]
+
+    @property
+    def alarms(self) -> int:
+        return sum(o.outcome == Outcome.ALARM for o in self.original)
+
+
+def _status(outcomes: Sequence[Outcome]) -> str:
+    present = {o.value for o in outcomes}
+    for status in STATUS_ORDER:
+        if status in present:
+            return status
+    return "equivalent"
+
+
+def _row(group: str, verdicts: Sequence[Verdict]) -> GroupRow:
+    count = defaultdict(int)
+    for v in verdicts:
+        count[v.status] += 1
+    detected, missed = count["detected"], count["missed"]
+    low, high = wilson(detected, detected + missed)
+    rate = detected / (detected + missed) if detected + missed else None
+    return GroupRow(group, len(verdicts), detected, missed, count["equivalent"], count["shape"],
+                    count["crashed"] + count["timeout"] + count["nonfinite"], rate, low, high)
+
+
+def pick_check(info: CampaignInfo, strategy: str | None,
+               epsilon: float | None) -> tuple[str, float]:
+    strategies, epsilons = info.config["strategies"], info.config["epsilons"]
+    strategy = strategy or strategies[0]
+    epsilon = epsilon if epsilon is not None else epsilons[0]
+    if strategy not in strategies:
+        raise InvalidInput(f"campaign {info.id} ran no {strategy!r} check: it ran "
+                           f"{', '.join(strategies)}")
+    if not any(math.isclose(epsilon, e, rel_tol=1e-9) for e in epsilons):
+        raise InvalidInput(f"campaign {info.id} ran no epsilon {epsilon:g}: it ran "
+                           f"{', '.join(f'{e:g}' for e in epsilons)}")
+    return strategy, next(e for e in epsilons if math.isclose(epsilon, e, rel_tol=1e-9))
+
+
+def verdicts(mutants: Sequence[MutantInfo], cases: Sequence[CaseInfo],
+             trials: Sequence[TrialInfo], tolerance: float) -> list[Verdict]:
+    """Each mutant's status at ``tolerance`` (trials already filtered to one check)."""
+    case_by_index = {c.index: c for c in cases}
+    per_mutant: dict[str, list[TrialInfo]] = defaultdict(list)
+    for t in trials:
+        per_mutant[t.mutant_id].append(t)
+    result = []
+    for m in mutants:
+        mine = per_mutant.get(m.mutant_id, [])
+        outcomes = [outcome_at(t, tolerance, case_by_index[t.case_index].dtype) for t in mine]
+        bug_differences = [t.difference if t.difference is not None else math.inf
+                           for t, o in zip(mine, outcomes) if o in (Outcome.DETECTED, Outcome.MISSED)]
+        labels = [case_by_index[t.case_index].label for t in mine]
+        error = next((t.error for t in mine if t.error), None)
+        result.append(Verdict(
+            m, _status(outcomes) if mine else "pending",
+            tuple(lbl for lbl, o in zip(labels, outcomes) if o == Outcome.DETECTED),
+            tuple(lbl for lbl, o in zip(labels, outcomes) if o == Outcome.MISSED),
+            len(mine), min(bug_differences) if bug_differences else None, error))
+    return result
+
+
+def report(store: Store, ref: str | int | None = None, tolerance: float | None = None,
+           strategy: str | None = None, epsilon: float | None = None,
+           by: str = "category") -> Report:
+    """Which bugs the check catches in a stored campaign, at any tolerance."""
+    if by not in ("category", "operator"):
+        raise InvalidInput(f"--by takes category or operator, not {by!r}")
+    info = store.campaign(ref)
+    tolerance = tolerance if tolerance is not None else info.config["tolerance"]
+    if not (tolerance > 0):
+        raise InvalidInput(f"tolerance must be positive, got {tolerance}: pass --tolerance 1e-7")
+    strategy, epsilon = pick_check(info, strategy, epsilon)
+    cases = store.cases(info.id)
+    trials = [t for t in store.trials(info.id)
+              if t.strategy == strategy and math.isclose(t.epsilon, epsilon, rel_tol=1e-9)]
+    found = verdicts(store.mutants(info.id), cases,
+                     [t for t in trials if t.mutant_id != ORIGINAL], tolerance)
+    groups: dict[str, list[Verdict]] = defaultdict(list)
+    for v in found:
+        groups[getattr(v.mutant, by)].append(v)
+    dtype = {c.index: c.dtype for c in cases}
+    labels = {c.index: c.label for c in cases}
+    original = tuple(OriginalCase(labels[t.case_index], t.difference,
+                                  outcome_at(t, tolerance, dtype[t.case_index]).value)
+                     for t in sorted(trials, key=lambda t: t.case_index)
+                     if t.mutant_id == ORIGINAL)
+    return Report(info, tolerance, strategy, epsilon, by, tuple(found),
+                  tuple(_row(g, vs) for g, vs in groups.items()), _row("total", found), original)
+
+
+@dataclass(frozen=True)
+class Change:
+    mutant_id: str
+    category: str
+    operator: str
+    before: str
+    after: str
+
+
+def compare(store: Store, first: str | int, second: str | int,
+            tolerance: float | None = None) -> tuple[Report, Report, list[Change]]:
+    """Mutants whose status differs between two campaigns (ids are stable across them);
+    a mutant present in only one shows as ``absent`` in the other."""
+    a = report(store, first, tolerance)
+    b = report(store, second, tolerance)
+    before = {v.mutant.mutant_id: v for v in a.verdicts}
+    after = {v.mutant.mutant_id: v for v in b.verdicts}
+    changes = []
+    for mutant_id in sorted(before.keys() | after.keys()):
+        x, y = before.get(mutant_id), after.get(mutant_id)
+        status_x, status_y = (x.status if x else "absent"), (y.status if y else "absent")
+        if status_x != status_y:
+            m = (x or y).mutant  # type: ignore[union-attr]
+            changes.append(Change(mutant_id, m.category, m.operator, status_x, status_y))
+    return a, b, changes
