@@ -113,7 +113,7 @@ def _status(outcomes: Sequence[Outcome]) -> str:
 
 
 def _row(group: str, verdicts: Sequence[Verdict]) -> GroupRow:
-    count = defaultdict(int)
+    count: dict[str, int] = defaultdict(int)
     for v in verdicts:
         count[v.status] += 1
     detected, missed = count["detected"], count["missed"]

@@ -20,10 +20,17 @@ import numpy as np
 from mutagrad import __version__, gradcheck, mutation, subjects
 from mutagrad.errors import InvalidInput, MutagradError
 from mutagrad.mutation import Mutant
-from mutagrad.mutation.engine import compile_functions
 from mutagrad.store import CaseInfo, MutantInfo, Store
 from mutagrad.subject import Case, Subject, validate_case_options
-from mutagrad.trial import ORIGINAL, CaseData, Outcome, TrialResult, evaluate
+from mutagrad.trial import (
+    ORIGINAL,
+    CaseData,
+    Outcome,
+    TrialResult,
+    evaluate,
+    worker_init,
+    worker_task,
+)
 from mutagrad.workers import Done, Pool
 
 STRATEGIES = ("centered",)
@@ -87,8 +94,8 @@ class Settings:
 
     @classmethod
     def from_config(cls, config: dict[str, Any], **overrides: Any) -> Settings:
-        known = {k: tuple(v) if isinstance(v, list) else v for k, v in config.items()
-                 if k in cls.__dataclass_fields__}
+        known: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                                 for k, v in config.items() if k in cls.__dataclass_fields__}
         return replace(cls(**known), **{k: v for k, v in overrides.items() if v is not None})
 
 
@@ -154,27 +161,8 @@ def _check_original(subject: Subject, data: list[CaseData],
     for d in data:
         grads = subject.gradients(subject.backward, d.case)
         flat = gradcheck.flatten(grads, d.keys).astype(np.float64)
-        with_original.append(replace(d, original=flat))
+        with_original.append(replace(d, original=flat, numerical_norms={}))
     return trials, with_original
-
-
-# -- worker side ------------------------------------------------------------------------
-
-def _init_worker(spec: str, data: list[CaseData], tolerance: float,
-                 timeout: float) -> tuple[Subject, dict[int, CaseData], float, float]:
-    return subjects.load(spec), {d.index: d for d in data}, tolerance, timeout
-
-
-def _run_task(state: tuple[Subject, dict[int, CaseData], float, float],
-              task: tuple[str, str, tuple[int, ...]]) -> list[TrialResult]:
-    subject, data, tolerance, timeout = state
-    mutant_id, function_source, case_indices = task
-    name = subject.backward.__name__
-    module_globals = subject.backward.__globals__
-    backward = compile_functions(function_source, [name], module_globals,
-                                 f"<mutant {mutant_id}>")[name]
-    return evaluate(subject, backward, mutant_id, [data[i] for i in case_indices],
-                    tolerance, timeout)
 
 
 def _failed_trials(mutant_id: str, case: CaseData, outcome: Outcome, error: str,
@@ -191,17 +179,24 @@ def start(store: Store, spec: str, settings: Settings, name: str | None = None,
     """Plan and run a new campaign; returns its id (stored even when interrupted)."""
     settings.validate()
     subject = subjects.load(spec)
-    mutants = mutation.mutants_of(subject, list(settings.categories) or None,
-                                  list(settings.operators) or None)
-    cases = build_cases(subject, settings)
-    if mutants_dir:
-        mutation.export(subject.name, mutants, mutants_dir)
-    campaign_id = store.create_campaign(
-        name=name, subject=spec, source_hash=source_hash(subject), config=settings.config(),
-        tool_version=__version__, mutants=[_mutant_info(m) for m in mutants],
-        cases=[_case_info(i, c) for i, c in enumerate(cases)])
-    _execute(store, campaign_id, subject, spec, mutants, cases, settings, on_progress)
+    with _pool(settings) as pool:  # workers start up while mutants and cases are made
+        mutants = mutation.mutants_of(subject, list(settings.categories) or None,
+                                      list(settings.operators) or None)
+        cases = build_cases(subject, settings)
+        if mutants_dir:
+            mutation.export(subject.name, mutants, mutants_dir)
+        campaign_id = store.create_campaign(
+            name=name, subject=spec, source_hash=source_hash(subject),
+            config=settings.config(), tool_version=__version__,
+            mutants=[_mutant_info(m) for m in mutants],
+            cases=[_case_info(i, c) for i, c in enumerate(cases)])
+        _execute(store, campaign_id, subject, spec, mutants, cases, settings, on_progress, pool)
     return campaign_id
+
+
+def _pool(settings: Settings) -> Pool:
+    return Pool(settings.jobs, worker_init, worker_task, memory_bytes=settings.memory_mb << 20,
+                preload=("mutagrad.trial",))
 
 
 def resume(store: Store, ref: str | int, on_progress: ProgressCallback | None = None,
@@ -218,18 +213,20 @@ def resume(store: Store, ref: str | int, on_progress: ProgressCallback | None = 
     if source_hash(subject) != info.source_hash:
         raise InvalidInput(f"{info.subject}'s source changed since campaign {info.id} started: "
                            f"start a new campaign with 'mutagrad run {info.subject}'")
-    mutants = mutation.mutants_of(subject, list(settings.categories) or None,
-                                  list(settings.operators) or None)
-    cases = build_cases(subject, settings)
     store.set_status(info.id, "running")
-    _execute(store, info.id, subject, info.subject, mutants, cases, settings, on_progress,
-             done=store.done_keys(info.id))
+    with _pool(settings) as pool:
+        mutants = mutation.mutants_of(subject, list(settings.categories) or None,
+                                      list(settings.operators) or None)
+        cases = build_cases(subject, settings)
+        _execute(store, info.id, subject, info.subject, mutants, cases, settings, on_progress,
+                 pool, done=store.done_keys(info.id))
     return info.id
 
 
 def _execute(store: Store, campaign_id: int, subject: Subject, spec: str,
              mutants: Sequence[Mutant], cases: Sequence[Case], settings: Settings,
-             on_progress: ProgressCallback | None, done: set[tuple[str, int]] | None = None) -> None:
+             on_progress: ProgressCallback | None, pool: Pool,
+             done: set[tuple[str, int]] | None = None) -> None:
     done = done or set()
     buffer: list[TrialResult] = []
     last_flush = time.monotonic()
@@ -238,8 +235,11 @@ def _execute(store: Store, campaign_id: int, subject: Subject, spec: str,
         nonlocal last_flush
         if buffer and (force or len(buffer) >= FLUSH_ROWS
                        or time.monotonic() - last_flush > FLUSH_SECONDS):
-            store.add_trials(campaign_id, buffer)
+            # Taken out of the buffer before the write: if Ctrl-C lands mid-commit the rows
+            # are either committed or rerun by --resume, never inserted twice.
+            pending = buffer[:]
             buffer.clear()
+            store.add_trials(campaign_id, pending)
             last_flush = time.monotonic()
 
     try:
@@ -249,7 +249,7 @@ def _execute(store: Store, campaign_id: int, subject: Subject, spec: str,
         if not any(key[0] == ORIGINAL for key in done):
             store.add_trials(campaign_id, original_trials)
         store.set_status(campaign_id, "running", original_alarms=alarms)
-        _run_mutants(mutants, data, done, settings, spec, buffer, flush, on_progress)
+        _run_mutants(mutants, data, done, settings, spec, buffer, flush, on_progress, pool)
         flush(force=True)
         store.set_status(campaign_id, "finished", finished=True)
     except KeyboardInterrupt:
@@ -269,7 +269,8 @@ def _execute(store: Store, campaign_id: int, subject: Subject, spec: str,
 
 def _run_mutants(mutants: Sequence[Mutant], data: list[CaseData], done: set[tuple[str, int]],
                  settings: Settings, spec: str, buffer: list[TrialResult],
-                 flush: Callable[..., None], on_progress: ProgressCallback | None) -> None:
+                 flush: Callable[..., None], on_progress: ProgressCallback | None,
+                 pool: Pool) -> None:
     by_index = {d.index: d for d in data}
     remaining: dict[str, int] = {}
     detected: set[str] = set()
@@ -286,30 +287,30 @@ def _run_mutants(mutants: Sequence[Mutant], data: list[CaseData], done: set[tupl
         return
 
     def deadline(task: tuple[str, str, tuple[int, ...]]) -> float:
-        return len(task[2]) * settings.timeout + 10.0
+        # The soft limit (SIGALRM in the worker) normally fires first; this hard one catches
+        # code that blocks signals or hangs inside C.
+        return len(task[2]) * settings.timeout * 2 + 2.0
 
-    with Pool(min(settings.jobs, len(tasks)), _init_worker,
-              (spec, data, settings.tolerance, settings.timeout), _run_task,
-              memory_bytes=settings.memory_mb << 20) as pool:
-        for event in pool.run(tasks, deadline):
-            mutant_id, source, indices = event.task
-            if isinstance(event, Done):
-                results: list[TrialResult] = event.result
-            elif len(indices) > 1:
-                # Isolate: rerun case by case to find the one that kills or hangs the worker.
-                for i in indices:
-                    pool.submit((mutant_id, source, (i,)))
-                continue
-            else:
-                outcome = Outcome.TIMEOUT if event.reason == "hung" else Outcome.CRASHED
-                results = _failed_trials(mutant_id, by_index[indices[0]], outcome, event.detail,
-                                         deadline(event.task))
-            buffer.extend(results)
-            if any(r.outcome == Outcome.DETECTED for r in results):
-                detected.add(mutant_id)
-            remaining[mutant_id] -= len(indices)
-            if remaining[mutant_id] == 0:
-                finished += 1
-                if on_progress:
-                    on_progress(ProgressEvent(finished, total, len(detected)))
-            flush()
+    for event in pool.run((spec, data, settings.tolerance, settings.timeout), tasks,
+                          deadline):
+        mutant_id, source, indices = event.task
+        if isinstance(event, Done):
+            results: list[TrialResult] = event.result
+        elif len(indices) > 1:
+            # Isolate: rerun case by case to find the one that kills or hangs the worker.
+            for i in indices:
+                pool.submit((mutant_id, source, (i,)))
+            continue
+        else:
+            outcome = Outcome.TIMEOUT if event.reason == "hung" else Outcome.CRASHED
+            results = _failed_trials(mutant_id, by_index[indices[0]], outcome, event.detail,
+                                     deadline(event.task))
+        buffer.extend(results)
+        if any(r.outcome == Outcome.DETECTED for r in results):
+            detected.add(mutant_id)
+        remaining[mutant_id] -= len(indices)
+        if remaining[mutant_id] == 0:
+            finished += 1
+            if on_progress:
+                on_progress(ProgressEvent(finished, total, len(detected)))
+        flush()

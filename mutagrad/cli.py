@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 import json
+import os
 import sys
 from typing import Annotated, Any
 
 import typer
 from rich.console import Console
-from rich.syntax import Syntax
-from rich.table import Table
-
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.syntax import Syntax
 
 from mutagrad import analysis, campaign, gradcheck, mutation, report, subjects
 from mutagrad.errors import InvalidInput, MutagradError
@@ -119,7 +118,7 @@ def _render_check(result: gradcheck.CheckResult, top: int) -> None:
     out.print(f"difference = {result.difference!r}")
     colour = "green" if result.passed else "red"
     out.print(f"[{colour}]{result.message}[/{colour}]")
-    table = Table(title="Parameters whose gradient disagrees most", title_justify="left")
+    table = report.new_table("Parameters whose gradient disagrees most")
     for column in ("gradient", "difference", "worst entry", "analytic", "numerical"):
         table.add_column(column, justify="left" if column == "gradient" else "right")
     for d in result.comparison.parameters[:top]:
@@ -163,14 +162,14 @@ def mutants(
                     "counts": counts, "exported_to": str(folder) if folder else None})
         return
     out = _out()
-    table = Table(title=f"Mutants of {subj.name} ({subj.backward.__name__})", title_justify="left")
+    table = report.new_table(f"Mutants of {subj.name} ({subj.backward.__name__})")
     for column in ("id", "category", "operator", "line", "original -> replacement"):
         table.add_column(column, overflow="fold")
     for m in found:
         table.add_row(m.id, m.category, m.operator, str(m.line),
                       f"{m.original} [bold]->[/bold] {m.replacement}")
     out.print(table)
-    summary = Table(title="Per category", title_justify="left")
+    summary = report.new_table("Per category")
     summary.add_column("category")
     summary.add_column("mutants", justify="right")
     for name, n in counts.items():
@@ -218,7 +217,7 @@ def operators(as_json: JsonOpt = False) -> None:
         _emit_json([{"name": op.name, "category": op.category, "default": op.default,
                      "description": op.description} for op in mutation.OPERATORS])
         return
-    table = Table()
+    table = report.new_table()
     for column in ("category", "operator", "on", "what it does"):
         table.add_column(column, overflow="fold")
     for op in sorted(mutation.OPERATORS, key=lambda o: mutation.CATEGORIES.index(o.category)):
@@ -401,8 +400,7 @@ def show(
     if mutant is not None:
         out.print(f"{mutant.mutant_id}  {mutant.category}/{mutant.operator}  {mutant.location}")
         out.print(Syntax(mutant.diff, "diff", theme="ansi_dark", background_color="default"))
-    shown = mutant or mutation.Mutant("original", "", "", "", "", "", 0, 0, "", "", "", "")
-    out.print(report.mutant_trials(shown, cases, trials, outcomes))  # type: ignore[arg-type]
+    out.print(report.mutant_trials(key, cases, trials, outcomes))
 
 
 @app.command()
@@ -488,6 +486,11 @@ def main(argv: list[str] | None = None) -> None:
         _fail(f"{e.format_message()} (see '{where}')", getattr(e, "exit_code", 2))
     except (KeyboardInterrupt, typer.Abort):
         _fail("interrupted", 130)
+    except Exception as e:  # a bug of ours: still one line, the traceback on request
+        if os.environ.get("MUTAGRAD_DEBUG"):
+            raise
+        _fail(f"internal error: {type(e).__name__}: {e} (rerun with MUTAGRAD_DEBUG=1 for "
+              "the traceback, and please report it)", 1)
     sys.exit(code if isinstance(code, int) else 0)
 
 

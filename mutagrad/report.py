@@ -9,12 +9,19 @@ from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
 
+from rich import box
 from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
 from mutagrad.analysis import Change, GroupRow, Report, Verdict
-from mutagrad.store import CampaignInfo, CaseInfo, MutantInfo, Store, TrialInfo
+from mutagrad.store import CampaignInfo, CaseInfo, Store, TrialInfo
+
+
+def new_table(title: str | None = None) -> Table:
+    """Every table of mutagrad: a light box that leaves room for the numbers."""
+    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                 collapse_padding=True, show_edge=False)
 
 
 def _num(x: float | None, spec: str = ".3e") -> str:
@@ -24,7 +31,11 @@ def _num(x: float | None, spec: str = ".3e") -> str:
 def _rate(row: GroupRow) -> str:
     if row.rate is None:
         return "-"
-    return f"{row.rate:.0%} [{row.low:.0%}, {row.high:.0%}]"
+    return f"{row.rate:.0%} [{_ci(row)}]"
+
+
+def _ci(row: GroupRow) -> str:
+    return "-" if row.rate is None else f"{row.low * 100:.0f}–{row.high * 100:.0f}%"
 
 
 def header(r: Report) -> str:
@@ -46,29 +57,49 @@ def original_warning(r: Report) -> str | None:
 
 
 def groups_table(r: Report) -> Table:
-    table = Table(title=f"Detection per {r.by} (rate: detected / real bugs, 95% Wilson CI)",
-                  title_justify="left")
-    for column in (r.by, "mutants", "detected", "missed", "rate [95% CI]", "equivalent",
+    table = new_table(f"Detection per {r.by} (rate: detected / real bugs, 95% Wilson CI)")
+    for column in (r.by, "mutants", "detected", "missed", "rate", "95% CI", "equiv",
                    "shape", "crashed"):
-        table.add_column(column, justify="left" if column == r.by else "right")
+        table.add_column(column, justify="left" if column == r.by else "right", no_wrap=True)
     for row in [*r.groups, r.total]:
         style = "bold" if row is r.total else None
         table.add_row(row.group, str(row.mutants), str(row.detected),
-                      f"[red]{row.missed}[/red]" if row.missed else "0", _rate(row),
+                      f"[red]{row.missed}[/red]" if row.missed else "0",
+                      "-" if row.rate is None else f"{row.rate:.0%}", _ci(row),
                       str(row.equivalent), str(row.shape), str(row.crashed), style=style)
     return table
 
 
+def short_change(original: str, replacement: str, width: int = 40) -> str:
+    """``original -> replacement``, with a long shared prefix and suffix cut to "…"."""
+    if len(original) + len(replacement) <= width:
+        return f"{original} -> {replacement}"
+    start = 0
+    while start < min(len(original), len(replacement)) and original[start] == replacement[start]:
+        start += 1
+    end = 0
+    while (end < min(len(original), len(replacement)) - start
+           and original[-1 - end] == replacement[-1 - end]):
+        end += 1
+    removed = original[start:len(original) - end]
+    added = replacement[start:len(replacement) - end]
+    if not added:
+        return f"drop '{removed}'"
+    if not removed:
+        return f"add '{added}'"
+    head, tail = ("…" if start else ""), ("…" if end else "")
+    return f"{head}{removed}{tail} -> {head}{added}{tail}"
+
+
 def verdicts_table(title: str, verdicts: Sequence[Verdict]) -> Table:
-    table = Table(title=title, title_justify="left")
-    for column in ("id", "category", "operator", "line", "change", "status", "caught on",
-                   "kill tolerance"):
-        table.add_column(column, overflow="fold")
+    table = new_table(title)
+    for column in ("id", "operator", "line", "change", "status", "caught", "kill tol."):
+        table.add_column(column, overflow="fold", no_wrap=column != "change")
     for v in verdicts:
         m = v.mutant
         real = len(v.detected_on) + len(v.missed_on)
-        table.add_row(m.mutant_id, m.category, m.operator, str(m.line),
-                      f"{m.original} -> {m.replacement}", v.status,
+        table.add_row(m.mutant_id, m.operator, str(m.line),
+                      short_change(m.original, m.replacement), v.status,
                       f"{len(v.detected_on)}/{real}" if real else "-", _num(v.kill_tolerance))
     return table
 
@@ -88,9 +119,19 @@ def results(r: Report, only: str | None) -> RenderableType:
             parts.append(verdicts_table(f"Real bugs the check misses ({len(missed)})", missed))
         else:
             parts.append(Text("No real bug slips through at this tolerance."))
+        close = closest_calls(r)
+        if close:
+            parts.append(verdicts_table("Closest calls: detected bugs nearest to slipping through",
+                                        close))
     parts.append(Text("kill tolerance: from that tolerance up, the bug is missed on some case.",
                       style="dim"))
     return Group(*parts)
+
+
+def closest_calls(r: Report, n: int = 5) -> list[Verdict]:
+    """The detected mutants with the smallest kill tolerance."""
+    detected = [v for v in r.verdicts if v.status == "detected" and v.kill_tolerance is not None]
+    return sorted(detected, key=lambda v: v.kill_tolerance or 0.0)[:n]
 
 
 def verdict_json(v: Verdict) -> dict[str, Any]:
@@ -116,10 +157,10 @@ def results_json(r: Report, only: str | None) -> dict[str, Any]:
     }
 
 
-def mutant_trials(mutant: MutantInfo, cases: Sequence[CaseInfo],
+def mutant_trials(mutant_id: str, cases: Sequence[CaseInfo],
                   trials: Sequence[TrialInfo], outcomes: Sequence[str]) -> Table:
     labels = {c.index: c.label for c in cases}
-    table = Table(title=f"{mutant.mutant_id} per case", title_justify="left")
+    table = new_table(f"{mutant_id} per case")
     for column in ("case", "strategy", "epsilon", "difference", "true error", "outcome", "error"):
         table.add_column(column, overflow="fold")
     for t, outcome in zip(trials, outcomes):
@@ -129,20 +170,19 @@ def mutant_trials(mutant: MutantInfo, cases: Sequence[CaseInfo],
 
 
 def history_table(rows: Sequence[tuple[CampaignInfo, Report | None]]) -> Table:
-    table = Table(title="Campaigns", title_justify="left")
-    for column in ("id", "name", "started", "subject", "mutants", "cases", "detection", "status"):
-        table.add_column(column)
+    table = new_table("Campaigns")
+    for column in ("id", "name", "started", "subject", "mutants", "cases", "detected", "status"):
+        table.add_column(column, no_wrap=column in ("started", "detected", "status"))
     for c, r in rows:
-        table.add_row(str(c.id), c.name or "", c.started_at.strftime("%Y-%m-%d %H:%M"),
+        table.add_row(str(c.id), c.name or "", c.started_at.strftime("%m-%d %H:%M"),
                       c.subject, str(r.total.mutants) if r else "-",
                       str(len(r.original)) if r else "-",
-                      _rate(r.total) if r else "-", c.status)
+                      f"{r.total.rate:.0%}" if r and r.total.rate is not None else "-", c.status)
     return table
 
 
 def changes_table(changes: Sequence[Change], first: int, second: int) -> Table:
-    table = Table(title=f"Mutants whose status changed, campaign {first} -> {second}",
-                  title_justify="left")
+    table = new_table(f"Mutants whose status changed, campaign {first} -> {second}")
     for column in ("id", "category", "operator", f"in {first}", f"in {second}"):
         table.add_column(column)
     for ch in changes:

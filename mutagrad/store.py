@@ -202,10 +202,10 @@ class Store:
         except ArgumentError as e:
             raise InvalidInput(f"not a database URL: {self.url!r} (try sqlite:///results.db)") from e
         database = parsed.database
-        if parsed.get_backend_name() == "sqlite" and database not in (None, "", ":memory:"):
-            if not create and not os.path.exists(database):
-                raise InvalidInput(f"no results database at {database}: "
-                                   "run 'mutagrad run SUBJECT' first, or pass --db")
+        on_disk = parsed.get_backend_name() == "sqlite" and database not in (None, "", ":memory:")
+        if on_disk and not create and not os.path.exists(database):  # type: ignore[arg-type]
+            raise InvalidInput(f"no results database at {database}: "
+                               "run 'mutagrad run SUBJECT' first, or pass --db")
         try:
             self.engine: Engine = create_engine(self.url)
         except (ArgumentError, ImportError, SQLAlchemyError) as e:
@@ -256,9 +256,10 @@ class Store:
                     s.execute(insert(_Mutant), [
                         {"campaign_id": row.id, **{f: getattr(m, f) for f in _MUTANT_FIELDS}}
                         for m in mutants])
-                s.execute(insert(_Case), [
-                    {"campaign_id": row.id, "index": c.index, "seed": c.seed, "batch": c.batch,
-                     "dtype": c.dtype, "label": c.label} for c in cases])
+                if cases:
+                    s.execute(insert(_Case), [
+                        {"campaign_id": row.id, "index": c.index, "seed": c.seed,
+                         "batch": c.batch, "dtype": c.dtype, "label": c.label} for c in cases])
                 return row.id
         except SQLAlchemyError as e:
             raise StoreError(f"cannot write to {self.url}: {e}") from e

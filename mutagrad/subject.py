@@ -34,6 +34,19 @@ class Case:
     params: Params = field(repr=False, compare=False)
     data: Mapping[str, Any] = field(repr=False, compare=False)
 
+    def __post_init__(self) -> None:
+        # A case is shared by every evaluation on it: its arrays are made read-only, so a
+        # backward that writes into its inputs fails loudly ("assignment destination is
+        # read-only", recorded as a crash) instead of corrupting the next evaluation, at no
+        # cost per evaluation (no defensive copies).
+        for array in [*self.params.values(), *self.data.values()]:
+            if isinstance(array, np.ndarray):
+                array.flags.writeable = False
+
+    def __setstate__(self, state: dict[str, Any]) -> None:
+        self.__dict__.update(state)  # unpickled arrays come back writeable: freeze again
+        self.__post_init__()
+
     @property
     def label(self) -> str:
         origin = "default" if self.seed is None else f"seed={self.seed}"

@@ -11,14 +11,14 @@ import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import StrEnum
 from typing import Any
 
 import numpy as np
 
 from mutagrad.errors import GradientMismatch
-from mutagrad.gradcheck import check_layout, flatten, relative_difference
+from mutagrad.gradcheck import check_layout, flatten, norm, relative_difference_to
 from mutagrad.subject import Case, Subject
 
 ORIGINAL = "original"  # the mutant id under which the subject's own backward is stored
@@ -60,7 +60,8 @@ class CaseData:
     """What evaluating any mutant on one case needs, computed once by the campaign.
 
     ``numerical`` maps (strategy, epsilon) to the flattened numerical gradient; ``original``
-    is the original backward's flattened gradient (None for the original's own run).
+    is the original backward's flattened gradient (None while the original itself runs).
+    Their norms are computed once here, not once per mutant.
     """
 
     index: int
@@ -69,6 +70,13 @@ class CaseData:
     shapes: tuple[tuple[int, ...], ...]
     numerical: dict[tuple[str, float], np.ndarray]
     original: np.ndarray | None = None
+    numerical_norms: dict[tuple[str, float], float] = field(default_factory=dict)
+    original_norm: float = 0.0
+
+    def __post_init__(self) -> None:
+        self.numerical_norms.update({k: norm(v) for k, v in self.numerical.items()})
+        if self.original is not None:
+            object.__setattr__(self, "original_norm", norm(self.original))
 
 
 @dataclass(frozen=True)
@@ -90,9 +98,9 @@ class EvaluationTimeout(BaseException):
 
 
 @contextmanager
-def time_limit(seconds: float | None) -> Iterator[None]:
-    """Interrupt the block after ``seconds`` of wall time (main thread, Unix)."""
-    if not seconds or not hasattr(signal, "setitimer"):
+def alarm_handler() -> Iterator[None]:
+    """Route SIGALRM to ``EvaluationTimeout`` for the block (main thread, Unix only)."""
+    if not hasattr(signal, "setitimer"):
         yield
         return
 
@@ -100,12 +108,16 @@ def time_limit(seconds: float | None) -> Iterator[None]:
         raise EvaluationTimeout()
 
     previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)
     try:
         yield
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
+
+
+def _arm(seconds: float | None) -> None:
+    if seconds and hasattr(signal, "setitimer"):
+        signal.setitimer(signal.ITIMER_REAL, seconds)
 
 
 def _finite_or_none(x: float) -> float | None:
@@ -121,40 +133,78 @@ def evaluate(subject: Subject, backward: Callable[..., Any], mutant_id: str,
     (strategy, epsilon) numerical gradient (no forward call) and, for a mutant, with the
     original's gradient (the true error, same metric).
     """
-    results = []
-    for data in cases:
-        start = time.perf_counter()
-        error: str | None = None
-        flat: np.ndarray | None = None
+    with alarm_handler():  # installed once per call, armed per evaluation
+        return [r for data in cases
+                for r in _evaluate_case(subject, backward, mutant_id, data, tolerance, timeout)]
+
+
+def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: str,
+                   data: CaseData, tolerance: float, timeout: float | None) -> list[TrialResult]:
+    start = time.perf_counter()
+    error: str | None = None
+    flat: np.ndarray | None = None
+    outcome: Outcome | None = None
+    try:
+        _arm(timeout)
         try:
-            with time_limit(timeout):
-                grads = subject.gradients(backward, data.case)
-            check_layout(grads, data.keys, data.shapes)
-            flat = flatten(grads, data.keys).astype(np.float64)
-            outcome = None if np.all(np.isfinite(flat)) else Outcome.NONFINITE
-        except EvaluationTimeout:
-            outcome, error = Outcome.TIMEOUT, f"ran longer than {timeout:g} s"
-        except GradientMismatch as e:
-            outcome, error = Outcome.SHAPE, str(e)
-        except BaseException as e:  # noqa: BLE001 - a mutant may raise anything, even SystemExit
-            if isinstance(e, KeyboardInterrupt):
-                raise
-            outcome, error = Outcome.CRASHED, f"{type(e).__name__}: {e}"[:2000]
-        elapsed = time.perf_counter() - start
-        true_error = None
-        if flat is not None and data.original is not None:
-            true_error = _finite_or_none(relative_difference(flat, data.original))
-        floor = equivalence_floor(data.case.dtype)
-        for (strategy, epsilon), numerical in data.numerical.items():
-            difference = None
-            verdict = outcome
-            if flat is not None:
-                difference = relative_difference(flat, numerical)
-                if verdict is None:
-                    verdict = (classify_original(difference, tolerance) if data.original is None
-                               else classify(difference, true_error or 0.0, tolerance, floor))
-                difference = _finite_or_none(difference)
-            assert verdict is not None
-            results.append(TrialResult(mutant_id, data.index, strategy, epsilon, difference,
-                                       true_error, verdict.value, error, elapsed))
+            grads = subject.gradients(backward, data.case)
+        finally:
+            _arm(0)  # disarm before anything else can be interrupted
+        check_layout(grads, data.keys, data.shapes)
+        flat = flatten(grads, data.keys).astype(np.float64)
+        if not np.all(np.isfinite(flat)):
+            outcome = Outcome.NONFINITE
+    except EvaluationTimeout:
+        outcome, error = Outcome.TIMEOUT, f"ran longer than {timeout:g} s"
+    except GradientMismatch as e:
+        outcome, error = Outcome.SHAPE, str(e)
+    except BaseException as e:
+        if isinstance(e, KeyboardInterrupt):
+            raise
+        outcome, error = Outcome.CRASHED, f"{type(e).__name__}: {e}"[:2000]
+    elapsed = time.perf_counter() - start
+    true_error = None
+    if flat is not None and data.original is not None:
+        true_error = _finite_or_none(
+            relative_difference_to(flat, data.original, data.original_norm))
+    floor = equivalence_floor(data.case.dtype)
+    results = []
+    for check, numerical in data.numerical.items():
+        difference = None
+        verdict = outcome
+        if flat is not None:
+            difference = relative_difference_to(flat, numerical, data.numerical_norms[check])
+            if verdict is None:
+                verdict = (classify_original(difference, tolerance) if data.original is None
+                           else classify(difference, true_error or 0.0, tolerance, floor))
+            difference = _finite_or_none(difference)
+        assert verdict is not None
+        results.append(TrialResult(mutant_id, data.index, check[0], check[1], difference,
+                                   true_error, verdict.value, error, elapsed))
     return results
+
+
+# -- the worker side of a campaign (kept here, away from the database code, so that worker
+#    processes import numpy and the subject, nothing more) ---------------------------------
+
+WorkerState = tuple[Subject, dict[int, CaseData], float, float]
+
+
+def worker_init(spec: str, data: list[CaseData], tolerance: float,
+                timeout: float) -> WorkerState:
+    from mutagrad import subjects
+
+    return subjects.load(spec), {d.index: d for d in data}, tolerance, timeout
+
+
+def worker_task(state: WorkerState, task: tuple[str, str, tuple[int, ...]]) -> list[TrialResult]:
+    """Compile one mutant's function in memory and evaluate it on the task's cases."""
+    from mutagrad.mutation.engine import compile_functions
+
+    subject, data, tolerance, timeout = state
+    mutant_id, function_source, case_indices = task
+    name = subject.backward.__name__
+    backward = compile_functions(function_source, [name], subject.backward.__globals__,
+                                 f"<mutant {mutant_id}>")[name]
+    return evaluate(subject, backward, mutant_id, [data[i] for i in case_indices],
+                    tolerance, timeout)

@@ -183,3 +183,26 @@ def test_bad_numbers_are_invalid_input(kwargs):
     subject = load("linear1d")
     with pytest.raises(InvalidInput):
         gradcheck.check(subject, subject.case(), **kwargs)
+
+
+def test_a_backward_cannot_corrupt_its_case():
+    subject = load("mlp3")
+    case = subject.case(3, 4)
+    before = subject.gradients(subject.backward, case)
+
+    def scribbling(X, Y, cache):
+        cache[2][0, 0] = 99.0  # W1, the case's own parameter
+        return mlp3.backward_propagation_n(X, Y, cache)
+
+    with pytest.raises(ValueError, match="read-only"):
+        subject.gradients(scribbling, case)
+    after = subject.gradients(subject.backward, case)
+    for name in before:
+        np.testing.assert_array_equal(before[name], after[name])
+
+
+def test_a_case_stays_read_only_across_processes():
+    import pickle
+
+    case = pickle.loads(pickle.dumps(load("mlp3").case(1, 2)))
+    assert not case.params["W1"].flags.writeable and not case.data["X"].flags.writeable

@@ -197,14 +197,27 @@ def _statement_key(stmt: ast.stmt) -> str:
     return ast.unparse(stmt).splitlines()[0]
 
 
-def _function_dump(source: str, func: ast.FunctionDef) -> str | None:
+def _function_span(func: ast.FunctionDef) -> tuple[int, int]:
+    """First line (decorators included) and last line of a top-level function."""
+    first = min([func.lineno] + [d.lineno for d in func.decorator_list])
+    return first, func.end_lineno  # type: ignore[return-value]
+
+
+def _function_text(source: str, func: ast.FunctionDef, line_delta: int) -> str:
+    """The function's text in ``source`` (after an edit that added ``line_delta`` lines),
+    preceded by blank lines so that its line numbers are the file's."""
+    first, last = _function_span(func)
+    lines = source.splitlines(keepends=True)[first - 1:last + line_delta]
+    return "\n" * (first - 1) + "".join(lines)
+
+
+def _function_dump(text: str) -> str | None:
     try:
-        tree = ast.parse(source)
+        tree = ast.parse(text)
     except SyntaxError:
         return None
-    for node in tree.body:
-        if isinstance(node, ast.FunctionDef) and node.name == func.name:
-            return ast.dump(node)
+    if len(tree.body) == 1 and isinstance(tree.body[0], ast.FunctionDef):
+        return ast.dump(tree.body[0])
     return None
 
 
@@ -243,9 +256,12 @@ def _make(site: _Site, replacement: ast.AST, op: Operator, scope: Scope, src: _S
     start, end = src.span(site.node)
     text = render(replacement, src, originals)
     candidates = [text] if isinstance(replacement, ast.stmt) else [text, f"({text})"]
+    original_text = src.segment(site.node)
     for candidate in candidates:
         new_source = src.text[:start] + candidate + src.text[end:]
-        if _function_dump(new_source, site.func) == intended:
+        delta = candidate.count("\n") - original_text.count("\n")
+        function_source = _function_text(new_source, site.func, delta)
+        if _function_dump(function_source) == intended:
             break
     else:  # cannot be written as a one-place edit; never emit a wrong mutant
         if strict:
@@ -260,11 +276,6 @@ def _make(site: _Site, replacement: ast.AST, op: Operator, scope: Scope, src: _S
     diff = "".join(difflib.unified_diff(
         src.lines, new_source.splitlines(keepends=True),
         fromfile=path, tofile=f"{path} (mutant {mutant_id})", n=2))
-    original_text = src.segment(site.node)
-    first = min([site.func.lineno] + [d.lineno for d in site.func.decorator_list])
-    last = site.func.end_lineno + candidate.count("\n") - original_text.count("\n")  # type: ignore[operator]
-    function_source = "\n" * (first - 1) + "".join(
-        new_source.splitlines(keepends=True)[first - 1:last])
     return Mutant(mutant_id, site.func.name, op.category, op.name, path,
                   site.node.lineno, site.node.col_offset,  # type: ignore[attr-defined]
                   original_text, candidate, new_source, diff, function_source)

@@ -106,15 +106,14 @@ def cost(params: Params, case: Case) -> float:
 
 
 def gradients_with(backward, case: Case) -> Params:
-    """Run the forward for its cache, then ``backward(X, Y, cache)`` on copies.
+    """Run the forward for its cache, then ``backward(X, Y, cache)``.
 
-    The cache holds the case's own parameter arrays: a backward that writes into its inputs
-    must not corrupt the case for the next evaluation.
+    The case's arrays are read-only (see ``Case``): a backward writing into X, Y or the
+    parameters in the cache raises instead of corrupting later evaluations.
     """
     X, Y = case.data["X"], case.data["Y"]
     _, cache = forward_propagation_n(X, Y, case.params)
-    cache = tuple(np.copy(a) for a in cache)
-    return pick_gradients(backward(X.copy(), Y.copy(), cache), PARAM_NAMES)
+    return pick_gradients(backward(X, Y, cache), PARAM_NAMES)
 
 
 SUBJECT = Subject(
