@@ -1,3 +1,4 @@
+import os
 import sys
 from pathlib import Path
 
@@ -11,3 +12,31 @@ import pytest
 def _temporary_database(tmp_path, monkeypatch):
     """Every test gets its own database: never the user's results.db."""
     monkeypatch.setenv("MUTAGRAD_DB", f"sqlite:///{tmp_path / 'results.db'}")
+
+
+@pytest.fixture(scope="session")
+def postgres_url():
+    from backends import postgres_available, postgres_server
+
+    if not postgres_available():
+        if os.environ.get("CI"):
+            pytest.fail("CI must test the PostgreSQL backend, and no server is installed")
+        pytest.skip("no PostgreSQL server installed here (CI runs these)")
+    with postgres_server() as url:
+        yield url
+
+
+@pytest.fixture(params=["sqlite", "postgresql"])
+def db_url(request, tmp_path):
+    """Each store test runs on every backend we support."""
+    if request.param == "sqlite":
+        return f"sqlite:///{tmp_path / 'store.db'}"
+    url = request.getfixturevalue("postgres_url")
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as c:  # a clean schema for each test
+        c.execute(text("DROP SCHEMA public CASCADE"))
+        c.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    return url

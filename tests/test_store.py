@@ -1,0 +1,84 @@
+"""The store on every backend we support: the same tests on SQLite and PostgreSQL."""
+
+import pytest
+from sqlalchemy import create_engine, text
+
+from mutagrad import analysis, campaign
+from mutagrad.errors import InvalidInput
+from mutagrad.store import (
+    CaseInfo,
+    MutantInfo,
+    SchemaMismatch,
+    Store,
+    StoreError,
+    TrialInfo,
+)
+
+MUTANT = MutantInfo("abcdef0123", "sign", "negate-result", "backward", "f.py:3:5", 3,
+                    "x", "-x", "--- diff")
+CASES = [CaseInfo(0, 0, 1, "float64", "seed=0 m=1 float64"),
+         CaseInfo(1, 0, 6, "float32", "seed=0 m=6 float32")]
+
+
+def _campaign(store: Store, name: str | None = None) -> int:
+    return store.create_campaign(name=name, subject="mlp3", source_hash="h" * 64,
+                                 config={"tolerance": 1e-7, "epsilons": [1e-7],
+                                         "strategies": ["centered"]},
+                                 tool_version="0.1.0", mutants=[MUTANT], cases=CASES)
+
+
+def test_round_trip(db_url):
+    store = Store(db_url)
+    cid = _campaign(store, "first")
+    trials = [TrialInfo("abcdef0123", 0, "centered", 1e-7, 0.1234567890123456789, 2.5e-300,
+                        "detected", None, 0.001),
+              TrialInfo("abcdef0123", 1, "centered", 1e-7, None, None, "crashed",
+                        "ValueError: shapes (3,5) and (4,1) not aligned", 0.002),
+              TrialInfo("original", 0, "centered", 1e-7, 1.19e-7, None, "alarm", None, 0.0)]
+    store.add_trials(cid, trials)
+    assert sorted(store.trials(cid), key=str) == sorted(trials, key=str)
+    assert store.mutants(cid) == [MUTANT]
+    assert store.cases(cid) == CASES
+    assert store.done_keys(cid) == {("abcdef0123", 0), ("abcdef0123", 1), ("original", 0)}
+    assert store.campaign("first").id == cid == store.campaign().id == store.campaign(cid).id
+
+
+def test_status_and_history(db_url):
+    store = Store(db_url)
+    first, second = _campaign(store), _campaign(store, "b")
+    store.set_status(first, "finished", original_alarms=3, finished=True)
+    info = store.campaign(first)
+    assert (info.status, info.original_alarms) == ("finished", 3) and info.finished_at
+    assert [c.id for c in store.campaigns()] == [second, first]
+    assert [c.id for c in store.campaigns(limit=1)] == [second]
+    with pytest.raises(InvalidInput, match="mutagrad history"):
+        store.campaign("nope")
+
+
+def test_a_trial_is_stored_once(db_url):
+    store = Store(db_url)
+    cid = _campaign(store)
+    trial = TrialInfo("abcdef0123", 0, "centered", 1e-7, 0.5, 0.5, "detected", None, 0.0)
+    store.add_trials(cid, [trial])
+    with pytest.raises(StoreError):
+        store.add_trials(cid, [trial])
+    assert store.trials(cid) == [trial]  # the failed batch changed nothing
+
+
+def test_schema_version_is_checked(db_url):
+    Store(db_url)
+    engine = create_engine(db_url)
+    with engine.begin() as c:
+        c.execute(text("UPDATE mutagrad_schema SET version = 99"))
+    engine.dispose()
+    with pytest.raises(SchemaMismatch, match="schema version 99"):
+        Store(db_url)
+
+
+def test_a_whole_campaign(db_url):
+    store = Store(db_url)
+    cid = campaign.start(store, "mlp3", campaign.Settings(cases=1, categories=("sign",), jobs=1))
+    result = analysis.report(store, cid)
+    assert result.total.mutants == 14 and result.total.detected == 14
+    assert store.campaign(cid).status == "finished"
+    assert len(store.trials(cid)) == (14 + 1) * 2
