@@ -36,13 +36,12 @@ def postgres_server() -> Iterator[str]:
         as_user = ["runuser", "-u", "postgres", "--"]
     data = os.path.join(folder, "data")
     port = "54329"
-    run = dict(check=True, capture_output=True, text=True)
     try:
         subprocess.run([*as_user, initdb, "-D", data, "-U", "postgres", "--auth=trust",
-                        "-E", "UTF8"], **run)  # type: ignore[call-overload]
+                        "-E", "UTF8"], check=True, capture_output=True)
         subprocess.run([*as_user, pg_ctl, "-D", data, "-w", "-l", os.path.join(folder, "log"),
                         "-o", f"-k {folder} -c listen_addresses='' -p {port} -F", "start"],
-                       **run)  # type: ignore[call-overload]
+                       check=True, capture_output=True)
         yield f"postgresql+psycopg://postgres@/postgres?host={folder}&port={port}"
     finally:
         subprocess.run([*as_user, pg_ctl, "-D", data, "-m", "immediate", "stop"],
