@@ -141,11 +141,12 @@ def norm(x: np.ndarray) -> float:
     return math.sqrt(float(x.dot(x)))
 
 
-def relative_difference_to(grad: np.ndarray, reference: np.ndarray,
-                           reference_norm: float) -> float:
-    """``relative_difference(grad, reference)`` with ||reference|| computed once beforehand:
-    a campaign compares many gradients with the same numerical (or original) gradient."""
-    denominator = norm(grad) + reference_norm
+def relative_difference_to(grad: np.ndarray, reference: np.ndarray, reference_norm: float,
+                           grad_norm: float | None = None) -> float:
+    """``relative_difference(grad, reference)`` with the norms computed once beforehand:
+    a campaign compares many gradients with the same numerical (or original) gradient,
+    and each gradient with several references."""
+    denominator = (norm(grad) if grad_norm is None else grad_norm) + reference_norm
     if denominator == 0:
         return 0.0
     return norm(grad - reference) / denominator

@@ -143,6 +143,7 @@ def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: st
     start = time.perf_counter()
     error: str | None = None
     flat: np.ndarray | None = None
+    flat_norm = 0.0
     outcome: Outcome | None = None
     try:
         _arm(timeout)
@@ -151,8 +152,11 @@ def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: st
         finally:
             _arm(0)  # disarm before anything else can be interrupted
         check_layout(grads, data.keys, data.shapes)
-        flat = flatten(grads, data.keys).astype(np.float64)
-        if not np.all(np.isfinite(flat)):
+        flat = flatten(grads, data.keys).astype(np.float64, copy=False)
+        flat_norm = norm(flat)
+        # A finite norm proves every entry finite; only an infinite or NaN norm (or one
+        # that overflowed) needs the elementwise look.
+        if not math.isfinite(flat_norm) and not np.all(np.isfinite(flat)):
             outcome = Outcome.NONFINITE
     except EvaluationTimeout:
         outcome, error = Outcome.TIMEOUT, f"ran longer than {timeout:g} s"
@@ -166,14 +170,15 @@ def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: st
     true_error = None
     if flat is not None and data.original is not None:
         true_error = _finite_or_none(
-            relative_difference_to(flat, data.original, data.original_norm))
+            relative_difference_to(flat, data.original, data.original_norm, flat_norm))
     floor = equivalence_floor(data.case.dtype)
     results = []
     for check, numerical in data.numerical.items():
         difference = None
         verdict = outcome
         if flat is not None:
-            difference = relative_difference_to(flat, numerical, data.numerical_norms[check])
+            difference = relative_difference_to(flat, numerical, data.numerical_norms[check],
+                                                flat_norm)
             if verdict is None:
                 verdict = (classify_original(difference, tolerance) if data.original is None
                            else classify(difference, true_error or 0.0, tolerance, floor))

@@ -209,3 +209,14 @@ def test_exported_copy_is_runnable(tmp_path):
                            "print(ns['SUBJECT'].name)"), str(folder / f"{mutant.id}.py")],
                          capture_output=True, text=True, check=True)
     assert ran.stdout.strip() == "mlp3"
+
+
+def test_windowed_diffs_equal_whole_file_diffs(mlp3_mutants):
+    import difflib
+
+    path, source = mutation.source_of(mlp3.backward_propagation_n)
+    for m in mlp3_mutants:
+        whole = "".join(difflib.unified_diff(
+            source.splitlines(keepends=True), m.source.splitlines(keepends=True),
+            fromfile=path, tofile=f"{path} (mutant {m.id})", n=2))
+        assert m.diff == whole

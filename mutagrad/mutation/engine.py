@@ -38,6 +38,7 @@ from mutagrad.mutation.operator import Operator, Scope
 from mutagrad.mutation.registry import OPERATORS
 
 _SKIP = re.compile(r"#\s*mutagrad:\s*skip\b")
+_HUNK = re.compile(r"^@@ -(\d+)(,\d+)? \+(\d+)(,\d+)? @@")
 _ATOMIC = (ast.Name, ast.Attribute, ast.Call, ast.Subscript, ast.Constant, ast.List,
            ast.Tuple, ast.Dict, ast.Set, ast.ListComp, ast.DictComp, ast.SetComp,
            ast.GeneratorExp, ast.JoinedStr)
@@ -172,25 +173,64 @@ def render(new: ast.AST, src: _Source, originals: set[int]) -> str:
     return text
 
 
-def _replaced_dump(site: _Site, replacement: ast.AST, scope: Scope) -> str:
-    """``ast.dump`` of the function with the site's node swapped for ``replacement``."""
+def _replaced_dump(site: _Site, replacement: ast.AST, scope: Scope, of: ast.AST) -> str:
+    """``ast.dump(of)`` (the site's statement, or its function) with the site's node
+    swapped for ``replacement``; the tree is restored before returning."""
     parent = scope.parent(site.node)
     assert parent is not None
     for name, value in ast.iter_fields(parent):
         if value is site.node:
             setattr(parent, name, replacement)
             try:
-                return ast.dump(site.func)
+                return ast.dump(of)
             finally:
                 setattr(parent, name, site.node)
         if isinstance(value, list) and any(v is site.node for v in value):
             i = next(i for i, v in enumerate(value) if v is site.node)
             value[i] = replacement
             try:
-                return ast.dump(site.func)
+                return ast.dump(of)
             finally:
                 value[i] = site.node
     raise AssertionError("node not found in its parent")
+
+
+def _reparsed(text: str) -> ast.FunctionDef | None:
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
+        return None
+    if len(tree.body) == 1 and isinstance(tree.body[0], ast.FunctionDef):
+        return tree.body[0]
+    return None
+
+
+def _statement_at(func: ast.FunctionDef, line: int, col: int) -> ast.stmt | None:
+    """The statement starting at (line, col): an edit inside a statement never moves its start."""
+    for node in ast.walk(func):
+        if isinstance(node, ast.stmt) and (node.lineno, node.col_offset) == (line, col):
+            return node
+    return None
+
+
+def _count_statements(func: ast.AST) -> int:
+    return sum(isinstance(n, ast.stmt) for n in ast.walk(func))
+
+
+def _windowed_diff(old: list[str], new: list[str], first: int, last: int, delta: int,
+                   fromfile: str, tofile: str, context: int = 2) -> str:
+    """``difflib.unified_diff`` of two files that differ only in lines first..last of the
+    old one (``delta`` lines added), computed on that window alone and renumbered."""
+    lo = max(1, first - context)
+    hi = min(len(old), last + context)
+    hunks = difflib.unified_diff(old[lo - 1:hi], new[lo - 1:hi + delta], fromfile=fromfile,
+                                 tofile=tofile, n=context)
+
+    def shift(match: re.Match[str]) -> str:
+        a, a_len, b, b_len = match.groups()
+        return (f"@@ -{int(a) + lo - 1}{a_len or ''} +{int(b) + lo - 1}{b_len or ''} @@")
+
+    return "".join(_HUNK.sub(shift, line) if line.startswith("@@") else line for line in hunks)
 
 
 def _statement_key(stmt: ast.stmt) -> str:
@@ -211,16 +251,6 @@ def _function_text(source: str, func: ast.FunctionDef, line_delta: int) -> str:
     return "\n" * (first - 1) + "".join(lines)
 
 
-def _function_dump(text: str) -> str | None:
-    try:
-        tree = ast.parse(text)
-    except SyntaxError:
-        return None
-    if len(tree.body) == 1 and isinstance(tree.body[0], ast.FunctionDef):
-        return ast.dump(tree.body[0])
-    return None
-
-
 def find_mutants(source: str, functions: Sequence[str], path: str = "<string>",
                  operators: Sequence[Operator] = OPERATORS, strict: bool = False) -> list[Mutant]:
     """Every mutant the operators make in the named top-level functions of ``source``.
@@ -235,7 +265,10 @@ def find_mutants(source: str, functions: Sequence[str], path: str = "<string>",
     for func in find_functions(tree, functions, path):
         scope = Scope.of(func)
         originals = {id(n) for n in ast.walk(func) if hasattr(n, "end_col_offset")}
-        seen = {ast.dump(func)}
+        # A mutant changes one statement: two mutants are the same program exactly when
+        # they change the same statement into the same tree, so that is the dedupe key.
+        seen = {(s.lineno, s.col_offset, ast.dump(s)) for s in ast.walk(func)
+                if isinstance(s, ast.stmt)}
         occurrences: Counter[str] = Counter()
         for site in list(_sites(func, skipped)):
             for op in operators:
@@ -248,20 +281,31 @@ def find_mutants(source: str, functions: Sequence[str], path: str = "<string>",
 
 
 def _make(site: _Site, replacement: ast.AST, op: Operator, scope: Scope, src: _Source,
-          originals: set[int], path: str, seen: set[str],
+          originals: set[int], path: str, seen: set[tuple[int, int, str]],
           occurrences: Counter[str], strict: bool) -> Mutant | None:
-    intended = _replaced_dump(site, replacement, scope)
+    stmt = site.stmt
+    intended = (stmt.lineno, stmt.col_offset,
+                ast.dump(replacement) if site.node is stmt  # the whole statement replaced
+                else _replaced_dump(site, replacement, scope, stmt))
     if intended in seen:
         return None
     start, end = src.span(site.node)
     text = render(replacement, src, originals)
     candidates = [text] if isinstance(replacement, ast.stmt) else [text, f"({text})"]
     original_text = src.segment(site.node)
+    statements = _count_statements(site.func)
     for candidate in candidates:
         new_source = src.text[:start] + candidate + src.text[end:]
         delta = candidate.count("\n") - original_text.count("\n")
         function_source = _function_text(new_source, site.func, delta)
-        if _function_dump(function_source) == intended:
+        reparsed = _reparsed(function_source)
+        if reparsed is None or _count_statements(reparsed) != statements:
+            continue
+        changed = _statement_at(reparsed, stmt.lineno, stmt.col_offset)
+        if changed is not None and ast.dump(changed) == intended[2]:
+            if strict and ast.dump(reparsed) != _replaced_dump(site, replacement, scope,
+                                                                site.func):
+                raise AssertionError(f"{op.name}: the statement matches, the function not")
             break
     else:  # cannot be written as a one-place edit; never emit a wrong mutant
         if strict:
@@ -273,9 +317,9 @@ def _make(site: _Site, replacement: ast.AST, op: Operator, scope: Scope, src: _S
                      ast.dump(site.node), ast.dump(replacement)])
     occurrences[key] += 1
     mutant_id = hashlib.sha256(f"{key}\0{occurrences[key]}".encode()).hexdigest()[:10]
-    diff = "".join(difflib.unified_diff(
-        src.lines, new_source.splitlines(keepends=True),
-        fromfile=path, tofile=f"{path} (mutant {mutant_id})", n=2))
+    diff = _windowed_diff(src.lines, new_source.splitlines(keepends=True),
+                          site.node.lineno, site.node.end_lineno,  # type: ignore[attr-defined]
+                          delta, path, f"{path} (mutant {mutant_id})")
     return Mutant(mutant_id, site.func.name, op.category, op.name, path,
                   site.node.lineno, site.node.col_offset,  # type: ignore[attr-defined]
                   original_text, candidate, new_source, diff, function_source)
