@@ -125,6 +125,7 @@ class Pool:
 
     def __init__(self, jobs: int, init: Callable[..., Any], handle: Callable[[Any, Any], Any],
                  memory_bytes: int | None = None, preload: tuple[str, ...] = ()):
+        self.ctx: Any
         if "forkserver" in mp.get_all_start_methods():
             self.ctx = mp.get_context("forkserver")
             self.ctx.set_forkserver_preload(list(preload))
