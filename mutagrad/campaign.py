@@ -21,7 +21,8 @@ from mutagrad import __version__, gradcheck, mutation, subjects
 from mutagrad.errors import InvalidInput, MutagradError
 from mutagrad.mutation import Mutant
 from mutagrad.store import CaseInfo, MutantInfo, Store
-from mutagrad.subject import Case, Subject, validate_case_options
+from mutagrad.subject import Case, Subject, validate, validate_case_options
+from mutagrad.subjects import SubjectSpec
 from mutagrad.trial import (
     ORIGINAL,
     CaseData,
@@ -173,12 +174,14 @@ def _failed_trials(mutant_id: str, case: CaseData, outcome: Outcome, error: str,
 
 # -- the parent ---------------------------------------------------------------------------
 
-def start(store: Store, spec: str, settings: Settings, name: str | None = None,
+def start(store: Store, spec: str | SubjectSpec, settings: Settings, name: str | None = None,
           on_progress: ProgressCallback | None = None,
           mutants_dir: str | None = None) -> int:
     """Plan and run a new campaign; returns its id (stored even when interrupted)."""
     settings.validate()
+    spec = spec if isinstance(spec, SubjectSpec) else SubjectSpec.parse(spec)
     subject = subjects.load(spec)
+    validate(subject, subject.case())
     with _pool(settings) as pool:  # workers start up while mutants and cases are made
         mutants = mutation.mutants_of(subject, list(settings.categories) or None,
                                       list(settings.operators) or None)
@@ -186,8 +189,8 @@ def start(store: Store, spec: str, settings: Settings, name: str | None = None,
         if mutants_dir:
             mutation.export(subject.name, mutants, mutants_dir)
         campaign_id = store.create_campaign(
-            name=name, subject=spec, source_hash=source_hash(subject),
-            config=settings.config(), tool_version=__version__,
+            name=name, subject=subject.name, source_hash=source_hash(subject),
+            config={**settings.config(), "subject": spec.config()}, tool_version=__version__,
             mutants=[_mutant_info(m) for m in mutants],
             cases=[_case_info(i, c) for i, c in enumerate(cases)])
         _execute(store, campaign_id, subject, spec, mutants, cases, settings, on_progress, pool)
@@ -209,21 +212,22 @@ def resume(store: Store, ref: str | int, on_progress: ProgressCallback | None = 
         raise InvalidInput(f"campaign {info.id} is still running (pid on this host): "
                            "wait for it, or stop it before resuming")
     settings = Settings.from_config(info.config, jobs=jobs, timeout=timeout)
-    subject = subjects.load(info.subject)
+    spec = SubjectSpec.from_config(info.config["subject"])
+    subject = subjects.load(spec)
     if source_hash(subject) != info.source_hash:
         raise InvalidInput(f"{info.subject}'s source changed since campaign {info.id} started: "
-                           f"start a new campaign with 'mutagrad run {info.subject}'")
+                           f"start a new campaign with 'mutagrad run {spec.target}'")
     store.set_status(info.id, "running")
     with _pool(settings) as pool:
         mutants = mutation.mutants_of(subject, list(settings.categories) or None,
                                       list(settings.operators) or None)
         cases = build_cases(subject, settings)
-        _execute(store, info.id, subject, info.subject, mutants, cases, settings, on_progress,
+        _execute(store, info.id, subject, spec, mutants, cases, settings, on_progress,
                  pool, done=store.done_keys(info.id))
     return info.id
 
 
-def _execute(store: Store, campaign_id: int, subject: Subject, spec: str,
+def _execute(store: Store, campaign_id: int, subject: Subject, spec: SubjectSpec,
              mutants: Sequence[Mutant], cases: Sequence[Case], settings: Settings,
              on_progress: ProgressCallback | None, pool: Pool,
              done: set[tuple[str, int]] | None = None) -> None:
@@ -268,7 +272,7 @@ def _execute(store: Store, campaign_id: int, subject: Subject, spec: str,
 
 
 def _run_mutants(mutants: Sequence[Mutant], data: list[CaseData], done: set[tuple[str, int]],
-                 settings: Settings, spec: str, buffer: list[TrialResult],
+                 settings: Settings, spec: SubjectSpec, buffer: list[TrialResult],
                  flush: Callable[..., None], on_progress: ProgressCallback | None,
                  pool: Pool) -> None:
     by_index = {d.index: d for d in data}
@@ -278,7 +282,7 @@ def _run_mutants(mutants: Sequence[Mutant], data: list[CaseData], done: set[tupl
     for m in mutants:
         missing = tuple(d.index for d in data if (m.id, d.index) not in done)
         if missing:
-            tasks.append((m.id, m.function_source, missing))
+            tasks.append((m.id, m.function, m.function_source, missing))
             remaining[m.id] = len(missing)
     total, finished = len(mutants), len(mutants) - len(tasks)
     if on_progress:
@@ -286,20 +290,20 @@ def _run_mutants(mutants: Sequence[Mutant], data: list[CaseData], done: set[tupl
     if not tasks:
         return
 
-    def deadline(task: tuple[str, str, tuple[int, ...]]) -> float:
+    def deadline(task: tuple[str, str, str, tuple[int, ...]]) -> float:
         # The soft limit (SIGALRM in the worker) normally fires first; this hard one catches
         # code that blocks signals or hangs inside C.
-        return len(task[2]) * settings.timeout * 2 + 2.0
+        return len(task[3]) * settings.timeout * 2 + 2.0
 
     for event in pool.run((spec, data, settings.tolerance, settings.timeout), tasks,
                           deadline):
-        mutant_id, source, indices = event.task
+        mutant_id, function, source, indices = event.task
         if isinstance(event, Done):
             results: list[TrialResult] = event.result
         elif len(indices) > 1:
             # Isolate: rerun case by case to find the one that kills or hangs the worker.
             for i in indices:
-                pool.submit((mutant_id, source, (i,)))
+                pool.submit((mutant_id, function, source, (i,)))
             continue
         else:
             outcome = Outcome.TIMEOUT if event.reason == "hung" else Outcome.CRASHED

@@ -15,6 +15,7 @@ from rich.syntax import Syntax
 from mutagrad import analysis, campaign, gradcheck, mutation, report, subjects
 from mutagrad.errors import InvalidInput, MutagradError
 from mutagrad.store import Store
+from mutagrad.subject import Subject, validate
 
 app = typer.Typer(
     help="Which bugs in your backward pass would your gradient check catch?",
@@ -24,7 +25,34 @@ app = typer.Typer(
     rich_markup_mode="markdown",
 )
 
-SubjectArg = Annotated[str, typer.Argument(help="A built-in subject (see 'mutagrad subjects').")]
+SubjectArg = Annotated[str, typer.Argument(
+    help="A built-in subject (see 'mutagrad subjects'), your .py file, or a module name.")]
+_OWN = "Your own code (seed-style files need no adapter)"
+ForwardOpt = Annotated[str | None, typer.Option(
+    help="Forward function, (X, Y, parameters) -> (cost, cache). "
+         "[default: forward_propagation_n]", rich_help_panel=_OWN)]
+BackwardOpt = Annotated[str | None, typer.Option(
+    help="Backward function, (X, Y, cache) -> gradients. [default: backward_propagation_n]",
+    rich_help_panel=_OWN)]
+ParamsOpt = Annotated[str | None, typer.Option(
+    help="Function (rng) -> parameter dict. [default: init_params]", rich_help_panel=_OWN)]
+InputsOpt = Annotated[str | None, typer.Option(
+    help="Function (rng, m) -> (X, Y); default: X normal (n_x, m), Y 0/1 labels (1, m).",
+    rich_help_panel=_OWN)]
+GradKeyOpt = Annotated[str | None, typer.Option(
+    help="Gradient key of a parameter, {} is its name. [default: d{}]", rich_help_panel=_OWN)]
+MutateOpt = Annotated[list[str] | None, typer.Option(
+    help="Also mutate these helpers of the backward (comma-separated); refused for functions "
+         "the forward calls.", rich_help_panel=_OWN)]
+
+
+def _subject(target: str, forward: str | None = None, backward: str | None = None,
+             params: str | None = None, inputs: str | None = None,
+             grad_key: str | None = None,
+             mutate: list[str] | None = None) -> tuple[subjects.SubjectSpec, Subject]:
+    spec = subjects.SubjectSpec.parse(target, forward=forward, backward=backward, params=params,
+                                      inputs=inputs, grad_key=grad_key, mutate=_split(mutate))
+    return spec, subjects.load(spec)
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 CategoryOpt = Annotated[list[str] | None, typer.Option(
     "--category", help="Only these categories (repeat, or comma-separate).")]
@@ -75,6 +103,11 @@ def check(
     dtype: Annotated[str, typer.Option(help="float64 or float32.")] = "float64",
     top: Annotated[int, typer.Option(help="How many parameters to list.")] = 5,
     as_json: JsonOpt = False,
+    forward: ForwardOpt = None,
+    backward: BackwardOpt = None,
+    params: ParamsOpt = None,
+    inputs: InputsOpt = None,
+    grad_key: GradKeyOpt = None,
 ) -> None:
     """Run the seed's gradient check on a subject's own backward.
 
@@ -84,8 +117,10 @@ def check(
 
     Example: mutagrad check mlp3 --epsilon 1e-6 --tolerance 2e-7
     """
-    subj = subjects.load(subject)
-    result = gradcheck.check(subj, subj.case(seed, batch, dtype), epsilon, tolerance)
+    _, subj = _subject(subject, forward, backward, params, inputs, grad_key)
+    case = subj.case(seed, batch, dtype)
+    validate(subj, case)
+    result = gradcheck.check(subj, case, epsilon, tolerance)
     if as_json:
         _emit_json(_check_json(result))
     else:
@@ -140,6 +175,12 @@ def mutants(
         "--export", help="Also write each mutant as a runnable copy to "
                          "DIR/<subject>/<id>.py, with an index.json.")] = False,
     as_json: JsonOpt = False,
+    forward: ForwardOpt = None,
+    backward: BackwardOpt = None,
+    params: ParamsOpt = None,
+    inputs: InputsOpt = None,
+    grad_key: GradKeyOpt = None,
+    mutate: MutateOpt = None,
 ) -> None:
     """List the mutants of a subject's backward, then the count per category.
 
@@ -151,7 +192,7 @@ def mutants(
     if directory is not None and not export:
         raise InvalidInput(f"{directory!r}: a folder is only taken with --export "
                            f"(mutagrad mutants {subject} --export {directory})")
-    subj = subjects.load(subject)
+    _, subj = _subject(subject, forward, backward, params, inputs, grad_key, mutate)
     found = mutation.mutants_of(subj, _split(category), _split(operator))
     folder = mutation.export(subj.name, found, directory or "mutants") if export else None
     counts: dict[str, int] = {}
@@ -190,12 +231,18 @@ def _mutant_json(m: mutation.Mutant) -> dict[str, Any]:
 def diff(
     subject: SubjectArg,
     mutant_id: Annotated[str, typer.Argument(help="A mutant id, or a unique prefix of one.")],
+    forward: ForwardOpt = None,
+    backward: BackwardOpt = None,
+    params: ParamsOpt = None,
+    inputs: InputsOpt = None,
+    grad_key: GradKeyOpt = None,
+    mutate: MutateOpt = None,
 ) -> None:
     """Show one mutant as a coloured unified diff against the subject's source.
 
     Example: mutagrad diff mlp3 247a48958b
     """
-    subj = subjects.load(subject)
+    _, subj = _subject(subject, forward, backward, params, inputs, grad_key, mutate)
     found = mutation.find_mutant(mutation.mutants_of(subj, operators=_all_operators()),
                                  mutant_id, subj.name)
     out = _out()
@@ -279,6 +326,12 @@ def run(
         "--export-mutants", help="Also write the mutants to mutants/<subject>/.")] = False,
     fail_under: FailUnderOpt = None,
     as_json: JsonOpt = False,
+    forward: ForwardOpt = None,
+    backward: BackwardOpt = None,
+    params: ParamsOpt = None,
+    inputs: InputsOpt = None,
+    grad_key: GradKeyOpt = None,
+    mutate: MutateOpt = None,
 ) -> None:
     """Run a mutation campaign: every mutant on every case, every difference stored.
 
@@ -309,7 +362,8 @@ def run(
                 epsilons=_list(epsilon, float, "--epsilon") or (), tolerance=tolerance,
                 categories=tuple(_split(category) or ()), operators=tuple(_split(operator) or ()),
                 jobs=jobs or campaign.Settings().jobs, timeout=timeout or 10.0, memory_mb=memory)
-            campaign_id = campaign.start(store, subject, settings, name, on_progress,
+            spec, _ = _subject(subject, forward, backward, params, inputs, grad_key, mutate)
+            campaign_id = campaign.start(store, spec, settings, name, on_progress,
                                          "mutants" if export_mutants else None)
     result = analysis.report(store, campaign_id)
     _render_results(result, None, as_json)

@@ -64,6 +64,10 @@ class Subject:
     - ``make_case(seed, batch, dtype)`` builds a case; ``seed=None`` is the default case.
     - ``param_names`` is the order in which the check flattens parameters (the seed's
       ``dictionary_to_vector`` order).
+    - ``forward``, when known, is the forward function: functions it calls (directly or
+      not) are part of the check's reference and may not be mutated.
+    - ``helpers`` are functions of the backward's file mutated along with it
+      (``--mutate``); the backward sees the mutated helper.
     """
 
     name: str
@@ -75,6 +79,8 @@ class Subject:
     make_case: Callable[[int | None, int | None, str], Case]
     batched: bool = True
     default_batch: int = 3
+    forward: Callable[..., Any] | None = None
+    helpers: tuple[Callable[..., Any], ...] = ()
 
     def case(self, seed: int | None = None, batch: int | None = None,
              dtype: str = "float64") -> Case:
@@ -97,23 +103,53 @@ def cast(params: Mapping[str, np.ndarray], dtype: str) -> Params:
     return {k: np.asarray(v, dtype=dtype).copy() for k, v in params.items()}
 
 
-def pick_gradients(grads: Any, names: tuple[str, ...], prefix: str = "d") -> Params:
-    """Map a backward's gradient dict onto parameter names by convention (``W1`` -> ``dW1``).
+def pick_gradients(grads: Any, names: tuple[str, ...], key: str = "d{}") -> Params:
+    """Map a backward's gradient dict onto parameter names by convention: the gradient of
+    ``W1`` is ``grads[key.format("W1")]``, ``grads["dW1"]`` by default.
 
     Raises ``GradientMismatch`` when the backward did not return a dict holding every
-    ``prefix + name`` key, naming both lists so the user sees what is off.
+    key, naming both lists so the user sees what is off.
     """
     from mutagrad.errors import GradientMismatch
 
     if not isinstance(grads, Mapping):
         raise GradientMismatch(
-            f"the backward returned {type(grads).__name__}, expected a dict of gradients"
-        )
-    wanted = [prefix + n for n in names]
+            f"the backward returned a {type(grads).__name__}, not a dict of gradients")
+    wanted = [key.format(n) for n in names]
     missing = [k for k in wanted if k not in grads]
     if missing:
         raise GradientMismatch(
-            f"the backward's gradients lack {', '.join(missing)}; "
-            f"expected {', '.join(wanted)}, got {', '.join(map(str, grads))}"
-        )
-    return {n: np.asarray(grads[prefix + n]) for n in names}
+            f"the backward's gradient keys do not match the parameters: expected "
+            f"{', '.join(wanted)}; it returned {', '.join(map(str, grads)) or 'none'} "
+            "(--grad-key sets the naming, e.g. 'grad_{}')")
+    return {n: np.asarray(grads[key.format(n)]) for n in names}
+
+
+def validate(subject: Subject, case: Case) -> None:
+    """Run the subject's forward and backward once and say in one line what is wrong.
+
+    Checks that the cost is one number, that the backward returns a dict of numeric arrays
+    with the parameters' keys and shapes. Raises ``InvalidInput``.
+    """
+    from mutagrad.errors import GradientMismatch
+
+    try:
+        cost = subject.cost(case.params, case)
+    except (TypeError, ValueError) as e:
+        raise InvalidInput(f"{subject.name}: the forward does not give one number as its "
+                           f"cost ({e}): it must return the cost, or (cost, cache)") from e
+    if not np.isfinite(cost):
+        raise InvalidInput(f"{subject.name}: the forward's cost is {cost} on case "
+                           f"{case.label}: it must be finite")
+    try:
+        grads = subject.gradients(subject.backward, case)
+    except GradientMismatch as e:
+        raise InvalidInput(f"{subject.name}: {e}") from e
+    for name in subject.param_names:
+        g = grads[name]
+        if g.dtype.kind not in "fiub":
+            raise InvalidInput(f"{subject.name}: the gradient of {name} is not an array of "
+                               f"numbers ({type(g).__name__} of {g.dtype})")
+        if g.shape != np.shape(case.params[name]):
+            raise InvalidInput(f"{subject.name}: the gradient of {name} has shape {g.shape}, "
+                               f"{name} has {np.shape(case.params[name])}")

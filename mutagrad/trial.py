@@ -195,21 +195,20 @@ def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: st
 WorkerState = tuple[Subject, dict[int, CaseData], float, float]
 
 
-def worker_init(spec: str, data: list[CaseData], tolerance: float,
+def worker_init(spec: Any, data: list[CaseData], tolerance: float,
                 timeout: float) -> WorkerState:
     from mutagrad import subjects
 
     return subjects.load(spec), {d.index: d for d in data}, tolerance, timeout
 
 
-def worker_task(state: WorkerState, task: tuple[str, str, tuple[int, ...]]) -> list[TrialResult]:
+def worker_task(state: WorkerState,
+                task: tuple[str, str, str, tuple[int, ...]]) -> list[TrialResult]:
     """Compile one mutant's function in memory and evaluate it on the task's cases."""
-    from mutagrad.mutation.engine import compile_functions
+    from mutagrad.mutation import bind
 
     subject, data, tolerance, timeout = state
-    mutant_id, function_source, case_indices = task
-    name = subject.backward.__name__
-    backward = compile_functions(function_source, [name], subject.backward.__globals__,
-                                 f"<mutant {mutant_id}>")[name]
+    mutant_id, function, function_source, case_indices = task
+    backward = bind(subject, function, function_source, f"<mutant {mutant_id}>")
     return evaluate(subject, backward, mutant_id, [data[i] for i in case_indices],
                     tolerance, timeout)

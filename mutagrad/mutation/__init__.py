@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import inspect
 import os
-import sys
 import tokenize
+import types
 from collections.abc import Callable
 from typing import Any
 
@@ -16,7 +16,7 @@ from mutagrad.mutation.operator import CATEGORIES, Operator
 from mutagrad.mutation.registry import OPERATORS, select
 from mutagrad.subject import Subject
 
-__all__ = ["CATEGORIES", "OPERATORS", "Mutant", "Operator", "export", "find_mutant",
+__all__ = ["CATEGORIES", "OPERATORS", "Mutant", "Operator", "bind", "export", "find_mutant",
            "find_mutants", "mutant_backward", "mutants_of", "select", "source_of"]
 
 
@@ -38,17 +38,36 @@ def source_of(func: Callable[..., Any]) -> tuple[str, str]:
 
 def mutants_of(subject: Subject, categories: list[str] | None = None,
                operators: list[str] | None = None) -> list[Mutant]:
-    """Every mutant of the subject's backward made by the selected operators."""
+    """Every mutant of the subject's backward (and its --mutate helpers) made by the
+    selected operators."""
     path, text = source_of(subject.backward)
-    return find_mutants(text, [subject.backward.__name__], path, select(categories, operators))
+    names = [subject.backward.__name__] + [h.__name__ for h in subject.helpers]
+    return find_mutants(text, names, path, select(categories, operators))
+
+
+def bind(subject: Subject, function: str, function_source: str,
+         filename: str) -> Callable[..., Any]:
+    """The backward that a mutant of ``function`` makes, compiled in memory.
+
+    The mutated function is compiled into a copy of the backward's module namespace; the
+    backward and the other helpers are rebound to that copy, so a mutated helper is the one
+    they call. The module and its file are untouched.
+    """
+    namespace = dict(subject.backward.__globals__)
+    compiled = compile_functions(function_source, [function], namespace, filename)
+    for fn in (subject.backward, *subject.helpers):
+        if fn.__name__ not in compiled:
+            rebound = types.FunctionType(fn.__code__, namespace, fn.__name__, fn.__defaults__,
+                                         fn.__closure__)
+            rebound.__kwdefaults__ = fn.__kwdefaults__
+            namespace[fn.__name__] = rebound
+    backward: Callable[..., Any] = namespace[subject.backward.__name__]
+    return backward
 
 
 def mutant_backward(subject: Subject, mutant: Mutant) -> Callable[..., Any]:
     """The mutant's backward, compiled in memory in the backward's own module namespace."""
-    module = sys.modules[subject.backward.__module__]
-    name = subject.backward.__name__
-    return compile_functions(mutant.function_source, [name], vars(module),
-                             f"<mutant {mutant.id}>")[name]
+    return bind(subject, mutant.function, mutant.function_source, f"<mutant {mutant.id}>")
 
 
 def find_mutant(mutants: list[Mutant], mutant_id: str, subject: str) -> Mutant:

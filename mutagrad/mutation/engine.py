@@ -327,16 +327,15 @@ def _make(site: _Site, replacement: ast.AST, op: Operator, scope: Scope, src: _S
 
 def compile_functions(source: str, names: Sequence[str], namespace: dict[str, Any],
                       filename: str) -> dict[str, Callable[..., Any]]:
-    """Compile only the named functions of ``source`` in a copy of ``namespace``.
+    """Compile only the named functions of ``source`` into ``namespace``.
 
-    The copy is the original module's globals, so the mutant sees the same helpers and
-    imports; neither the module nor its file changes.
+    Pass a copy of the original module's globals, so that the mutant sees the same helpers
+    and imports while neither the module nor its file changes.
     """
     tree = ast.parse(source)
     defs = find_functions(tree, names, filename)
     with warnings.catch_warnings():  # a mutant may be odd-looking code: `1[i]` is still a mutant
         warnings.simplefilter("ignore", SyntaxWarning)
         code = compile(ast.Module(body=list(defs), type_ignores=[]), filename, "exec")
-    scope = dict(namespace)
-    exec(code, scope)  # noqa: S102 - compiling the mutant in memory is the point
-    return {name: scope[name] for name in names}
+    exec(code, namespace)  # noqa: S102 - compiling the mutant in memory is the point
+    return {name: namespace[name] for name in names}

@@ -6,9 +6,12 @@ deliberate bugs; those live in ``mlp3_seedbugs``). Shapes: X (4, m), W1 (5, 4), 
 W3 (1, 3): unequal widths, so a missing transpose is a shape error or a wrong gradient.
 """
 
+import sys
+
 import numpy as np
 
-from mutagrad.subject import Case, Params, Subject, cast, pick_gradients
+from mutagrad.seedstyle import seed_style
+from mutagrad.subject import Params
 
 
 def sigmoid(x):
@@ -88,40 +91,12 @@ def exercise_case() -> tuple[np.ndarray, np.ndarray, Params]:
     return X, Y, params
 
 
-def make_case(seed: int | None, batch: int | None, dtype: str) -> Case:
-    if seed is None:
-        X, Y, params = exercise_case()
-        m = 3
-    else:
-        m = 3 if batch is None else batch
-        rng = np.random.default_rng(seed)
-        X = rng.standard_normal((4, m))
-        Y = rng.integers(0, 2, size=(1, m))
-        params = {name: rng.standard_normal(shape) for name, shape in LAYER_SHAPES.items()}
-    return Case(seed, m, dtype, cast(params, dtype), {"X": X.astype(dtype), "Y": Y})
+def init_params(rng):
+    """W1 (5, 4), b1, W2 (3, 5), b2, W3 (1, 3), b3: standard normal, in this order."""
+    return {name: rng.standard_normal(shape) for name, shape in LAYER_SHAPES.items()}
 
 
-def cost(params: Params, case: Case) -> float:
-    return float(forward_propagation_n(case.data["X"], case.data["Y"], params)[0])
-
-
-def gradients_with(backward, case: Case) -> Params:
-    """Run the forward for its cache, then ``backward(X, Y, cache)``.
-
-    The case's arrays are read-only (see ``Case``): a backward writing into X, Y or the
-    parameters in the cache raises instead of corrupting later evaluations.
-    """
-    X, Y = case.data["X"], case.data["Y"]
-    _, cache = forward_propagation_n(X, Y, case.params)
-    return pick_gradients(backward(X, Y, cache), PARAM_NAMES)
-
-
-SUBJECT = Subject(
-    name="mlp3",
+SUBJECT = seed_style(
+    sys.modules[__name__], name="mlp3",
     description="the seed's 3-layer network LINEAR->RELU->LINEAR->RELU->LINEAR->SIGMOID",
-    backward=backward_propagation_n,
-    param_names=PARAM_NAMES,
-    cost=cost,
-    gradients=gradients_with,
-    make_case=make_case,
-)
+    default_case=exercise_case, param_names=PARAM_NAMES, n_x=4)

@@ -4,10 +4,14 @@ dW2 is multiplied by 2 and db1 is computed with 4./m: the first known-buggy refe
 which every gradient check worth its name must fail.
 """
 
+import sys
+
 import numpy as np
 
-from mutagrad.subject import Subject
-from mutagrad.subjects import mlp3
+from mutagrad.seedstyle import seed_style
+from mutagrad.subjects.mlp3 import PARAM_NAMES, exercise_case, forward_propagation_n, init_params
+
+__all__ = ["backward_propagation_n", "forward_propagation_n", "init_params"]
 
 
 def backward_propagation_n(X, Y, cache):
@@ -35,12 +39,7 @@ def backward_propagation_n(X, Y, cache):
     return gradients
 
 
-SUBJECT = Subject(
-    name="mlp3-seedbugs",
+SUBJECT = seed_style(
+    sys.modules[__name__], name="mlp3-seedbugs",
     description="mlp3 with the exercise's two bugs (dW2 * 2, db1 with 4./m): must fail",
-    backward=backward_propagation_n,
-    param_names=mlp3.PARAM_NAMES,
-    cost=mlp3.cost,
-    gradients=mlp3.gradients_with,
-    make_case=mlp3.make_case,
-)
+    default_case=exercise_case, param_names=PARAM_NAMES, n_x=4)
