@@ -123,6 +123,13 @@ def _row(group: str, verdicts: Sequence[Verdict]) -> GroupRow:
                     count["crashed"] + count["timeout"] + count["nonfinite"], rate, low, high)
 
 
+def run_tolerance(info: CampaignInfo, strategy: str) -> float:
+    """The tolerance a campaign judged ``strategy`` with: --tolerance, or the strategy's own."""
+    from mutagrad.strategy import STRATEGIES
+
+    return float(info.config.get("tolerance") or STRATEGIES[strategy].tolerance)
+
+
 def pick_check(info: CampaignInfo, strategy: str | None,
                epsilon: float | None) -> tuple[str, float]:
     strategies, epsilons = info.config["strategies"], info.config["epsilons"]
@@ -167,10 +174,10 @@ def report(store: Store, ref: str | int | None = None, tolerance: float | None =
     if by not in ("category", "operator"):
         raise InvalidInput(f"--by takes category or operator, not {by!r}")
     info = store.campaign(ref)
-    tolerance = tolerance if tolerance is not None else info.config["tolerance"]
+    strategy, epsilon = pick_check(info, strategy, epsilon)
+    tolerance = tolerance if tolerance is not None else run_tolerance(info, strategy)
     if not (tolerance > 0):
         raise InvalidInput(f"tolerance must be positive, got {tolerance}: pass --tolerance 1e-7")
-    strategy, epsilon = pick_check(info, strategy, epsilon)
     cases = store.cases(info.id)
     trials = [t for t in store.trials(info.id)
               if t.strategy == strategy and math.isclose(t.epsilon, epsilon, rel_tol=1e-9)]

@@ -17,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from mutagrad import __version__, gradcheck, mutation, subjects
+from mutagrad import __version__, gradcheck, mutation, strategy, subjects
 from mutagrad.errors import InvalidInput, MutagradError
 from mutagrad.mutation import Mutant
 from mutagrad.store import CaseInfo, MutantInfo, Store
@@ -34,7 +34,6 @@ from mutagrad.trial import (
 )
 from mutagrad.workers import Done, Pool
 
-STRATEGIES = ("centered",)
 FLUSH_ROWS = 500
 FLUSH_SECONDS = 1.0
 
@@ -63,7 +62,7 @@ class Settings:
     dtypes: tuple[str, ...] = ("float64",)
     epsilons: tuple[float, ...] = (gradcheck.DEFAULT_EPSILON,)
     strategies: tuple[str, ...] = ("centered",)
-    tolerance: float = gradcheck.DEFAULT_TOLERANCE
+    tolerance: float | None = None  # None: each strategy's own (1e-7; allclose 1)
     categories: tuple[str, ...] = ()
     operators: tuple[str, ...] = ()
     # how to run it (may change on resume)
@@ -80,15 +79,18 @@ class Settings:
             validate_case_options(None, dtype)
         for eps in self.epsilons:
             gradcheck.validate_positive("epsilon", eps, "--epsilon")
-        gradcheck.validate_positive("tolerance", self.tolerance, "--tolerance")
-        unknown = sorted(set(self.strategies) - set(STRATEGIES))
-        if unknown:
-            raise InvalidInput(f"unknown strategy {', '.join(unknown)}: "
-                               f"use one of {', '.join(STRATEGIES)}")
+        if self.tolerance is not None:
+            gradcheck.validate_positive("tolerance", self.tolerance, "--tolerance")
+        if not self.strategies:
+            raise InvalidInput("--strategy needs at least one strategy")
+        strategy.validate(self.strategies)
         if self.timeout <= 0:
             raise InvalidInput(f"--timeout must be positive, got {self.timeout}")
         if self.jobs < 1:
             raise InvalidInput(f"--jobs must be at least 1, got {self.jobs}")
+
+    def tolerances(self) -> dict[str, float]:
+        return {s: self.tolerance or strategy.STRATEGIES[s].tolerance for s in self.strategies}
 
     def config(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
@@ -136,22 +138,33 @@ def _case_info(index: int, case: Case) -> CaseInfo:
 
 
 def prepare(subject: Subject, cases: Sequence[Case], settings: Settings) -> list[CaseData]:
-    """Numerical gradients, once per case and epsilon: every mutant reuses them."""
+    """Numerical sides, once per case, strategy and epsilon: every mutant reuses them."""
     prepared = []
     for index, case in enumerate(cases):
-        numerical = {}
-        for strategy in settings.strategies:
-            for eps in settings.epsilons:
-                numerical[(strategy, eps)] = gradcheck.numerical_gradient(subject, case, eps).vector
+        refs = strategy.references(subject, case, settings.strategies, settings.epsilons)
         shapes = tuple(np.shape(case.params[k]) for k in subject.param_names)
-        prepared.append(CaseData(index, case, subject.param_names, shapes, numerical))
+        prepared.append(CaseData(index, case, subject.param_names, shapes, refs))
     return prepared
+
+
+def supported(subject: Subject, settings: Settings) -> tuple[Settings, dict[str, str]]:
+    """The settings without the strategies this subject cannot use, and why."""
+    reasons = {}
+    if "complex-step" in settings.strategies:
+        reason = strategy.complex_unsafe(subject, subject.case())
+        if reason:
+            reasons["complex-step"] = reason
+    kept = tuple(s for s in settings.strategies if s not in reasons)
+    if not kept:
+        raise InvalidInput(f"no strategy can run on {subject.name}: "
+                           + "; ".join(f"{k}: {v}" for k, v in reasons.items()))
+    return replace(settings, strategies=kept), reasons
 
 
 def _check_original(subject: Subject, data: list[CaseData],
                     settings: Settings) -> tuple[list[TrialResult], list[CaseData]]:
     """Run the subject's own backward first: its differences are the false-alarm evidence."""
-    trials = evaluate(subject, subject.backward, ORIGINAL, data, settings.tolerance,
+    trials = evaluate(subject, subject.backward, ORIGINAL, data, settings.tolerances(),
                       settings.timeout)
     broken = [t for t in trials if t.outcome not in (Outcome.PASSED, Outcome.ALARM)]
     if broken:
@@ -162,14 +175,14 @@ def _check_original(subject: Subject, data: list[CaseData],
     for d in data:
         grads = subject.gradients(subject.backward, d.case)
         flat = gradcheck.flatten(grads, d.keys).astype(np.float64)
-        with_original.append(replace(d, original=flat, numerical_norms={}))
+        with_original.append(replace(d, original=flat))
     return trials, with_original
 
 
 def _failed_trials(mutant_id: str, case: CaseData, outcome: Outcome, error: str,
                    elapsed: float) -> list[TrialResult]:
-    return [TrialResult(mutant_id, case.index, strategy, eps, None, None, outcome.value, error,
-                        elapsed) for strategy, eps in case.numerical]
+    return [TrialResult(mutant_id, case.index, name, eps, None, None, outcome.value, error,
+                        elapsed) for name, eps in case.references]
 
 
 # -- the parent ---------------------------------------------------------------------------
@@ -182,6 +195,7 @@ def start(store: Store, spec: str | SubjectSpec, settings: Settings, name: str |
     spec = spec if isinstance(spec, SubjectSpec) else SubjectSpec.parse(spec)
     subject = subjects.load(spec)
     validate(subject, subject.case())
+    settings, unsupported = supported(subject, settings)
     with _pool(settings) as pool:  # workers start up while mutants and cases are made
         mutants = mutation.mutants_of(subject, list(settings.categories) or None,
                                       list(settings.operators) or None)
@@ -190,7 +204,8 @@ def start(store: Store, spec: str | SubjectSpec, settings: Settings, name: str |
             mutation.export(subject.name, mutants, mutants_dir)
         campaign_id = store.create_campaign(
             name=name, subject=subject.name, source_hash=source_hash(subject),
-            config={**settings.config(), "subject": spec.config()}, tool_version=__version__,
+            config={**settings.config(), "subject": spec.config(), "unsupported": unsupported},
+            tool_version=__version__,
             mutants=[_mutant_info(m) for m in mutants],
             cases=[_case_info(i, c) for i, c in enumerate(cases)])
         _execute(store, campaign_id, subject, spec, mutants, cases, settings, on_progress, pool)
@@ -295,7 +310,7 @@ def _run_mutants(mutants: Sequence[Mutant], data: list[CaseData], done: set[tupl
         # code that blocks signals or hangs inside C.
         return len(task[3]) * settings.timeout * 2 + 2.0
 
-    for event in pool.run((spec, data, settings.tolerance, settings.timeout), tasks,
+    for event in pool.run((spec, data, settings.tolerances(), settings.timeout), tasks,
                           deadline):
         mutant_id, function, source, indices = event.task
         if isinstance(event, Done):

@@ -314,7 +314,12 @@ def run(
     batch: Annotated[str, typer.Option(help="Batch sizes, comma-separated.")] = "1,6",
     dtype: Annotated[str, typer.Option(help="float64 and/or float32, comma-separated.")] = "float64",
     epsilon: Annotated[str, typer.Option(help="Epsilons, comma-separated.")] = "1e-7",
-    tolerance: Annotated[float, typer.Option(help="Largest difference that passes.")] = 1e-7,
+    tolerance: Annotated[float | None, typer.Option(
+        help="Largest difference that passes [default: each strategy's own, 1e-7; "
+             "allclose 1].")] = None,
+    strategy: Annotated[str, typer.Option(
+        help="Check strategies, comma-separated: centered, forward, max-relerr, allclose, "
+             "directional, complex-step.")] = "centered",
     category: CategoryOpt = None,
     operator: OperatorOpt = None,
     jobs: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")] = None,
@@ -360,6 +365,7 @@ def run(
                 cases=cases, seed=seed, batches=_list(batch, int, "--batch") or (),
                 dtypes=_list(dtype, str, "--dtype") or (),
                 epsilons=_list(epsilon, float, "--epsilon") or (), tolerance=tolerance,
+                strategies=_list(strategy, str, "--strategy") or (),
                 categories=tuple(_split(category) or ()), operators=tuple(_split(operator) or ()),
                 jobs=jobs or campaign.Settings().jobs, timeout=timeout or 10.0, memory_mb=memory)
             spec, _ = _subject(subject, forward, backward, params, inputs, grad_key, mutate)
@@ -439,7 +445,8 @@ def show(
                                f"in campaign {info.id}: see 'mutagrad results {info.id} --only ...'")
         mutant, key = matches[0], matches[0].mutant_id
     cases = store.cases(info.id)
-    tol = tolerance if tolerance is not None else info.config["tolerance"]
+    tol = tolerance if tolerance is not None else analysis.run_tolerance(
+        info, info.config["strategies"][0])
     dtypes = {c.index: c.dtype for c in cases}
     trials = store.trials(info.id, key)
     outcomes = [analysis.outcome_at(t, tol, dtypes[t.case_index]).value for t in trials]

@@ -88,36 +88,148 @@ def flatten(params: Params, keys: tuple[str, ...]) -> np.ndarray:
     return np.concatenate([np.asarray(params[k]).ravel() for k in keys])
 
 
-def centered_gradient(cost: Callable[[Params], float], params: Params,
-                      keys: tuple[str, ...], epsilon: float) -> NumericalGradient:
-    """The seed's centered differences, one parameter entry at a time.
+@dataclass(frozen=True)
+class Perturbed:
+    """J at theta +- eps e_i for every entry i (and J at theta, when asked): what the
+    finite-difference strategies share, computed once per case and epsilon."""
 
-    gradapprox[i] = (J(theta + eps e_i) - J(theta - eps e_i)) / (2 eps)
+    keys: tuple[str, ...]
+    shapes: tuple[tuple[int, ...], ...]
+    epsilon: float
+    J: float | None
+    J_plus: np.ndarray
+    J_minus: np.ndarray
 
-    theta_i + eps is rounded in the parameters' dtype exactly as the seed's
-    ``thetaplus[i][0] += epsilon`` rounds it, so float32 cases show float32 round-off.
-    Cost: 2P forward evaluations. ``cost`` receives views into one buffer that is restored
-    after each entry, so it must not keep references to them.
-    """
-    validate_positive("epsilon", epsilon, "--epsilon")
-    theta = flatten(params, keys)
-    shapes = tuple(np.shape(params[k]) for k in keys)
+
+def _views(theta: np.ndarray, keys: tuple[str, ...],
+           shapes: tuple[tuple[int, ...], ...]) -> Params:
     views: Params = {}
     start = 0
     for k, shape in zip(keys, shapes):
         size = math.prod(shape)
         views[k] = theta[start:start + size].reshape(shape)
         start += size
-    gradapprox = np.empty(theta.size, dtype=np.float64)
+    return views
+
+
+def perturbed_costs(cost: Callable[[Params], float], params: Params, keys: tuple[str, ...],
+                    epsilon: float, with_base: bool = False) -> Perturbed:
+    """J(theta + eps e_i) and J(theta - eps e_i), one parameter entry at a time, and J(theta)
+    when ``with_base`` (the one-sided strategy needs it).
+
+    theta_i + eps is rounded in the parameters' dtype exactly as the seed's
+    ``thetaplus[i][0] += epsilon`` rounds it, so float32 cases show float32 round-off.
+    Cost: 2P forward evaluations (+1 with the base). ``cost`` receives views into one buffer
+    that is restored after each entry, so it must not keep references to them.
+    """
+    validate_positive("epsilon", epsilon, "--epsilon")
+    theta = flatten(params, keys)
+    shapes = tuple(np.shape(params[k]) for k in keys)
+    views = _views(theta, keys, shapes)
+    J_plus = np.empty(theta.size, dtype=np.float64)
+    J_minus = np.empty(theta.size, dtype=np.float64)
     for i in range(theta.size):
         original = theta[i]
         theta[i] = original + epsilon
-        J_plus = cost(views)
+        J_plus[i] = cost(views)
         theta[i] = original - epsilon
-        J_minus = cost(views)
+        J_minus[i] = cost(views)
         theta[i] = original
-        gradapprox[i] = (J_plus - J_minus) / (2. * epsilon)
-    return NumericalGradient(tuple(keys), shapes, gradapprox, epsilon, 2 * theta.size)
+    base = float(cost(views)) if with_base else None
+    return Perturbed(tuple(keys), shapes, epsilon, base, J_plus, J_minus)
+
+
+def centered_from(p: Perturbed) -> np.ndarray:
+    """gradapprox[i] = (J(theta + eps e_i) - J(theta - eps e_i)) / (2 eps), the seed's.
+
+    Truncation error O(eps^2), round-off O(u / eps): best eps about u^(1/3)."""
+    return (p.J_plus - p.J_minus) / (2. * p.epsilon)
+
+
+def forward_from(p: Perturbed) -> np.ndarray:
+    """gradapprox[i] = (J(theta + eps e_i) - J(theta)) / eps, one-sided.
+
+    Truncation error O(eps), round-off O(u / eps): best eps about u^(1/2). Alone it costs
+    P + 1 forwards; next to ``centered`` it costs one (J(theta)) more."""
+    assert p.J is not None, "perturbed_costs(..., with_base=True) is needed"
+    return (p.J_plus - p.J) / p.epsilon
+
+
+def centered_gradient(cost: Callable[[Params], float], params: Params,
+                      keys: tuple[str, ...], epsilon: float) -> NumericalGradient:
+    """The seed's centered differences as a ``NumericalGradient``. Cost: 2P forwards."""
+    p = perturbed_costs(cost, params, keys, epsilon)
+    return NumericalGradient(p.keys, p.shapes, centered_from(p), epsilon, 2 * p.J_plus.size)
+
+
+def directional_derivatives(cost: Callable[[Params], float], params: Params,
+                            keys: tuple[str, ...], epsilon: float,
+                            directions: np.ndarray) -> np.ndarray:
+    """d_j = (J(theta + eps u_j) - J(theta - eps u_j)) / (2 eps) for unit directions u_j.
+
+    Compared with the analytic projections u_j . g (torch gradcheck's fast mode, Theano's
+    verify_grad). Cost: 2k forward evaluations for k directions, whatever P is.
+    """
+    validate_positive("epsilon", epsilon, "--epsilon")
+    theta = flatten(params, keys)
+    shapes = tuple(np.shape(params[k]) for k in keys)
+    base = theta.copy()
+    views = _views(theta, keys, shapes)
+    out = np.empty(len(directions), dtype=np.float64)
+    for j, u in enumerate(directions):
+        theta[:] = base + epsilon * u.astype(base.dtype)
+        J_plus = cost(views)
+        theta[:] = base - epsilon * u.astype(base.dtype)
+        J_minus = cost(views)
+        out[j] = (J_plus - J_minus) / (2. * epsilon)
+    theta[:] = base
+    return out
+
+
+def unit_directions(k: int, size: int, rng: np.random.Generator) -> np.ndarray:
+    """k random directions, uniform on the unit sphere of R^size (normalised normals)."""
+    u = rng.standard_normal((k, size))
+    return u / np.linalg.norm(u, axis=1, keepdims=True)
+
+
+def complex_step_gradient(cost: Callable[[Params], complex], params: Params,
+                          keys: tuple[str, ...], h: float) -> np.ndarray:
+    """gradapprox[i] = Im J(theta + i h e_i) / h.
+
+    No subtraction, hence no cancellation: accurate to O(h^2) for any small h, when the
+    forward is complex-safe (analytic in theta: no comparisons, abs, max, ...).
+    Cost: P forward evaluations, in complex arithmetic.
+    """
+    validate_positive("step", h, "--epsilon")
+    real = flatten(params, keys)
+    theta = real.astype(np.complex64 if real.dtype == np.float32 else np.complex128)
+    shapes = tuple(np.shape(params[k]) for k in keys)
+    views = _views(theta, keys, shapes)
+    out = np.empty(theta.size, dtype=np.float64)
+    for i in range(theta.size):
+        original = theta[i]
+        theta[i] = original + 1j * h
+        out[i] = np.imag(cost(views)) / h
+        theta[i] = original
+    return out
+
+
+def max_relative_error(grad: np.ndarray, gradapprox: np.ndarray) -> float:
+    """max_i |g_i - g'_i| / max(|g_i|, |g'_i|) (the cs231n rule); 0/0 counts as 0."""
+    scale = np.maximum(np.abs(grad), np.abs(gradapprox))
+    gap = np.abs(grad - gradapprox)
+    with np.errstate(invalid="ignore", divide="ignore"):
+        ratio = np.where(scale > 0, gap / np.where(scale > 0, scale, 1.0), 0.0)
+    return float(np.max(ratio)) if ratio.size else 0.0
+
+
+def allclose_ratio(grad: np.ndarray, gradapprox: np.ndarray, atol: float = 1e-5,
+                   rtol: float = 1e-3) -> float:
+    """max_i |g_i - g'_i| / (atol + rtol |g'_i|): torch.gradcheck passes when this is <= 1
+    (its defaults: eps 1e-6, atol 1e-5, rtol 1e-3). Reported as a number, any threshold
+    can be judged later."""
+    ratio = np.abs(grad - gradapprox) / (atol + rtol * np.abs(gradapprox))
+    return float(np.max(ratio)) if ratio.size else 0.0
 
 
 def relative_difference(grad: np.ndarray, gradapprox: np.ndarray) -> float:

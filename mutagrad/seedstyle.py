@@ -45,12 +45,13 @@ def _call_init(init: Callable[..., Any], rng: np.random.Generator) -> Params:
     return {k: np.asarray(v, dtype=np.float64) for k, v in params.items()}
 
 
-def _cost_of(output: Any) -> float:
+def _cost_of(output: Any) -> Any:
+    """The cost as a Python number: a float, or a complex under complex-step."""
     cost = output[0] if isinstance(output, tuple) else output
     array = np.asarray(cost)
-    if array.size != 1 or array.dtype.kind not in "fiub":
+    if array.size != 1 or array.dtype.kind not in "fiubc":
         raise ValueError(f"it returned {type(cost).__name__} of shape {array.shape}")
-    return float(array.reshape(()))
+    return array.reshape(()).item()
 
 
 def seed_style(module: ModuleType, *, name: str, forward: str = "forward_propagation_n",

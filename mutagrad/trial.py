@@ -11,7 +11,7 @@ import signal
 import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import StrEnum
 from typing import Any
 
@@ -19,6 +19,8 @@ import numpy as np
 
 from mutagrad.errors import GradientMismatch
 from mutagrad.gradcheck import check_layout, flatten, norm, relative_difference_to
+from mutagrad.strategy import Reference
+from mutagrad.strategy import difference as strategy_difference
 from mutagrad.subject import Case, Subject
 
 ORIGINAL = "original"  # the mutant id under which the subject's own backward is stored
@@ -59,22 +61,19 @@ def classify_original(difference: float, tolerance: float) -> Outcome:
 class CaseData:
     """What evaluating any mutant on one case needs, computed once by the campaign.
 
-    ``numerical`` maps (strategy, epsilon) to the flattened numerical gradient; ``original``
-    is the original backward's flattened gradient (None while the original itself runs).
-    Their norms are computed once here, not once per mutant.
+    ``references`` maps (strategy, epsilon) to that check's numerical side; ``original`` is
+    the original backward's flattened gradient (None while the original itself runs).
     """
 
     index: int
     case: Case
     keys: tuple[str, ...]
     shapes: tuple[tuple[int, ...], ...]
-    numerical: dict[tuple[str, float], np.ndarray]
+    references: dict[tuple[str, float], Reference]
     original: np.ndarray | None = None
-    numerical_norms: dict[tuple[str, float], float] = field(default_factory=dict)
     original_norm: float = 0.0
 
     def __post_init__(self) -> None:
-        self.numerical_norms.update({k: norm(v) for k, v in self.numerical.items()})
         if self.original is not None:
             object.__setattr__(self, "original_norm", norm(self.original))
 
@@ -125,7 +124,7 @@ def _finite_or_none(x: float) -> float | None:
 
 
 def evaluate(subject: Subject, backward: Callable[..., Any], mutant_id: str,
-             cases: Sequence[CaseData], tolerance: float,
+             cases: Sequence[CaseData], tolerances: dict[str, float],
              timeout: float | None) -> list[TrialResult]:
     """Run ``backward`` on every case and compare it with each precomputed numerical gradient.
 
@@ -135,11 +134,12 @@ def evaluate(subject: Subject, backward: Callable[..., Any], mutant_id: str,
     """
     with alarm_handler():  # installed once per call, armed per evaluation
         return [r for data in cases
-                for r in _evaluate_case(subject, backward, mutant_id, data, tolerance, timeout)]
+                for r in _evaluate_case(subject, backward, mutant_id, data, tolerances, timeout)]
 
 
 def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: str,
-                   data: CaseData, tolerance: float, timeout: float | None) -> list[TrialResult]:
+                   data: CaseData, tolerances: dict[str, float],
+                   timeout: float | None) -> list[TrialResult]:
     start = time.perf_counter()
     error: str | None = None
     flat: np.ndarray | None = None
@@ -173,12 +173,12 @@ def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: st
             relative_difference_to(flat, data.original, data.original_norm, flat_norm))
     floor = equivalence_floor(data.case.dtype)
     results = []
-    for check, numerical in data.numerical.items():
+    for check, reference in data.references.items():
         difference = None
         verdict = outcome
+        tolerance = tolerances[check[0]]
         if flat is not None:
-            difference = relative_difference_to(flat, numerical, data.numerical_norms[check],
-                                                flat_norm)
+            difference = strategy_difference(flat, reference, flat_norm)
             if verdict is None:
                 verdict = (classify_original(difference, tolerance) if data.original is None
                            else classify(difference, true_error or 0.0, tolerance, floor))
@@ -192,14 +192,14 @@ def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: st
 # -- the worker side of a campaign (kept here, away from the database code, so that worker
 #    processes import numpy and the subject, nothing more) ---------------------------------
 
-WorkerState = tuple[Subject, dict[int, CaseData], float, float]
+WorkerState = tuple[Subject, dict[int, CaseData], dict[str, float], float]
 
 
-def worker_init(spec: Any, data: list[CaseData], tolerance: float,
+def worker_init(spec: Any, data: list[CaseData], tolerances: dict[str, float],
                 timeout: float) -> WorkerState:
     from mutagrad import subjects
 
-    return subjects.load(spec), {d.index: d for d in data}, tolerance, timeout
+    return subjects.load(spec), {d.index: d for d in data}, tolerances, timeout
 
 
 def worker_task(state: WorkerState,
@@ -207,8 +207,8 @@ def worker_task(state: WorkerState,
     """Compile one mutant's function in memory and evaluate it on the task's cases."""
     from mutagrad.mutation import bind
 
-    subject, data, tolerance, timeout = state
+    subject, data, tolerances, timeout = state
     mutant_id, function, function_source, case_indices = task
     backward = bind(subject, function, function_source, f"<mutant {mutant_id}>")
     return evaluate(subject, backward, mutant_id, [data[i] for i in case_indices],
-                    tolerance, timeout)
+                    tolerances, timeout)

@@ -19,7 +19,7 @@ def backward_propagation(x, theta):
 
 
 def _cost(params: Params, case: Case) -> float:
-    return float(forward_propagation(case.data["x"], params["theta"]))
+    return np.asarray(forward_propagation(case.data["x"], params["theta"])).item()  # type: ignore[no-any-return]
 
 
 def _gradients(backward, case: Case) -> Params:
@@ -46,4 +46,5 @@ SUBJECT = Subject(
     make_case=_make_case,
     batched=False,
     default_batch=1,
+    forward=forward_propagation,
 )
