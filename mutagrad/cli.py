@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import sys
 from typing import Annotated, Any
@@ -12,7 +13,8 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.syntax import Syntax
 
-from mutagrad import analysis, campaign, gradcheck, mutation, report, subjects
+from mutagrad import analysis, campaign, gradcheck, mutation, report, subjects, sweep
+from mutagrad import strategy as strategy_mod
 from mutagrad.errors import InvalidInput, MutagradError
 from mutagrad.store import Store
 from mutagrad.subject import Subject, validate
@@ -95,8 +97,12 @@ def check(
     subject: SubjectArg,
     epsilon: Annotated[float, typer.Option(help="Step of the centered difference.")] = (
         gradcheck.DEFAULT_EPSILON),
-    tolerance: Annotated[float, typer.Option(
-        help="Largest difference that passes.")] = gradcheck.DEFAULT_TOLERANCE,
+    tolerance: Annotated[float | None, typer.Option(
+        help="Largest difference that passes [default: each strategy's own; the seed's "
+             "1e-7 for centered].")] = None,
+    strategy: Annotated[str, typer.Option(
+        help="Strategies, comma-separated: centered, forward, max-relerr, allclose, "
+             "directional, complex-step.")] = "centered",
     seed: Annotated[int | None, typer.Option(
         help="Seed of a generated case; without it, the subject's default case.")] = None,
     batch: Annotated[int | None, typer.Option(help="Batch size m of a generated case.")] = None,
@@ -120,12 +126,24 @@ def check(
     _, subj = _subject(subject, forward, backward, params, inputs, grad_key)
     case = subj.case(seed, batch, dtype)
     validate(subj, case)
-    result = gradcheck.check(subj, case, epsilon, tolerance)
+    names = _list(strategy, str, "--strategy") or ("centered",)
+    others = strategy_mod.check_all(subj, case, names, epsilon, tolerance) if (
+        names != ("centered",)) else []
+    result = gradcheck.check(subj, case, epsilon, tolerance or gradcheck.DEFAULT_TOLERANCE)
+    passed = all(o.passed is not False for o in others) and (
+        "centered" not in names or result.passed)
     if as_json:
-        _emit_json(_check_json(result))
+        _emit_json({**_check_json(result), "passed": passed,
+                    "strategies": [report.asdict(o) for o in others]})
     else:
-        _render_check(result, top)
-    raise typer.Exit(0 if result.passed else 1)
+        if "centered" in names:
+            _render_check(result, top)
+        if others:
+            _out().print(report.strategy_checks_table(others))
+            for o in others:
+                if o.note:
+                    _out().print(o.note)
+    raise typer.Exit(0 if passed else 1)
 
 
 def _check_json(result: gradcheck.CheckResult) -> dict[str, Any]:
@@ -530,6 +548,127 @@ def export_cmd(
             f.write(text)
     else:
         sys.stdout.write(text)
+
+
+@app.command("tolerance")
+def tolerance_cmd(
+    campaign_ref: Annotated[str | None, typer.Argument(
+        metavar="[CAMPAIGN]", help="Campaign id or name (default: the latest).")] = None,
+    strategy: Annotated[str | None, typer.Option(help="Only this strategy.")] = None,
+    epsilon: Annotated[float | None, typer.Option(
+        help="Only this epsilon (the plot shows one: default the campaign's first).")] = None,
+    span: Annotated[str, typer.Option("--range", help="Tolerances LOW:HIGH.")] = "1e-12:1e2",
+    plot: Annotated[str | None, typer.Option(help="Write a PNG of the curves here.")] = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Which tolerance separates correct code from buggy code, from stored numbers only.
+
+    Over a grid of tolerances: detection over real-bug trials and false alarms over the
+    original's, per dtype, strategy and epsilon; then the safe window (largest difference
+    of the correct code .. smallest of a real bug) and a recommended tolerance, or, when
+    there is no window, the bugs and cases that overlap.
+
+    Example: mutagrad tolerance --plot tolerance.png
+    """
+    lo, hi = sweep.parse_range(span, "--range")
+    info, curves = sweep.tolerance_curves(Store(db, create=False), campaign_ref, strategy, lo, hi)
+    if epsilon is not None:
+        curves = [c for c in curves if math.isclose(c.epsilon, epsilon, rel_tol=1e-9)]
+        if not curves:
+            raise InvalidInput(f"campaign {info.id} ran no epsilon {epsilon:g}: it ran "
+                               f"{', '.join(f'{e:g}' for e in info.config['epsilons'])}")
+    if plot:
+        from mutagrad import plot as plots
+
+        shown = epsilon if epsilon is not None else info.config["epsilons"][0]
+        plots.tolerance_plot([c for c in curves if math.isclose(c.epsilon, shown)],
+                             f"campaign {info.id} ({info.subject})", plot)
+    if as_json:
+        _emit_json(report.tolerance_json(info, curves))
+        return
+    _out().print(report.tolerance_report(info, curves))
+    if plot:
+        _out().print(f"plot written to {plot}")
+
+
+@app.command("epsilon")
+def epsilon_cmd(
+    subject: SubjectArg,
+    span: Annotated[str, typer.Option("--range", help="Epsilons LOW:HIGH.")] = "1e-12:1e-1",
+    dtype: Annotated[str, typer.Option(help="dtypes, comma-separated.")] = "float64,float32",
+    strategy: Annotated[str, typer.Option(help="centered or forward.")] = "centered",
+    plot: Annotated[str | None, typer.Option(help="Write a PNG of the V curve here.")] = None,
+    campaign_ref: Annotated[str | None, typer.Option(
+        "--campaign", help="Also show detection against epsilon from this campaign.")] = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+    forward: ForwardOpt = None,
+    backward: BackwardOpt = None,
+    params: ParamsOpt = None,
+    inputs: InputsOpt = None,
+    grad_key: GradKeyOpt = None,
+) -> None:
+    """The correct backward's difference against epsilon (the V curve), per dtype.
+
+    Truncation error grows with epsilon, round-off as machine-epsilon / epsilon; prints the
+    best epsilon per dtype next to theory's (cube root of machine epsilon for centered
+    differences, square root for forward). With --campaign, detection against epsilon too.
+
+    Example: mutagrad epsilon mlp3 --plot epsilon.png
+    """
+    lo, hi = sweep.parse_range(span, "--range")
+    dtypes = _list(dtype, str, "--dtype") or ("float64",)
+    _, subj = _subject(subject, forward, backward, params, inputs, grad_key)
+    for d in dtypes:
+        subj.case(None, None, d)  # validates the dtype
+    curves = sweep.epsilon_curves(subj, dtypes, strategy, lo, hi)
+    detection = None
+    if campaign_ref is not None:
+        _, everything = sweep.detection_by_epsilon(Store(db, create=False), campaign_ref)
+        detection = {k: v for k, v in everything.items() if k.split()[0] == strategy}
+    if plot:
+        from mutagrad import plot as plots
+
+        plots.epsilon_plot(curves, f"{subj.name}: {strategy} differences", plot, detection)
+    if as_json:
+        _emit_json({"subject": subj.name, "curves": [
+            {"dtype": c.dtype, "strategy": c.strategy, "epsilons": c.epsilons.tolist(),
+             "difference": c.difference.tolist(), "best": c.best, "theory": c.theory}
+            for c in curves], "detection": detection})
+        return
+    _out().print(report.epsilon_report(subj.name, curves))
+    if detection:
+        table = report.new_table("Detection against epsilon (at the run's tolerance)")
+        for column in ("check", "epsilon", "detected", "false alarms"):
+            table.add_column(column)
+        for label, points in detection.items():
+            for eps, det, alarm in sorted(points):
+                table.add_row(label, f"{eps:g}", f"{det:.1%}", f"{alarm:.1%}")
+        _out().print(table)
+    if plot:
+        _out().print(f"plot written to {plot}")
+
+
+@app.command("strategies")
+def strategies_cmd(
+    campaign_ref: Annotated[str | None, typer.Argument(
+        metavar="[CAMPAIGN]", help="Campaign id or name (default: the latest).")] = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Per strategy: detection and false alarms at its recommended tolerance, and its cost.
+
+    Run a campaign with several strategies first (mutagrad run mlp3 --strategy
+    centered,forward,max-relerr,allclose,directional).
+
+    Example: mutagrad strategies
+    """
+    info, rows = sweep.compare_strategies(Store(db, create=False), campaign_ref)
+    if as_json:
+        _emit_json({"campaign": info.id, "strategies": [report.asdict(r) for r in rows]})
+        return
+    _out().print(report.strategies_table(info, rows))
 
 
 def main(argv: list[str] | None = None) -> None:

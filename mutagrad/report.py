@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import asdict
 from typing import Any
@@ -222,3 +223,85 @@ def export_text(store: Store, campaign_id: int, fmt: str) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
+
+
+def strategy_checks_table(rows: Sequence[Any]) -> Table:
+    table = new_table("Every strategy on the same case")
+    for column in ("strategy", "difference", "tolerance", "verdict", "forwards"):
+        table.add_column(column, justify="left" if column == "strategy" else "right")
+    for r in rows:
+        verdict = ("unsupported" if r.passed is None else
+                   "[green]pass[/green]" if r.passed else "[red]FAIL[/red]")
+        table.add_row(r.strategy, _num(r.difference), f"{r.tolerance:g}", verdict,
+                      str(r.forwards) if r.forwards else "-")
+    return table
+
+
+def tolerance_report(info: CampaignInfo, curves: Sequence[Any]) -> RenderableType:
+    parts: list[RenderableType] = [Text(f"campaign {info.id}: {info.subject}; detection over "
+                                        "real-bug trials, false alarms over the original's")]
+    table = new_table("Per check")
+    for column in ("dtype", "strategy", "epsilon", "bug trials", "correct max",
+                   "bug min", "window", "recommended"):
+        table.add_column(column, justify="left" if column in ("dtype", "strategy") else "right")
+    for c in curves:
+        window = "yes" if c.window else "[red]none[/red]"
+        table.add_row(c.dtype, c.strategy, f"{c.epsilon:g}", str(c.bug_trials),
+                      _num(c.largest_correct), _num(c.smallest_bug), window,
+                      _num(c.recommended))
+    parts.append(table)
+    for c in curves:
+        parts.append(Text(f"{c.label}: {c.reason}"))
+        if not c.window:
+            for o in c.overlaps[:3]:
+                parts.append(Text(f"  bug {o.mutant_id} on {o.case}: difference {o.difference:.3e}"
+                                  f" <= the correct code's {c.largest_correct:.3e}"))
+            for a in c.alarms[:3]:
+                parts.append(Text(f"  the correct code on {a.case}: difference "
+                                  f"{a.difference:.3e} >= the smallest bug's {c.smallest_bug:.3e}"))
+    return Group(*parts)
+
+
+def tolerance_json(info: CampaignInfo, curves: Sequence[Any]) -> dict[str, Any]:
+    return {"campaign": info.id, "curves": [{
+        "dtype": c.dtype, "strategy": c.strategy, "epsilon": c.epsilon,
+        "tolerances": c.tolerances.tolist(), "detection": c.detection.tolist(),
+        "false_alarm": c.false_alarm.tolist(), "bug_trials": c.bug_trials,
+        "original_trials": c.original_trials, "largest_correct": _finite(c.largest_correct),
+        "smallest_bug": _finite(c.smallest_bug), "window": c.window is not None,
+        "recommended": c.recommended, "reason": c.reason,
+        "overlaps": [asdict(o) for o in c.overlaps], "alarms": [
+            {**asdict(a), "difference": _finite(a.difference)} for a in c.alarms]}
+        for c in curves]}
+
+
+def _finite(x: float) -> float | None:
+    return x if math.isfinite(x) else None
+
+
+def epsilon_report(name: str, curves: Sequence[Any]) -> Table:
+    table = new_table(f"{name}: the correct backward's difference against epsilon "
+                      "(median over the cases)")
+    for column in ("dtype", "strategy", "best epsilon", "its difference", "theory", "ratio"):
+        table.add_column(column, justify="left" if column in ("dtype", "strategy") else "right")
+    for c in curves:
+        at_best = float(c.difference[list(c.epsilons).index(c.best)])
+        ratio = f"{max(c.best, c.theory) / min(c.best, c.theory):.1f}x" if c.theory else "-"
+        table.add_row(c.dtype, c.strategy, f"{c.best:.1e}", _num(at_best),
+                      f"{c.theory:.1e}" if c.theory else "-", ratio)
+    return table
+
+
+def strategies_table(info: CampaignInfo, rows: Sequence[Any]) -> Table:
+    table = new_table(f"campaign {info.id}: strategies at their recommended tolerance "
+                      f"(epsilon {info.config['epsilons'][0]:g})")
+    for column in ("strategy", "dtype", "tolerance", "detection", "false alarms",
+                   "forwards/case", "note"):
+        table.add_column(column, justify="left" if column in ("strategy", "dtype", "note")
+                         else "right", overflow="fold")
+    for r in rows:
+        table.add_row(r.strategy, r.dtype, _num(r.tolerance),
+                      "-" if r.detection is None else f"{r.detection:.1%}",
+                      "-" if r.false_alarm is None else f"{r.false_alarm:.1%}",
+                      str(r.forwards) if r.forwards else "-", r.note)
+    return table

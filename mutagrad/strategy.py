@@ -187,3 +187,34 @@ def _non_analytic(forward: Callable[..., object]) -> str | None:
                 if called in _NOT_ANALYTIC:
                     return f"the forward calls {called} ({chain}, line {sub.lineno})"
     return None
+
+
+@dataclass(frozen=True)
+class StrategyCheck:
+    strategy: str
+    difference: float | None
+    tolerance: float
+    passed: bool | None        # None when unsupported
+    forwards: int
+    note: str | None = None
+
+
+def check_all(subject: Subject, case: Case, names: Sequence[str], epsilon: float,
+              tolerance: float | None = None) -> list[StrategyCheck]:
+    """The subject's own backward checked by each strategy (unsupported ones say why)."""
+    validate(names)
+    flat = gradcheck.flatten(subject.gradients(subject.backward, case),
+                             subject.param_names).astype(np.float64)
+    parameters = flat.size
+    out = []
+    for name in names:
+        tol = tolerance if tolerance is not None else STRATEGIES[name].tolerance
+        try:
+            ref = references(subject, case, [name], [epsilon])[(name, epsilon)]
+        except Unsupported as e:
+            out.append(StrategyCheck(name, None, tol, None, 0, str(e)))
+            continue
+        diff = difference(flat, ref)
+        out.append(StrategyCheck(name, diff, tol, gradcheck.passes(diff, tol),
+                                 cost(name, parameters)))
+    return out

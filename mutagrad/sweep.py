@@ -1,0 +1,249 @@
+"""Sweeps: which tolerance and which epsilon separate correct code from buggy code.
+
+Tolerance sweep (from stored numbers only). For one check (dtype, strategy, epsilon):
+
+    detection(t)   = share of real-bug trials (mutant x case, true error above rounding)
+                     whose difference is over t: the chance that one check on one input
+                     catches the bug;
+    false_alarm(t) = share of the original's trials whose difference is over t.
+
+The safe window is (largest difference of the correct code, smallest difference of a real
+bug), when the first is below the second: any tolerance inside passes every correct case and
+fails every buggy one. The recommendation is the window's geometric middle, the tolerance
+with the most margin on both sides in orders of magnitude.
+
+Epsilon sweep: the correct backward's difference against epsilon (the V curve: truncation
+error grows with epsilon, round-off as u / epsilon). Theory puts the bottom near u^(1/3)
+for centered differences and u^(1/2) for one-sided ones, u the dtype's machine epsilon.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import numpy as np
+
+from mutagrad import strategy as strategies
+from mutagrad.analysis import run_tolerance
+from mutagrad.errors import InvalidInput
+from mutagrad.store import CampaignInfo, Store
+from mutagrad.subject import Subject
+from mutagrad.trial import ORIGINAL, Outcome
+
+SEED_TOLERANCE = 1e-7
+
+
+def parse_range(text: str, flag: str) -> tuple[float, float]:
+    """``"1e-12:1"`` -> (1e-12, 1.0), both positive and increasing."""
+    try:
+        lo, hi = (float(x) for x in text.split(":"))
+    except ValueError:
+        raise InvalidInput(f"{flag} takes LOW:HIGH, e.g. 1e-12:1, got {text!r}") from None
+    if not (0 < lo < hi):
+        raise InvalidInput(f"{flag} needs 0 < LOW < HIGH, got {text!r}")
+    return lo, hi
+
+
+def grid(lo: float, hi: float, per_decade: int = 10) -> np.ndarray:
+    n = max(2, round(math.log10(hi / lo) * per_decade) + 1)
+    return np.logspace(math.log10(lo), math.log10(hi), n)
+
+
+def theory_epsilon(strategy: str, dtype: str) -> float | None:
+    u = float(np.finfo(dtype).eps)
+    if strategy == "forward":
+        return math.sqrt(u)
+    if strategy == "complex-step":
+        return None  # no cancellation: any small step
+    return u ** (1 / 3)
+
+
+@dataclass(frozen=True)
+class Overlap:
+    mutant_id: str
+    case: str
+    difference: float
+
+
+@dataclass(frozen=True)
+class ToleranceCurve:
+    dtype: str
+    strategy: str
+    epsilon: float
+    tolerances: np.ndarray
+    detection: np.ndarray
+    false_alarm: np.ndarray
+    bug_trials: int
+    original_trials: int
+    largest_correct: float          # largest difference of the original (inf: non-finite)
+    smallest_bug: float             # smallest difference of a real bug
+    recommended: float | None
+    reason: str
+    overlaps: tuple[Overlap, ...]   # bug trials at or under the largest correct difference
+    alarms: tuple[Overlap, ...]     # original trials at or over the smallest bug difference
+
+    @property
+    def window(self) -> tuple[float, float] | None:
+        if self.largest_correct < self.smallest_bug:
+            return (self.largest_correct, self.smallest_bug)
+        return None
+
+    @property
+    def label(self) -> str:
+        return f"{self.strategy} {self.dtype} eps={self.epsilon:g}"
+
+
+def _recommend(lo: float, hi: float, strategy: str, dtype: str,
+               epsilon: float) -> tuple[float | None, str]:
+    if lo < hi:
+        floor = max(lo, hi * 1e-6, np.finfo(float).tiny)
+        pick = math.sqrt(floor * hi)
+        return pick, (f"the middle (log scale) of the safe window {lo:.2e} .. {hi:.2e}: "
+                      f"correct code stays {pick / max(lo, 1e-300):.0f}x under it, every real "
+                      f"bug {hi / pick:.0f}x over it")
+    best = theory_epsilon(strategy, dtype)
+    if best and not math.isclose(best, epsilon, rel_tol=0.5):
+        return None, (f"no tolerance separates correct from buggy code at epsilon {epsilon:g} "
+                      f"in {dtype}: try epsilon {best:.1e} (theory for {strategy}; see "
+                      "'mutagrad epsilon')")
+    return None, (f"no tolerance separates correct from buggy code at epsilon {epsilon:g} in "
+                  f"{dtype}: the overlapping bugs are below")
+
+
+def tolerance_curves(store: Store, ref: str | int | None = None, strategy: str | None = None,
+                     lo: float = 1e-12, hi: float = 100.0) -> tuple[CampaignInfo,
+                                                                  list[ToleranceCurve]]:
+    """One curve per (dtype, strategy, epsilon) of a stored campaign."""
+    info = store.campaign(ref)
+    ran = info.config["strategies"]
+    if strategy is not None and strategy not in ran:
+        raise InvalidInput(f"campaign {info.id} ran no {strategy!r} check: it ran {', '.join(ran)}")
+    cases = {c.index: c for c in store.cases(info.id)}
+    groups: dict[tuple[str, str, float], list] = defaultdict(list)
+    for t in store.trials(info.id):
+        if strategy is None or t.strategy == strategy:
+            groups[(cases[t.case_index].dtype, t.strategy, t.epsilon)].append(t)
+    tolerances = grid(lo, hi)
+    curves = []
+    for (dtype, name, eps), trials in sorted(groups.items()):
+        original = [t for t in trials if t.mutant_id == ORIGINAL]
+        bugs = [t for t in trials if t.mutant_id != ORIGINAL
+                and t.outcome in (Outcome.DETECTED, Outcome.MISSED)]
+        o = np.array([math.inf if t.difference is None else t.difference for t in original])
+        b = np.array([math.inf if t.difference is None else t.difference for t in bugs])
+        detection = (b[None, :] > tolerances[:, None]).mean(axis=1) if b.size else np.zeros_like(tolerances)
+        alarm = (o[None, :] > tolerances[:, None]).mean(axis=1) if o.size else np.zeros_like(tolerances)
+        largest = float(o.max()) if o.size else 0.0
+        smallest = float(b.min()) if b.size else math.inf
+        pick, reason = _recommend(largest, smallest, name, dtype, eps)
+        overlaps = tuple(sorted((Overlap(t.mutant_id, cases[t.case_index].label, t.difference)
+                                 for t in bugs if t.difference is not None
+                                 and t.difference <= largest), key=lambda x: x.difference))
+        alarms = tuple(sorted((Overlap(ORIGINAL, cases[t.case_index].label,
+                                       math.inf if t.difference is None else t.difference)
+                               for t in original if t.difference is None
+                               or t.difference >= smallest), key=lambda x: -x.difference))
+        curves.append(ToleranceCurve(dtype, name, eps, tolerances, detection, alarm, len(bugs),
+                                     len(original), largest, smallest, pick, reason, overlaps,
+                                     alarms))
+    return info, curves
+
+
+@dataclass(frozen=True)
+class EpsilonCurve:
+    dtype: str
+    strategy: str
+    epsilons: np.ndarray
+    difference: np.ndarray   # median over the cases
+    best: float
+    theory: float | None
+
+
+def epsilon_curves(subject: Subject, dtypes: Sequence[str], strategy: str = "centered",
+                   lo: float = 1e-12, hi: float = 1e-1, seeds: Sequence[int | None] = (None, 0, 1),
+                   per_decade: int = 4) -> list[EpsilonCurve]:
+    """The correct backward's difference against epsilon, per dtype (median over cases)."""
+    if strategy not in ("centered", "forward"):
+        raise InvalidInput("the epsilon sweep takes --strategy centered or forward")
+    from mutagrad import gradcheck
+
+    epsilons = grid(lo, hi, per_decade)
+    curves = []
+    for dtype in dtypes:
+        rows = []
+        for seed in seeds:
+            case = subject.case(seed, None, dtype)
+            flat = gradcheck.flatten(subject.gradients(subject.backward, case),
+                                     subject.param_names).astype(np.float64)
+            row = []
+            for eps in epsilons:
+                ref = strategies.references(subject, case, [strategy], [float(eps)])
+                row.append(strategies.difference(flat, ref[(strategy, float(eps))]))
+            rows.append(row)
+        median = np.median(np.array(rows), axis=0)
+        finite = np.where(np.isfinite(median), median, np.inf)
+        curves.append(EpsilonCurve(dtype, strategy, epsilons, median,
+                                   float(epsilons[int(np.argmin(finite))]),
+                                   theory_epsilon(strategy, dtype)))
+    return curves
+
+
+def detection_by_epsilon(store: Store, ref: str | int | None = None) -> tuple[CampaignInfo,
+                                                                             dict[str, list]]:
+    """Per dtype: (epsilon, detection, false alarms) at each strategy's run tolerance."""
+    info, curves = tolerance_curves(store, ref)
+    out: dict[str, list] = defaultdict(list)
+    for c in curves:
+        tol = run_tolerance(info, c.strategy)
+        i = int(np.argmin(np.abs(np.log(c.tolerances) - math.log(tol))))
+        out[f"{c.strategy} {c.dtype}"].append((c.epsilon, float(c.detection[i]),
+                                               float(c.false_alarm[i])))
+    return info, out
+
+
+@dataclass(frozen=True)
+class StrategyRow:
+    strategy: str
+    dtype: str
+    tolerance: float | None
+    detection: float | None
+    false_alarm: float | None
+    forwards: int
+    note: str
+
+
+def compare_strategies(store: Store, ref: str | int | None = None) -> tuple[CampaignInfo,
+                                                                           list[StrategyRow]]:
+    """Per strategy and dtype, at the campaign's first epsilon: detection and false alarms
+    at the recommended tolerance (the safe window's middle, or else the strategy's usual
+    one), and the cost in forward evaluations per case."""
+    info, curves = tolerance_curves(store, ref)
+    epsilon = info.config["epsilons"][0]
+    params = _parameter_count(info)
+    rows = []
+    for c in curves:
+        if not math.isclose(c.epsilon, epsilon, rel_tol=1e-9):
+            continue
+        tol = c.recommended if c.recommended is not None else run_tolerance(info, c.strategy)
+        i = int(np.argmin(np.abs(np.log(c.tolerances) - math.log(tol))))
+        note = "safe window" if c.recommended is not None else "no window: usual tol."
+        rows.append(StrategyRow(c.strategy, c.dtype, tol, float(c.detection[i]),
+                                float(c.false_alarm[i]),
+                                strategies.cost(c.strategy, params) if params else 0, note))
+    for name, why in (info.config.get("unsupported") or {}).items():
+        rows.append(StrategyRow(name, "-", None, None, None, 0, f"unsupported: {why}"))
+    return info, rows
+
+
+def _parameter_count(info: CampaignInfo) -> int:
+    from mutagrad import subjects
+
+    try:
+        subject = subjects.load(subjects.SubjectSpec.from_config(info.config["subject"]))
+        case = subject.case()
+    except Exception:  # noqa: BLE001 - the subject may have moved since: cost is then unknown
+        return 0
+    return int(sum(np.size(case.params[k]) for k in subject.param_names))
