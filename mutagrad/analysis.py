@@ -127,7 +127,8 @@ def run_tolerance(info: CampaignInfo, strategy: str) -> float:
     """The tolerance a campaign judged ``strategy`` with: --tolerance, or the strategy's own."""
     from mutagrad.strategy import STRATEGIES
 
-    return float(info.config.get("tolerance") or STRATEGIES[strategy].tolerance)
+    given = info.config.get("tolerance")
+    return float(STRATEGIES[strategy].tolerance if given is None else given)
 
 
 def pick_check(info: CampaignInfo, strategy: str | None,

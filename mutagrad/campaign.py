@@ -90,7 +90,8 @@ class Settings:
             raise InvalidInput(f"--jobs must be at least 1, got {self.jobs}")
 
     def tolerances(self) -> dict[str, float]:
-        return {s: self.tolerance or strategy.STRATEGIES[s].tolerance for s in self.strategies}
+        return {s: strategy.STRATEGIES[s].tolerance if self.tolerance is None else self.tolerance
+                for s in self.strategies}
 
     def config(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

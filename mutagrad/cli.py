@@ -129,7 +129,11 @@ def check(
     names = _list(strategy, str, "--strategy") or ("centered",)
     others = strategy_mod.check_all(subj, case, names, epsilon, tolerance) if (
         names != ("centered",)) else []
-    result = gradcheck.check(subj, case, epsilon, tolerance or gradcheck.DEFAULT_TOLERANCE)
+    if "centered" not in names and all(o.passed is None for o in others):
+        raise InvalidInput("; ".join(o.note or o.strategy for o in others)
+                           + ": nothing was checked")
+    result = gradcheck.check(subj, case, epsilon, gradcheck.DEFAULT_TOLERANCE
+                             if tolerance is None else tolerance)
     passed = all(o.passed is not False for o in others) and (
         "centered" not in names or result.passed)
     if as_json:
