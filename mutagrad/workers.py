@@ -106,7 +106,15 @@ class _Slot:
         self.conn = parent
         self.ready = False
         if self.pool.init_args is not None:
-            self.conn.send(self.pool.init_args)
+            self.send(self.pool.init_args)
+
+    def send(self, message: Any) -> None:
+        """Send, unless the worker has just died: its sentinel reports that, and the tasks
+        queued behind the one it died on are sent again to its replacement."""
+        try:
+            self.conn.send(message)
+        except OSError:
+            pass
 
     def kill(self) -> None:
         if self.process.is_alive():
@@ -164,7 +172,7 @@ class Pool:
         """
         self.init_args = init_args
         for slot in self.slots:
-            slot.conn.send(init_args)
+            slot.send(init_args)
         self.queue.extend(tasks)
         while self.queue or any(s.tasks for s in self.slots):
             self._feed(deadline)
@@ -190,7 +198,7 @@ class Pool:
                 if not slot.tasks:
                     slot.started = time.monotonic()
                 slot.tasks.append((task, deadline(task)))
-                slot.conn.send(task)
+                slot.send(task)
 
     def _service(self, slot: _Slot, readable: bool,
                  deadline: Callable[[Any], float]) -> Iterator[Done | Failed]:
