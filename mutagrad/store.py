@@ -34,6 +34,7 @@ from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
 from mutagrad.errors import InvalidInput, MutagradError
+from mutagrad.trial import TrialResult as TrialInfo  # one trial, as stored and as computed
 
 SCHEMA_VERSION = 1
 DEFAULT_URL = "sqlite:///results.db"
@@ -155,19 +156,6 @@ class CaseInfo:
     batch: int
     dtype: str
     label: str
-
-
-@dataclass(frozen=True)
-class TrialInfo:
-    mutant_id: str
-    case_index: int
-    strategy: str
-    epsilon: float
-    difference: float | None
-    true_error: float | None
-    outcome: str
-    error: str | None
-    elapsed: float
 
 
 _MUTANT_FIELDS = tuple(MutantInfo.__dataclass_fields__)
