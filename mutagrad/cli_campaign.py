@@ -1,0 +1,267 @@
+"""Commands on campaigns: run, results, show, history, compare, export."""
+
+from __future__ import annotations
+
+import sys
+from typing import Annotated
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.syntax import Syntax
+
+from mutagrad import analysis, campaign, report
+from mutagrad.cli_common import (
+    BackwardOpt,
+    CategoryOpt,
+    DbOpt,
+    FailUnderOpt,
+    ForwardOpt,
+    GradKeyOpt,
+    InputsOpt,
+    JsonOpt,
+    MutateOpt,
+    OperatorOpt,
+    ParamsOpt,
+    ToleranceOpt,
+    app,
+    console,
+    emit_json,
+    gate,
+    parse_list,
+    split,
+    subject_of,
+)
+from mutagrad.errors import InvalidInput
+from mutagrad.store import Store
+
+
+@app.command()
+def run(
+    subject: Annotated[str | None, typer.Argument(
+        help="A built-in subject, or a .py file defining SUBJECT.")] = None,
+    resume: Annotated[str | None, typer.Option(
+        help="Finish an interrupted campaign (id or name): runs only what is missing.")] = None,
+    cases: Annotated[int, typer.Option(help="Number of seeds; cases = seeds x batches x dtypes.")] = 5,
+    seed: Annotated[int, typer.Option(help="First seed.")] = 0,
+    batch: Annotated[str, typer.Option(help="Batch sizes, comma-separated.")] = "1,6",
+    dtype: Annotated[str, typer.Option(help="float64 and/or float32, comma-separated.")] = "float64",
+    epsilon: Annotated[str, typer.Option(help="Epsilons, comma-separated.")] = "1e-7",
+    tolerance: Annotated[float | None, typer.Option(
+        help="Largest difference that passes [default: each strategy's own, 1e-7; "
+             "allclose 1].")] = None,
+    strategy: Annotated[str, typer.Option(
+        help="Check strategies, comma-separated: centered, forward, max-relerr, allclose, "
+             "directional, complex-step.")] = "centered",
+    category: CategoryOpt = None,
+    operator: OperatorOpt = None,
+    jobs: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")] = None,
+    timeout: Annotated[float | None, typer.Option(help="Seconds per evaluation before it is a timeout [default: 10].")] = None,
+    memory: Annotated[int, typer.Option(help="Memory cap per worker, MiB.")] = 2048,
+    db: DbOpt = None,
+    name: Annotated[str | None, typer.Option(help="A name to find the campaign by.")] = None,
+    export_mutants: Annotated[bool, typer.Option(
+        "--export-mutants", help="Also write the mutants to mutants/<subject>/.")] = False,
+    fail_under: FailUnderOpt = None,
+    as_json: JsonOpt = False,
+    forward: ForwardOpt = None,
+    backward: BackwardOpt = None,
+    params: ParamsOpt = None,
+    inputs: InputsOpt = None,
+    grad_key: GradKeyOpt = None,
+    mutate: MutateOpt = None,
+) -> None:
+    """Run a mutation campaign: every mutant on every case, every difference stored.
+
+    Computes each case's numerical gradient once, checks the original backward first (its
+    differences are the false-alarm evidence), then evaluates every mutant in a process pool
+    with a per-evaluation timeout and memory cap. Ctrl-C keeps every finished trial; resume
+    with --resume.
+
+    Example: mutagrad run mlp3 --cases 5 --batch 1,6 --dtype float64,float32
+    """
+    store = Store(db)
+    events: list[campaign.ProgressEvent] = []
+    with _progress() as bar:
+        task = bar.add_task("mutants", total=None, detected=0)
+
+        def on_progress(e: campaign.ProgressEvent) -> None:
+            events.append(e)
+            bar.update(task, completed=e.done, total=e.total, detected=e.detected)
+
+        if resume is not None:
+            campaign_id = campaign.resume(store, resume, on_progress, jobs, timeout)
+        else:
+            if subject is None:
+                raise InvalidInput("name a subject (mutagrad run mlp3) or pass --resume CAMPAIGN")
+            settings = campaign.Settings(
+                cases=cases, seed=seed, batches=parse_list(batch, int, "--batch") or (),
+                dtypes=parse_list(dtype, str, "--dtype") or (),
+                epsilons=parse_list(epsilon, float, "--epsilon") or (), tolerance=tolerance,
+                strategies=parse_list(strategy, str, "--strategy") or (),
+                categories=tuple(split(category) or ()), operators=tuple(split(operator) or ()),
+                jobs=jobs or campaign.Settings().jobs, timeout=timeout or 10.0, memory_mb=memory)
+            spec, _ = subject_of(subject, forward, backward, params, inputs, grad_key, mutate)
+            campaign_id = campaign.start(store, spec, settings, name, on_progress,
+                                         "mutants" if export_mutants else None)
+    result = analysis.report(store, campaign_id)
+    _render_results(result, None, as_json)
+    raise typer.Exit(gate(result.total.rate, fail_under))
+
+
+def _progress() -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("detected {task.fields[detected]}"), TimeRemainingColumn(),
+                    console=Console(stderr=True), transient=True)
+
+
+def _render_results(result: analysis.Report, only: str | None, as_json: bool) -> None:
+    if as_json:
+        emit_json(report.results_json(result, only))
+    else:
+        console().print(report.results(result, only))
+
+
+@app.command()
+def results(
+    campaign_ref: Annotated[str | None, typer.Argument(
+        metavar="[CAMPAIGN]", help="Campaign id or name (default: the latest).")] = None,
+    tolerance: ToleranceOpt = None,
+    by: Annotated[str, typer.Option(help="Group by category or operator.")] = "category",
+    only: Annotated[str | None, typer.Option(
+        help="List the mutants with this status: missed, detected, equivalent, crashed, "
+             "timeout, nonfinite, shape.")] = None,
+    strategy: Annotated[str | None, typer.Option(help="Which check (default: the first run).")] = None,
+    epsilon: Annotated[float | None, typer.Option(help="Which epsilon (default: the first run).")] = None,
+    fail_under: FailUnderOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Which bugs the check catches, per category, at any tolerance, from stored numbers.
+
+    For every mutant also its kill tolerance: from that tolerance up it is missed on some
+    case, so you see how close each bug is to slipping through.
+
+    Example: mutagrad results --tolerance 1e-5 --only missed
+    """
+    if only is not None and only not in analysis.STATUS_ORDER:
+        raise InvalidInput(f"--only takes one of {', '.join(analysis.STATUS_ORDER)}")
+    result = analysis.report(Store(db, create=False), campaign_ref, tolerance, strategy,
+                             epsilon, by)
+    _render_results(result, only, as_json)
+    raise typer.Exit(gate(result.total.rate, fail_under))
+
+
+@app.command()
+def show(
+    mutant_id: Annotated[str, typer.Argument(help="A mutant id or unique prefix, or 'original'.")],
+    campaign_ref: Annotated[str | None, typer.Option(
+        "--campaign", help="Campaign id or name (default: the latest).")] = None,
+    tolerance: ToleranceOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """One mutant in a campaign: its diff, then per case the difference, true error, outcome.
+
+    Example: mutagrad show 247a48958b --campaign 3
+    """
+    store = Store(db, create=False)
+    info = store.campaign(campaign_ref)
+    mutants = store.mutants(info.id)
+    if mutant_id == "original":
+        mutant = None
+        key = "original"
+    else:
+        matches = [m for m in mutants if m.mutant_id.startswith(mutant_id.lower())]
+        if len(matches) != 1:
+            raise InvalidInput(f"{'no' if not matches else 'more than one'} mutant {mutant_id!r} "
+                               f"in campaign {info.id}: see 'mutagrad results {info.id} --only ...'")
+        mutant, key = matches[0], matches[0].mutant_id
+    cases = store.cases(info.id)
+    tol = tolerance if tolerance is not None else analysis.run_tolerance(
+        info, info.config["strategies"][0])
+    dtypes = {c.index: c.dtype for c in cases}
+    trials = store.trials(info.id, key)
+    outcomes = [analysis.outcome_at(t, tol, dtypes[t.case_index]).value for t in trials]
+    if as_json:
+        emit_json({"campaign": info.id, "tolerance": tol,
+                    "mutant": None if mutant is None else report.asdict(mutant),
+                    "trials": [{**report.asdict(t), "outcome_at_tolerance": o,
+                                "case": next(c.label for c in cases if c.index == t.case_index)}
+                               for t, o in zip(trials, outcomes)]})
+        return
+    out = console()
+    if mutant is not None:
+        out.print(f"{mutant.mutant_id}  {mutant.category}/{mutant.operator}  {mutant.location}")
+        out.print(Syntax(mutant.diff, "diff", theme="ansi_dark", background_color="default"))
+    out.print(report.mutant_trials(key, cases, trials, outcomes))
+
+
+@app.command()
+def history(
+    subject: Annotated[str | None, typer.Option(help="Only this subject's campaigns.")] = None,
+    limit: Annotated[int, typer.Option(help="At most this many, newest first.")] = 20,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Past campaigns: id, name, date, subject, mutants, cases, detection rate, status.
+
+    Example: mutagrad history --subject mlp3 --limit 5
+    """
+    store = Store(db, create=False)
+    rows = []
+    for info in store.campaigns(subject, limit):
+        rows.append((info, analysis.report(store, info.id)))
+    if as_json:
+        emit_json([{**report.campaign_json(c), "mutants": r.total.mutants if r else None,
+                     "cases": len(r.original) if r else None,
+                     "detection_rate": r.total.rate if r else None} for c, r in rows])
+        return
+    console().print(report.history_table(rows))
+
+
+@app.command()
+def compare(
+    first: Annotated[str, typer.Argument(metavar="C1", help="Campaign id or name.")],
+    second: Annotated[str, typer.Argument(metavar="C2", help="Campaign id or name.")],
+    tolerance: ToleranceOpt = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Mutants whose status changed between two campaigns (mutant ids are stable).
+
+    Example: mutagrad compare 3 4
+    """
+    a, b, changes = analysis.compare(Store(db, create=False), first, second, tolerance)
+    if as_json:
+        emit_json({"first": a.campaign.id, "second": b.campaign.id,
+                    "changes": [report.asdict(c) for c in changes]})
+        return
+    out = console()
+    out.print(report.changes_table(changes, a.campaign.id, b.campaign.id))
+    out.print(f"detection: {report._rate(a.total)} in {a.campaign.id}, "
+              f"{report._rate(b.total)} in {b.campaign.id}")
+
+
+@app.command("export")
+def export_cmd(
+    campaign_ref: Annotated[str, typer.Argument(metavar="CAMPAIGN", help="Campaign id or name.")],
+    fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    output: Annotated[str | None, typer.Option("-o", "--output", help="File (default: stdout).")] = None,
+    db: DbOpt = None,
+) -> None:
+    """Every stored trial of a campaign, with its mutant and case, as CSV or JSON.
+
+    Example: mutagrad export 3 --format csv -o trials.csv
+    """
+    if fmt not in ("csv", "json"):
+        raise InvalidInput(f"--format takes csv or json, not {fmt!r}")
+    store = Store(db, create=False)
+    text = report.export_text(store, store.campaign(campaign_ref).id, fmt)
+    if output:
+        with open(output, "w", encoding="utf-8") as f:
+            f.write(text)
+    else:
+        sys.stdout.write(text)
+
+

@@ -1,0 +1,250 @@
+"""Commands on a subject's code: subjects, check, mutants, diff, operators."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import typer
+from rich.syntax import Syntax
+
+from mutagrad import gradcheck, mutation, report, subjects
+from mutagrad import strategy as strategy_mod
+from mutagrad.cli_common import (
+    BackwardOpt,
+    CategoryOpt,
+    ForwardOpt,
+    GradKeyOpt,
+    InputsOpt,
+    JsonOpt,
+    MutateOpt,
+    OperatorOpt,
+    ParamsOpt,
+    SubjectArg,
+    app,
+    console,
+    emit_json,
+    parse_list,
+    split,
+    subject_of,
+)
+from mutagrad.errors import InvalidInput
+from mutagrad.subject import validate
+
+
+@app.command("subjects")
+def subjects_cmd(as_json: JsonOpt = False) -> None:
+    """List the built-in subjects.
+
+    Example: mutagrad subjects
+    """
+    rows = [(s.name, s.description) for s in subjects.all_subjects()]
+    if as_json:
+        emit_json([{"name": n, "description": d} for n, d in rows])
+        return
+    out = console()
+    for name, description in rows:
+        out.print(f"[bold]{name:<15}[/bold] {description}")
+
+
+@app.command()
+def check(
+    subject: SubjectArg,
+    epsilon: Annotated[float, typer.Option(help="Step of the centered difference.")] = (
+        gradcheck.DEFAULT_EPSILON),
+    tolerance: Annotated[float | None, typer.Option(
+        help="Largest difference that passes [default: each strategy's own; the seed's "
+             "1e-7 for centered].")] = None,
+    strategy: Annotated[str, typer.Option(
+        help="Strategies, comma-separated: centered, forward, max-relerr, allclose, "
+             "directional, complex-step.")] = "centered",
+    seed: Annotated[int | None, typer.Option(
+        help="Seed of a generated case; without it, the subject's default case.")] = None,
+    batch: Annotated[int | None, typer.Option(help="Batch size m of a generated case.")] = None,
+    dtype: Annotated[str, typer.Option(help="float64 or float32.")] = "float64",
+    top: Annotated[int, typer.Option(help="How many parameters to list.")] = 5,
+    as_json: JsonOpt = False,
+    forward: ForwardOpt = None,
+    backward: BackwardOpt = None,
+    params: ParamsOpt = None,
+    inputs: InputsOpt = None,
+    grad_key: GradKeyOpt = None,
+) -> None:
+    """Run the seed's gradient check on a subject's own backward.
+
+    Prints the difference ||grad - gradapprox|| / (||grad|| + ||gradapprox||), the verdict at
+    the tolerance, and the parameters whose gradient disagrees most. Exit code 0 when the
+    check passes, 1 when it fails.
+
+    Example: mutagrad check mlp3 --epsilon 1e-6 --tolerance 2e-7
+    """
+    _, subj = subject_of(subject, forward, backward, params, inputs, grad_key)
+    case = subj.case(seed, batch, dtype)
+    validate(subj, case)
+    names = parse_list(strategy, str, "--strategy") or ("centered",)
+    others = strategy_mod.check_all(subj, case, names, epsilon, tolerance) if (
+        names != ("centered",)) else []
+    if "centered" not in names and all(o.passed is None for o in others):
+        raise InvalidInput("; ".join(o.note or o.strategy for o in others)
+                           + ": nothing was checked")
+    result = gradcheck.check(subj, case, epsilon, gradcheck.DEFAULT_TOLERANCE
+                             if tolerance is None else tolerance)
+    passed = all(o.passed is not False for o in others) and (
+        "centered" not in names or result.passed)
+    if as_json:
+        emit_json({**_check_json(result), "passed": passed,
+                    "strategies": [report.asdict(o) for o in others]})
+    else:
+        if "centered" in names:
+            _render_check(result, top)
+        if others:
+            console().print(report.strategy_checks_table(others))
+            for o in others:
+                if o.note:
+                    console().print(o.note)
+    raise typer.Exit(0 if passed else 1)
+
+
+def _check_json(result: gradcheck.CheckResult) -> dict[str, Any]:
+    case = result.case
+    return {
+        "subject": result.subject,
+        "case": {"seed": case.seed, "batch": case.batch, "dtype": case.dtype},
+        "epsilon": result.epsilon,
+        "tolerance": result.tolerance,
+        "difference": result.difference,
+        "passed": result.passed,
+        "message": result.message,
+        "parameters": [
+            {"gradient": "d" + d.name, "difference": d.difference, "index": list(d.index),
+             "analytic": d.analytic, "numerical": d.numerical}
+            for d in result.comparison.parameters
+        ],
+    }
+
+
+def _render_check(result: gradcheck.CheckResult, top: int) -> None:
+    out = console()
+    out.print(f"{result.subject}: case {result.case.label}, epsilon {result.epsilon:g}, "
+              f"tolerance {result.tolerance:g}")
+    out.print(f"difference = {result.difference!r}")
+    colour = "green" if result.passed else "red"
+    out.print(f"[{colour}]{result.message}[/{colour}]")
+    table = report.new_table("Parameters whose gradient disagrees most")
+    for column in ("gradient", "difference", "worst entry", "analytic", "numerical"):
+        table.add_column(column, justify="left" if column == "gradient" else "right")
+    for d in result.comparison.parameters[:top]:
+        mark = "" if gradcheck.passes(d.difference, result.tolerance) else " [red]✗[/red]"
+        index = ", ".join(map(str, d.index))
+        table.add_row(f"d{d.name}{mark}", f"{d.difference:.3e}", f"[{index}]",
+                      f"{d.analytic:.10g}", f"{d.numerical:.10g}")
+    out.print(table)
+
+
+@app.command()
+def mutants(
+    subject: SubjectArg,
+    category: CategoryOpt = None,
+    operator: OperatorOpt = None,
+    directory: Annotated[str | None, typer.Argument(
+        metavar="[DIR]", help="Where --export writes (default: mutants/).")] = None,
+    export: Annotated[bool, typer.Option(
+        "--export", help="Also write each mutant as a runnable copy to "
+                         "DIR/<subject>/<id>.py, with an index.json.")] = False,
+    as_json: JsonOpt = False,
+    forward: ForwardOpt = None,
+    backward: BackwardOpt = None,
+    params: ParamsOpt = None,
+    inputs: InputsOpt = None,
+    grad_key: GradKeyOpt = None,
+    mutate: MutateOpt = None,
+) -> None:
+    """List the mutants of a subject's backward, then the count per category.
+
+    Each mutant has a stable id (a hash of the code it changes, not of line numbers), a
+    category, an operator and the one place it changes. The subject's file is never written.
+
+    Example: mutagrad mutants mlp3 --category factor,activation --export
+    """
+    if directory is not None and not export:
+        raise InvalidInput(f"{directory!r}: a folder is only taken with --export "
+                           f"(mutagrad mutants {subject} --export {directory})")
+    _, subj = subject_of(subject, forward, backward, params, inputs, grad_key, mutate)
+    found = mutation.mutants_of(subj, split(category), split(operator))
+    folder = mutation.export(subj.name, found, directory or "mutants") if export else None
+    counts: dict[str, int] = {}
+    for m in found:
+        counts[m.category] = counts.get(m.category, 0) + 1
+    if as_json:
+        emit_json({"subject": subj.name, "mutants": [_mutant_json(m) for m in found],
+                    "counts": counts, "exported_to": str(folder) if folder else None})
+        return
+    out = console()
+    table = report.new_table(f"Mutants of {subj.name} ({subj.backward.__name__})")
+    for column in ("id", "category", "operator", "line", "original -> replacement"):
+        table.add_column(column, overflow="fold")
+    for m in found:
+        table.add_row(m.id, m.category, m.operator, str(m.line),
+                      f"{m.original} [bold]->[/bold] {m.replacement}")
+    out.print(table)
+    summary = report.new_table("Per category")
+    summary.add_column("category")
+    summary.add_column("mutants", justify="right")
+    for name, n in counts.items():
+        summary.add_row(name, str(n))
+    summary.add_row("[bold]total[/bold]", f"[bold]{len(found)}[/bold]")
+    out.print(summary)
+    if folder:
+        out.print(f"exported {len(found)} mutants to {folder}/ (index: {folder / 'index.json'})")
+
+
+def _mutant_json(m: mutation.Mutant) -> dict[str, Any]:
+    return {"id": m.id, "category": m.category, "operator": m.operator,
+            "function": m.function, "location": m.location, "line": m.line,
+            "original": m.original, "replacement": m.replacement}
+
+
+@app.command()
+def diff(
+    subject: SubjectArg,
+    mutant_id: Annotated[str, typer.Argument(help="A mutant id, or a unique prefix of one.")],
+    forward: ForwardOpt = None,
+    backward: BackwardOpt = None,
+    params: ParamsOpt = None,
+    inputs: InputsOpt = None,
+    grad_key: GradKeyOpt = None,
+    mutate: MutateOpt = None,
+) -> None:
+    """Show one mutant as a coloured unified diff against the subject's source.
+
+    Example: mutagrad diff mlp3 247a48958b
+    """
+    _, subj = subject_of(subject, forward, backward, params, inputs, grad_key, mutate)
+    found = mutation.find_mutant(mutation.mutants_of(subj, operators=_all_operators()),
+                                 mutant_id, subj.name)
+    out = console()
+    out.print(f"{found.id}  {found.category}/{found.operator}  {found.location}")
+    out.print(Syntax(found.diff, "diff", theme="ansi_dark", background_color="default"))
+
+
+def _all_operators() -> list[str]:
+    return [op.name for op in mutation.OPERATORS]
+
+
+@app.command()
+def operators(as_json: JsonOpt = False) -> None:
+    """List the mutation operators by category; those marked off run only when named.
+
+    Example: mutagrad operators
+    """
+    if as_json:
+        emit_json([{"name": op.name, "category": op.category, "default": op.default,
+                     "description": op.description} for op in mutation.OPERATORS])
+        return
+    table = report.new_table()
+    for column in ("category", "operator", "on", "what it does"):
+        table.add_column(column, overflow="fold")
+    for op in sorted(mutation.OPERATORS, key=lambda o: mutation.CATEGORIES.index(o.category)):
+        table.add_row(op.category, op.name, "yes" if op.default else "off", op.description)
+    console().print(table)
+
+

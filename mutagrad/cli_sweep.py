@@ -1,0 +1,150 @@
+"""Commands that choose a check: tolerance, epsilon, strategies."""
+
+from __future__ import annotations
+
+import math
+from typing import Annotated
+
+import typer
+
+from mutagrad import report, sweep
+from mutagrad.cli_common import (
+    BackwardOpt,
+    DbOpt,
+    ForwardOpt,
+    GradKeyOpt,
+    InputsOpt,
+    JsonOpt,
+    ParamsOpt,
+    SubjectArg,
+    app,
+    console,
+    emit_json,
+    parse_list,
+    subject_of,
+)
+from mutagrad.errors import InvalidInput
+from mutagrad.store import Store
+
+
+@app.command("tolerance")
+def tolerance_cmd(
+    campaign_ref: Annotated[str | None, typer.Argument(
+        metavar="[CAMPAIGN]", help="Campaign id or name (default: the latest).")] = None,
+    strategy: Annotated[str | None, typer.Option(help="Only this strategy.")] = None,
+    epsilon: Annotated[float | None, typer.Option(
+        help="Only this epsilon (the plot shows one: default the campaign's first).")] = None,
+    span: Annotated[str, typer.Option("--range", help="Tolerances LOW:HIGH.")] = "1e-12:1e2",
+    plot: Annotated[str | None, typer.Option(help="Write a PNG of the curves here.")] = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Which tolerance separates correct code from buggy code, from stored numbers only.
+
+    Over a grid of tolerances: detection over real-bug trials and false alarms over the
+    original's, per dtype, strategy and epsilon; then the safe window (largest difference
+    of the correct code .. smallest of a real bug) and a recommended tolerance, or, when
+    there is no window, the bugs and cases that overlap.
+
+    Example: mutagrad tolerance --plot tolerance.png
+    """
+    lo, hi = sweep.parse_range(span, "--range")
+    info, curves = sweep.tolerance_curves(Store(db, create=False), campaign_ref, strategy, lo, hi)
+    if epsilon is not None:
+        curves = [c for c in curves if math.isclose(c.epsilon, epsilon, rel_tol=1e-9)]
+        if not curves:
+            raise InvalidInput(f"campaign {info.id} ran no epsilon {epsilon:g}: it ran "
+                               f"{', '.join(f'{e:g}' for e in info.config['epsilons'])}")
+    if plot:
+        from mutagrad import plot as plots
+
+        shown = epsilon if epsilon is not None else info.config["epsilons"][0]
+        plots.tolerance_plot([c for c in curves if math.isclose(c.epsilon, shown)],
+                             f"campaign {info.id} ({info.subject})", plot)
+    if as_json:
+        emit_json(report.tolerance_json(info, curves))
+        return
+    console().print(report.tolerance_report(info, curves))
+    if plot:
+        console().print(f"plot written to {plot}")
+
+
+@app.command("epsilon")
+def epsilon_cmd(
+    subject: SubjectArg,
+    span: Annotated[str, typer.Option("--range", help="Epsilons LOW:HIGH.")] = "1e-12:1e-1",
+    dtype: Annotated[str, typer.Option(help="dtypes, comma-separated.")] = "float64,float32",
+    strategy: Annotated[str, typer.Option(help="centered or forward.")] = "centered",
+    plot: Annotated[str | None, typer.Option(help="Write a PNG of the V curve here.")] = None,
+    campaign_ref: Annotated[str | None, typer.Option(
+        "--campaign", help="Also show detection against epsilon from this campaign.")] = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+    forward: ForwardOpt = None,
+    backward: BackwardOpt = None,
+    params: ParamsOpt = None,
+    inputs: InputsOpt = None,
+    grad_key: GradKeyOpt = None,
+) -> None:
+    """The correct backward's difference against epsilon (the V curve), per dtype.
+
+    Truncation error grows with epsilon, round-off as machine-epsilon / epsilon; prints the
+    best epsilon per dtype next to theory's (cube root of machine epsilon for centered
+    differences, square root for forward). With --campaign, detection against epsilon too.
+
+    Example: mutagrad epsilon mlp3 --plot epsilon.png
+    """
+    lo, hi = sweep.parse_range(span, "--range")
+    dtypes = parse_list(dtype, str, "--dtype") or ("float64",)
+    _, subj = subject_of(subject, forward, backward, params, inputs, grad_key)
+    for d in dtypes:
+        subj.case(None, None, d)  # validates the dtype
+    curves = sweep.epsilon_curves(subj, dtypes, strategy, lo, hi)
+    detection = None
+    if campaign_ref is not None:
+        _, everything = sweep.detection_by_epsilon(Store(db, create=False), campaign_ref)
+        detection = {k: v for k, v in everything.items() if k.split()[0] == strategy}
+    if plot:
+        from mutagrad import plot as plots
+
+        plots.epsilon_plot(curves, f"{subj.name}: {strategy} differences", plot, detection)
+    if as_json:
+        emit_json({"subject": subj.name, "curves": [
+            {"dtype": c.dtype, "strategy": c.strategy, "epsilons": c.epsilons.tolist(),
+             "difference": c.difference.tolist(), "best": c.best, "theory": c.theory}
+            for c in curves], "detection": detection})
+        return
+    console().print(report.epsilon_report(subj.name, curves))
+    if detection:
+        table = report.new_table("Detection against epsilon (at the run's tolerance)")
+        for column in ("check", "epsilon", "detected", "false alarms"):
+            table.add_column(column)
+        for label, points in detection.items():
+            for eps, det, alarm in sorted(points):
+                table.add_row(label, f"{eps:g}", f"{det:.1%}", f"{alarm:.1%}")
+        console().print(table)
+    if plot:
+        console().print(f"plot written to {plot}")
+
+
+@app.command("strategies")
+def strategies_cmd(
+    campaign_ref: Annotated[str | None, typer.Argument(
+        metavar="[CAMPAIGN]", help="Campaign id or name (default: the latest).")] = None,
+    db: DbOpt = None,
+    as_json: JsonOpt = False,
+) -> None:
+    """Per strategy: detection and false alarms at its recommended tolerance, and its cost.
+
+    Run a campaign with several strategies first (mutagrad run mlp3 --strategy
+    centered,forward,max-relerr,allclose,directional).
+
+    Example: mutagrad strategies
+    """
+    info, rows = sweep.compare_strategies(Store(db, create=False), campaign_ref)
+    if as_json:
+        emit_json({"campaign": info.id, "strategies": [report.asdict(r) for r in rows]})
+        return
+    console().print(report.strategies_table(info, rows))
+
+
