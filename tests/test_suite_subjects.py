@@ -1,0 +1,86 @@
+"""The suite of real-world subjects: each backward against an independent computation."""
+
+import json
+import math
+
+import numpy as np
+import pytest
+from cli_helpers import run_cli
+
+from mutagrad import mutation
+from mutagrad.subjects import load
+
+SUITE = ["l2", "softmax", "deep"]
+
+
+def _plain_central_differences(subject, case, eps=1e-6):
+    """An independent numerical gradient: copy, perturb, evaluate, one entry at a time."""
+    grads = {}
+    for name in subject.param_names:
+        value = case.params[name]
+        g = np.zeros(value.shape)
+        for index in np.ndindex(value.shape):
+            plus = {k: v.copy() for k, v in case.params.items()}
+            minus = {k: v.copy() for k, v in case.params.items()}
+            plus[name][index] += eps
+            minus[name][index] -= eps
+            g[index] = (subject.cost(plus, case) - subject.cost(minus, case)) / (2 * eps)
+        grads[name] = g
+    return grads
+
+
+@pytest.mark.parametrize("name", SUITE)
+@pytest.mark.parametrize("seed, batch", [(1, 1), (2, 5)])
+def test_backward_matches_plain_central_differences(name, seed, batch):
+    subject = load(name)
+    case = subject.case(seed, batch)
+    analytic = subject.gradients(subject.backward, case)
+    numerical = _plain_central_differences(subject, case)
+    for key in subject.param_names:
+        np.testing.assert_allclose(analytic[key], numerical[key], rtol=1e-6, atol=1e-8)
+
+
+@pytest.mark.parametrize("name", SUITE)
+def test_check_passes_at_float64_and_mutants_span_four_categories(name, capsys):
+    ran = run_cli(capsys, "check", name, "--seed", "3", "--batch", "4", "--epsilon", "1e-6",
+                  "--tolerance", "1e-7")
+    assert ran.code == 0, ran.out
+    categories = {m.category for m in mutation.mutants_of(load(name))}
+    assert len(categories) >= 4, categories
+
+
+def test_softmax_closed_form():
+    subject = load("softmax")
+    case = subject.case(4, 6)
+    X, Y, W, b = case.data["X"], case.data["Y"], case.params["W"], case.params["b"]
+    grads = subject.gradients(subject.backward, case)
+    k, m = Y.shape
+    # dJ/dz = a - y per example, a = softmax(z) computed with scalar math
+    A = np.zeros((k, m))
+    for j in range(m):
+        z = [sum(W[i, f] * X[f, j] for f in range(X.shape[0])) + b[i, 0] for i in range(k)]
+        e = [math.exp(v - max(z)) for v in z]
+        A[:, j] = [v / sum(e) for v in e]
+    for i in range(k):
+        assert grads["b"][i, 0] == pytest.approx(sum(A[i, j] - Y[i, j] for j in range(m)) / m,
+                                                 rel=1e-9)
+        for f in range(X.shape[0]):
+            want = sum((A[i, j] - Y[i, j]) * X[f, j] for j in range(m)) / m
+            assert grads["W"][i, f] == pytest.approx(want, rel=1e-9, abs=1e-14)
+
+
+def test_l2_is_mlp3_plus_lambda_over_m_w():
+    l2, mlp3 = load("l2"), load("mlp3")
+    case = l2.case(5, 7)
+    plain = mlp3.gradients(mlp3.backward, case)
+    regular = l2.gradients(l2.backward, case)
+    for name in ("W1", "W2", "W3"):
+        np.testing.assert_allclose(regular[name], plain[name] + 0.7 / 7 * case.params[name],
+                                   rtol=1e-12)
+    for name in ("b1", "b2", "b3"):
+        np.testing.assert_array_equal(regular[name], plain[name])
+
+
+def test_subjects_lists_the_suite(capsys):
+    names = [s["name"] for s in json.loads(run_cli(capsys, "subjects", "--json").out)]
+    assert set(SUITE) <= set(names)
