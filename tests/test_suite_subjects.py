@@ -10,7 +10,7 @@ from cli_helpers import run_cli
 from mutagrad import mutation
 from mutagrad.subjects import load
 
-SUITE = ["l2", "softmax", "deep"]
+SUITE = ["l2", "softmax", "deep", "batchnorm", "rnn"]
 
 
 def _plain_central_differences(subject, case, eps=1e-6):

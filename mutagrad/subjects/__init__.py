@@ -34,6 +34,8 @@ BUILTIN: dict[str, str] = {
     "l2": "mutagrad.subjects.l2",
     "softmax": "mutagrad.subjects.softmax",
     "deep": "mutagrad.subjects.deep",
+    "batchnorm": "mutagrad.subjects.batchnorm",
+    "rnn": "mutagrad.subjects.rnn",
 }
 ADAPTER_SUFFIX = "_mutagrad.py"
 
