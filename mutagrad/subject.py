@@ -33,6 +33,7 @@ class Case:
     dtype: str
     params: Params = field(repr=False, compare=False)
     data: Mapping[str, Any] = field(repr=False, compare=False)
+    shape: str = ""  # what kind of input this is ("4x6 stride 2 pad 1"), shown in reports
 
     def __post_init__(self) -> None:
         # A case is shared by every evaluation on it: its arrays are made read-only, so a
@@ -50,7 +51,8 @@ class Case:
     @property
     def label(self) -> str:
         origin = "default" if self.seed is None else f"seed={self.seed}"
-        return f"{origin} m={self.batch} {self.dtype}"
+        shape = f" {self.shape}" if self.shape else ""
+        return f"{origin} m={self.batch} {self.dtype}{shape}"
 
 
 @dataclass(frozen=True)

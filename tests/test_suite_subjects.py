@@ -10,7 +10,7 @@ from cli_helpers import run_cli
 from mutagrad import mutation
 from mutagrad.subjects import load
 
-SUITE = ["l2", "softmax", "deep", "batchnorm", "rnn"]
+SUITE = ["l2", "softmax", "deep", "batchnorm", "rnn", "conv", "pool"]
 
 
 def _plain_central_differences(subject, case, eps=1e-6):
@@ -84,3 +84,49 @@ def test_l2_is_mlp3_plus_lambda_over_m_w():
 def test_subjects_lists_the_suite(capsys):
     names = [s["name"] for s in json.loads(run_cli(capsys, "subjects", "--json").out)]
     assert set(SUITE) <= set(names)
+
+
+def _statuses(store, cid):
+    cases = {c.index: c for c in store.cases(cid)}
+    out: dict[str, dict[str, set[str]]] = {}
+    for t in store.trials(cid):
+        out.setdefault(t.mutant_id, {}).setdefault(cases[t.case_index].label, set()).add(
+            t.outcome)
+    return out
+
+
+def test_square_inputs_hide_a_pooling_bug_that_non_square_ones_show(tmp_path):
+    from mutagrad import campaign
+    from mutagrad.store import Store
+
+    store = Store(str(tmp_path / "pool.db"))
+    cid = campaign.start(store, "pool", campaign.Settings(cases=4, batches=(2,), jobs=2,
+                                                         operators=("swap-height-width",)))
+    hidden = []
+    for mutant_id, by_case in _statuses(store, cid).items():
+        square = [o for label, o in by_case.items() if "4x4" in label]
+        wide = [o for label, o in by_case.items() if "4x6" in label]
+        if all(o <= {"equivalent", "missed"} for o in square) and all(
+                o == {"detected"} for o in wide):
+            hidden.append(mutant_id)
+    assert hidden, "no mutant hides on square inputs"
+    mutants = {m.mutant_id: m for m in store.mutants(cid)}
+    assert any(mutants[h].replacement in ("n_H", "n_W") for h in hidden)
+
+
+def test_batch_size_one_hides_a_missing_one_over_m(tmp_path):
+    from mutagrad import campaign
+    from mutagrad.store import Store
+
+    store = Store(str(tmp_path / "m.db"))
+    cid = campaign.start(store, "mlp3", campaign.Settings(cases=2, batches=(1, 6), jobs=2,
+                                                         operators=("drop-factor",)))
+    found = []
+    for mutant_id, by_case in _statuses(store, cid).items():
+        one = [o for label, o in by_case.items() if " m=1 " in label]
+        six = [o for label, o in by_case.items() if " m=6 " in label]
+        if all(o <= {"equivalent", "missed"} for o in one) and all(o == {"detected"} for o in six):
+            found.append(mutant_id)
+    mutants = {m.mutant_id: m for m in store.mutants(cid)}
+    assert any(mutants[f].category == "factor" and mutants[f].original.startswith("1. / m")
+               for f in found)

@@ -83,6 +83,22 @@ def shift_layer(node: ast.AST, scope: Scope) -> Iterator[ast.AST]:
             yield ast.BinOp(node, ast.Add(), ast.Constant(1))
 
 
+_AXES = {"H": "W", "W": "H", "h": "w", "w": "h", "vert": "horiz", "horiz": "vert",
+         "height": "width", "width": "height", "rows": "cols", "cols": "rows"}
+
+
+def swap_height_width(node: ast.AST, scope: Scope) -> Iterator[ast.AST]:
+    """n_H <-> n_W, vert_start <-> horiz_start: square inputs hide these bugs."""
+    if not (isinstance(node, ast.Name) and isinstance(node.ctx, ast.Load)):
+        return
+    parts = node.id.split("_")
+    if len(parts) < 2 and node.id not in ("h", "w"):
+        return  # a lone h or w is a loop variable: replace-index covers it
+    swapped = "_".join(_AXES.get(p, p) for p in parts)
+    if swapped != node.id and swapped in scope.pool | scope.loop_vars:
+        yield ast.Name(swapped, ast.Load())
+
+
 OPERATORS = (
     Operator("drop-transpose", "index", "x.T -> x, np.transpose(x) -> x", drop_transpose,
              (("dW1 = np.dot(dZ1, X.T)", ("dW1 = np.dot(dZ1, X)",)),)),
@@ -105,6 +121,11 @@ OPERATORS = (
              (("for i in range(2):\n    for j in range(3):\n        d[i] += g[j]",
                ("for i in range(2):\n    for j in range(3):\n        d[j] += g[j]",
                 "for i in range(2):\n    for j in range(3):\n        d[i] += g[i]")),)),
+    Operator("swap-height-width", "index",
+             "height <-> width: n_H <-> n_W, vert_start <-> horiz_start (square inputs hide it)",
+             swap_height_width,
+             (("n_H, n_W = X.shape\nfor w in range(n_W):\n    d = w",
+               ("n_H, n_W = X.shape\nfor w in range(n_H):\n    d = w",)),)),
     Operator("shift-layer", "index",
              "layer off by one: W2 -> W1/W3 when they exist, str(l) -> str(l +- 1), c[l] -> c[l - 1]",
              shift_layer,

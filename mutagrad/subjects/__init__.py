@@ -36,6 +36,8 @@ BUILTIN: dict[str, str] = {
     "deep": "mutagrad.subjects.deep",
     "batchnorm": "mutagrad.subjects.batchnorm",
     "rnn": "mutagrad.subjects.rnn",
+    "conv": "mutagrad.subjects.conv",
+    "pool": "mutagrad.subjects.pool",
 }
 ADAPTER_SUFFIX = "_mutagrad.py"
 
