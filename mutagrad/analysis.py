@@ -222,3 +222,24 @@ def compare(store: Store, first: str | int, second: str | int,
             m = (x or y).mutant  # type: ignore[union-attr]
             changes.append(Change(mutant_id, m.category, m.operator, status_x, status_y))
     return a, b, changes
+
+
+@dataclass(frozen=True)
+class SuiteReport:
+    name: str
+    reports: tuple[Report, ...]
+    total: GroupRow
+
+
+def suite(store: Store, name: str, tolerance: float | None = None) -> SuiteReport:
+    """The latest campaign of each subject run under the suite name ``name``."""
+    latest: dict[str, CampaignInfo] = {}
+    for info in store.campaigns():
+        if info.name == name and info.subject not in latest:
+            latest[info.subject] = info
+    if not latest:
+        raise InvalidInput(f"no campaign named {name!r}: see 'mutagrad history'")
+    reports = tuple(report(store, info.id, tolerance)
+                    for info in sorted(latest.values(), key=lambda i: i.id))
+    everything = [v for r in reports for v in r.verdicts]
+    return SuiteReport(name, reports, _row("total", everything))

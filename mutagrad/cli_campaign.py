@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import sys
+from datetime import datetime
 from typing import Annotated
 
 import typer
@@ -10,7 +11,7 @@ from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.syntax import Syntax
 
-from mutagrad import analysis, campaign, report
+from mutagrad import analysis, campaign, report, subjects
 from mutagrad.cli_common import (
     BackwardOpt,
     CategoryOpt,
@@ -38,8 +39,11 @@ from mutagrad.store import Store
 
 @app.command()
 def run(
-    subject: Annotated[str | None, typer.Argument(
-        help="A built-in subject, or a .py file defining SUBJECT.")] = None,
+    subject: Annotated[list[str] | None, typer.Argument(
+        help="One or more subjects: built-in names, .py files, or modules.")] = None,
+    run_all: Annotated[bool, typer.Option(
+        "--all", help="The whole built-in suite (every built-in subject except the "
+                      "deliberately buggy mlp3-seedbugs), one campaign each.")] = False,
     resume: Annotated[str | None, typer.Option(
         help="Finish an interrupted campaign (id or name): runs only what is missing.")] = None,
     cases: Annotated[int, typer.Option(help="Number of seeds; cases = seeds x batches x dtypes.")] = 5,
@@ -92,8 +96,12 @@ def run(
         if resume is not None:
             campaign_id = campaign.resume(store, resume, on_progress, jobs, timeout)
         else:
-            if subject is None:
-                raise InvalidInput("name a subject (mutagrad run mlp3) or pass --resume CAMPAIGN")
+            targets = list(subject or [])
+            if run_all:
+                targets += [s for s in subjects.BUILTIN if s != "mlp3-seedbugs"]
+            if not targets:
+                raise InvalidInput("name a subject (mutagrad run mlp3), pass --all, or "
+                                   "--resume CAMPAIGN")
             settings = campaign.Settings(
                 cases=cases, seed=seed, batches=parse_list(batch, int, "--batch") or (),
                 dtypes=parse_list(dtype, str, "--dtype") or (),
@@ -101,9 +109,21 @@ def run(
                 strategies=parse_list(strategy, str, "--strategy") or (),
                 categories=tuple(split(category) or ()), operators=tuple(split(operator) or ()),
                 jobs=jobs or campaign.Settings().jobs, timeout=timeout or 10.0, memory_mb=memory)
-            spec, _ = subject_of(subject, forward, backward, params, inputs, grad_key, mutate)
-            campaign_id = campaign.start(store, spec, settings, name, on_progress,
-                                         "mutants" if export_mutants else None)
+            if len(targets) > 1:
+                name = name or "suite " + datetime.now().strftime("%Y-%m-%d %H:%M:%S")
+            for target in targets:
+                bar.update(task, description=target, completed=0, total=None, detected=0)
+                spec, _ = subject_of(target, forward, backward, params, inputs, grad_key,
+                                     mutate)
+                campaign_id = campaign.start(store, spec, settings, name, on_progress,
+                                             "mutants" if export_mutants else None)
+            if len(targets) > 1 and name is not None:
+                whole = analysis.suite(store, name)
+                if as_json:
+                    emit_json(report.suite_json(whole))
+                else:
+                    console().print(report.suite_table(whole))
+                raise typer.Exit(gate(whole.total.rate, fail_under))
     result = analysis.report(store, campaign_id)
     _render_results(result, None, as_json)
     raise typer.Exit(gate(result.total.rate, fail_under))
@@ -134,6 +154,9 @@ def results(
     strategy: Annotated[str | None, typer.Option(help="Which check (default: the first run).")] = None,
     epsilon: Annotated[float | None, typer.Option(help="Which epsilon (default: the first run).")] = None,
     fail_under: FailUnderOpt = None,
+    suite: Annotated[str | None, typer.Option(
+        help="Summarise a suite (the campaigns run together under this name) per subject "
+             "and category.")] = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
@@ -146,6 +169,13 @@ def results(
     """
     if only is not None and only not in analysis.STATUS_ORDER:
         raise InvalidInput(f"--only takes one of {', '.join(analysis.STATUS_ORDER)}")
+    if suite is not None:
+        whole = analysis.suite(Store(db, create=False), suite, tolerance)
+        if as_json:
+            emit_json(report.suite_json(whole))
+        else:
+            console().print(report.suite_table(whole))
+        raise typer.Exit(gate(whole.total.rate, fail_under))
     result = analysis.report(Store(db, create=False), campaign_ref, tolerance, strategy,
                              epsilon, by)
     _render_results(result, only, as_json)

@@ -305,3 +305,30 @@ def strategies_table(info: CampaignInfo, rows: Sequence[Any]) -> Table:
                       "-" if r.false_alarm is None else f"{r.false_alarm:.1%}",
                       str(r.forwards) if r.forwards else "-", r.note)
     return table
+
+
+def suite_table(suite: Any) -> Table:
+    table = new_table(f"Suite '{suite.name}': detection per subject and category "
+                      "(rate: detected / real bugs, 95% Wilson CI)")
+    for column in ("subject", "category", "mut.", "det.", "missed", "rate", "95% CI",
+                   "equiv", "shape", "crash"):
+        table.add_column(column, justify="left" if column in ("subject", "category")
+                         else "right", no_wrap=True)
+    for r in suite.reports:
+        for row in [*r.groups, r.total]:
+            total = row is r.total
+            table.add_row(r.campaign.subject if total else "", row.group, str(row.mutants),
+                          str(row.detected), f"[red]{row.missed}[/red]" if row.missed else "0",
+                          "-" if row.rate is None else f"{row.rate:.0%}", _ci(row),
+                          str(row.equivalent), str(row.shape), str(row.crashed),
+                          style="bold" if total else None, end_section=total)
+    t = suite.total
+    table.add_row("all", "total", str(t.mutants), str(t.detected), str(t.missed),
+                  "-" if t.rate is None else f"{t.rate:.0%}", _ci(t), str(t.equivalent),
+                  str(t.shape), str(t.crashed), style="bold")
+    return table
+
+
+def suite_json(suite: Any) -> dict[str, Any]:
+    return {"suite": suite.name, "total": asdict(suite.total),
+            "subjects": [results_json(r, None) for r in suite.reports]}

@@ -130,3 +130,20 @@ def test_batch_size_one_hides_a_missing_one_over_m(tmp_path):
     mutants = {m.mutant_id: m for m in store.mutants(cid)}
     assert any(mutants[f].category == "factor" and mutants[f].original.startswith("1. / m")
                for f in found)
+
+
+def test_the_whole_suite_runs_with_one_command(capsys, tmp_path):
+    db = str(tmp_path / "suite.db")
+    ran = run_cli(capsys, "run", "--all", "--cases", "1", "--category", "sign", "--db", db,
+                  "--name", "nightly", "--json")
+    assert ran.code == 0, ran.err
+    summary = json.loads(ran.out)
+    names = [s["campaign"]["subject"] for s in summary["subjects"]]
+    assert set(names) == {"linear1d", "mlp3", "l2", "softmax", "deep", "batchnorm", "rnn",
+                          "conv", "pool"}
+    total = summary["total"]
+    assert total["mutants"] == sum(s["total"]["mutants"] for s in summary["subjects"])
+    again = json.loads(run_cli(capsys, "results", "--suite", "nightly", "--json", "--db", db).out)
+    assert again["total"] == total
+    table = run_cli(capsys, "results", "--suite", "nightly", "--db", db).out
+    assert "conv" in table and "pool" in table and "sign" in table
