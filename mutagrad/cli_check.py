@@ -114,6 +114,7 @@ def _check_json(result: gradcheck.CheckResult) -> dict[str, Any]:
         "difference": result.difference,
         "passed": result.passed,
         "message": result.message,
+        "kinks": result.kinks,
         "parameters": [
             {"gradient": "d" + d.name, "difference": d.difference, "index": list(d.index),
              "analytic": d.analytic, "numerical": d.numerical}
@@ -138,6 +139,8 @@ def _render_check(result: gradcheck.CheckResult, top: int) -> None:
         table.add_row(f"d{d.name}{mark}", f"{d.difference:.3e}", f"[{index}]",
                       f"{d.analytic:.10g}", f"{d.numerical:.10g}")
     out.print(table)
+    if result.kinks:
+        out.print(f"[yellow]note: {result.kinks}[/yellow]")
 
 
 @app.command()

@@ -59,6 +59,7 @@ class CheckResult:
     epsilon: float
     tolerance: float
     comparison: Comparison
+    kinks: str | None = None  # which step crosses a kink, when one does
 
     @property
     def difference(self) -> float:
@@ -144,6 +145,20 @@ def centered_from(p: Perturbed) -> np.ndarray:
 
     Truncation error O(eps^2), round-off O(u / eps): best eps about u^(1/3)."""
     return (p.J_plus - p.J_minus) / (2. * p.epsilon)
+
+
+def kinks_from(p: Perturbed, dtype: str) -> np.ndarray:
+    """Entries whose step crosses a kink (ReLU at 0, a max tie), where a finite difference
+    is not the derivative.
+
+    On smooth code the second difference J(+) + J(-) - 2 J stays near J'' eps^2 plus
+    round-off; across a kink it jumps to about |slope change| * eps. An entry is flagged
+    when it exceeds (1e3 u + 1e2 eps^2) * max(1, |J|), u the dtype's machine epsilon.
+    """
+    assert p.J is not None, "perturbed_costs(..., with_base=True) is needed"
+    u = float(np.finfo(dtype).eps)
+    threshold = (1e3 * u + 1e2 * p.epsilon ** 2) * max(1.0, abs(p.J))
+    return np.flatnonzero(np.abs(p.J_plus + p.J_minus - 2 * p.J) > threshold)
 
 
 def forward_from(p: Perturbed) -> np.ndarray:
@@ -316,6 +331,12 @@ def check(subject: Subject, case: Case, epsilon: float = DEFAULT_EPSILON,
           tolerance: float = DEFAULT_TOLERANCE) -> CheckResult:
     """Run the seed's gradient check of the subject's own backward on one case."""
     validate_positive("tolerance", tolerance, "--tolerance")
-    numerical = numerical_gradient(subject, case, epsilon)
+    from mutagrad.trial import describe_kinks
+
+    p = perturbed_costs(lambda q: subject.cost(q, case), case.params, subject.param_names,
+                        epsilon, with_base=True)
+    numerical = NumericalGradient(p.keys, p.shapes, centered_from(p), epsilon, 2 * p.J_plus.size)
     analytic = subject.gradients(subject.backward, case)
-    return CheckResult(subject.name, case, epsilon, tolerance, compare(analytic, numerical))
+    kinks = describe_kinks(kinks_from(p, case.dtype), p.keys, p.shapes)
+    return CheckResult(subject.name, case, epsilon, tolerance, compare(analytic, numerical),
+                       kinks)

@@ -162,11 +162,12 @@ def mutant_trials(mutant_id: str, cases: Sequence[CaseInfo],
                   trials: Sequence[TrialInfo], outcomes: Sequence[str]) -> Table:
     labels = {c.index: c.label for c in cases}
     table = new_table(f"{mutant_id} per case")
-    for column in ("case", "strategy", "epsilon", "difference", "true error", "outcome", "error"):
+    for column in ("case", "strategy", "epsilon", "difference", "true error", "outcome",
+                   "error or note"):
         table.add_column(column, overflow="fold")
     for t, outcome in zip(trials, outcomes):
         table.add_row(labels[t.case_index], t.strategy, f"{t.epsilon:g}", _num(t.difference),
-                      _num(t.true_error), outcome, t.error or "")
+                      _num(t.true_error), outcome, t.error or t.note or "")
     return table
 
 

@@ -117,6 +117,7 @@ class _Trial(Base):
     outcome: Mapped[str] = mapped_column(String(20))
     error: Mapped[str | None] = mapped_column(Text)
     elapsed: Mapped[float] = mapped_column(Float)
+    note: Mapped[str | None] = mapped_column(Text)
 
 
 # -- values that cross the boundary ---------------------------------------------------

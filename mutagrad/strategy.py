@@ -69,6 +69,7 @@ class Reference:
     epsilon: float
     vector: np.ndarray                    # g' (or, for directional, the d_j)
     directions: np.ndarray | None = None  # the u_j, for directional
+    kinks: tuple[int, ...] = ()           # entries whose step crosses a kink
     norm: float = field(default=0.0)
 
     def __post_init__(self) -> None:
@@ -97,14 +98,16 @@ def references(subject: Subject, case: Case, strategies: Sequence[str],
 
     for eps in epsilons:
         if any(s in _FINITE for s in strategies):
-            shared = gradcheck.perturbed_costs(J, case.params, keys, eps,
-                                               with_base="forward" in strategies)
+            # J(theta) too: one more forward, for the one-sided strategy and kink detection
+            shared = gradcheck.perturbed_costs(J, case.params, keys, eps, with_base=True)
             centered = gradcheck.centered_from(shared)
+            kinks = tuple(int(i) for i in gradcheck.kinks_from(shared, case.dtype))
             for s in strategies:
                 if s in ("centered", "max-relerr", "allclose"):
-                    out[(s, eps)] = Reference(s, eps, centered)
+                    out[(s, eps)] = Reference(s, eps, centered, kinks=kinks)
                 elif s == "forward":
-                    out[(s, eps)] = Reference(s, eps, gradcheck.forward_from(shared))
+                    out[(s, eps)] = Reference(s, eps, gradcheck.forward_from(shared),
+                                              kinks=kinks)
         if "directional" in strategies:
             size = int(sum(np.size(case.params[k]) for k in keys))
             rng = np.random.default_rng([0 if case.seed is None else case.seed, case.batch])

@@ -89,6 +89,7 @@ class TrialResult:
     outcome: str
     error: str | None
     elapsed: float
+    note: str | None = None  # why the check itself may be wrong here (a kink crossed)
 
 
 class EvaluationTimeout(BaseException):
@@ -117,6 +118,23 @@ def alarm_handler() -> Iterator[None]:
 def _arm(seconds: float | None) -> None:
     if seconds and hasattr(signal, "setitimer"):
         signal.setitimer(signal.ITIMER_REAL, seconds)
+
+
+def describe_kinks(kinks: Sequence[int], keys: Sequence[str],
+                   shapes: Sequence[tuple[int, ...]]) -> str | None:
+    """"the step of W1[2, 0] crosses a kink (+3 more)", or None."""
+    if len(kinks) == 0:
+        return None
+    flat = int(kinks[0])
+    for key, shape in zip(keys, shapes):
+        size = int(np.prod(shape))
+        if flat < size:
+            index = ", ".join(str(int(i)) for i in np.unravel_index(flat, shape))
+            more = f" (+{len(kinks) - 1} more)" if len(kinks) > 1 else ""
+            return (f"the step of {key}[{index}] crosses a kink{more}: the numerical "
+                    "gradient is not the derivative there")
+        flat -= size
+    return None
 
 
 def _finite_or_none(x: float) -> float | None:
@@ -166,6 +184,8 @@ def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: st
         if isinstance(e, KeyboardInterrupt):
             raise
         outcome, error = Outcome.CRASHED, f"{type(e).__name__}: {e}"[:2000]
+        if isinstance(e, ValueError) and "read-only" in str(e):  # the case's arrays are frozen
+            error = f"the backward writes into its inputs ({error})"
     elapsed = time.perf_counter() - start
     true_error = None
     if flat is not None and data.original is not None:
@@ -185,7 +205,8 @@ def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: st
             difference = _finite_or_none(difference)
         assert verdict is not None
         results.append(TrialResult(mutant_id, data.index, check[0], check[1], difference,
-                                   true_error, verdict.value, error, elapsed))
+                                   true_error, verdict.value, error, elapsed,
+                                   describe_kinks(reference.kinks, data.keys, data.shapes)))
     return results
 
 

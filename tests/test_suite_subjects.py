@@ -147,3 +147,57 @@ def test_the_whole_suite_runs_with_one_command(capsys, tmp_path):
     assert again["total"] == total
     table = run_cli(capsys, "results", "--suite", "nightly", "--db", db).out
     assert "conv" in table and "pool" in table and "sign" in table
+
+
+def _ties(A_prev, f, stride):
+    """Entries equal to a window's maximum when that maximum occurs twice or more."""
+    m, H, W, C = A_prev.shape
+    tied = set()
+    for i in range(m):
+        for h in range((H - f) // stride + 1):
+            for w in range((W - f) // stride + 1):
+                for c in range(C):
+                    window = A_prev[i, h * stride:h * stride + f, w * stride:w * stride + f, c]
+                    top = window.max()
+                    if (window == top).sum() > 1:
+                        for dh, dw in zip(*np.nonzero(window == top)):
+                            tied.add((i, h * stride + dh, w * stride + dw, c))
+    return tied
+
+
+def test_kinks_are_exactly_the_max_ties():
+    from mutagrad import gradcheck
+    from mutagrad.trial import describe_kinks
+
+    subject = load("pool")
+    case = subject.case(9, 2)  # repeated values, max mode
+    assert "repeated" in case.label and case.data["mode"] == "max"
+    p = gradcheck.perturbed_costs(lambda q: subject.cost(q, case), case.params,
+                                  subject.param_names, 1e-7, with_base=True)
+    flagged = {tuple(int(i) for i in np.unravel_index(k, case.params["A_prev"].shape))
+               for k in gradcheck.kinks_from(p, case.dtype)}
+    ties = _ties(case.params["A_prev"], 2, case.data["hparameters"]["stride"])
+    assert flagged == ties and ties
+    assert "crosses a kink" in describe_kinks(gradcheck.kinks_from(p, case.dtype),
+                                               p.keys, p.shapes)
+    result = gradcheck.check(subject, case)
+    assert not result.passed and result.kinks  # the false alarm comes with its reason
+
+
+@pytest.mark.parametrize("name", ["mlp3", "deep", "softmax", "batchnorm", "rnn", "conv"])
+def test_smooth_cases_report_no_kink(name):
+    from mutagrad import gradcheck
+
+    subject = load(name)
+    for seed in range(4):
+        assert gradcheck.check(subject, subject.case(seed), 1e-7, 1e-7).kinks is None
+
+
+def test_show_explains_a_false_alarm_at_a_kink(tmp_path, capsys):
+    db = str(tmp_path / "kink.db")
+    assert run_cli(capsys, "run", "pool", "--seed", "8", "--cases", "2", "--category", "sign",
+                   "--db", db).code == 0
+    shown = json.loads(run_cli(capsys, "show", "original", "--json", "--db", db).out)
+    noted = [t for t in shown["trials"] if t["note"]]
+    assert noted and all("crosses a kink" in t["note"] for t in noted)
+    assert all("repeated" in t["case"] for t in noted)

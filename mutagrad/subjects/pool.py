@@ -3,7 +3,8 @@
 Written as the deeplearning.ai exercise writes it (create_mask_from_window,
 distribute_value, pool_backward). The cost is sum(A * R) for a fixed random R; the
 gradient is the input's, dA_prev. Cases alternate square (4x4) and non-square (4x6)
-inputs, max and average mode, stride 1 and 2.
+inputs, max and average mode, stride 1 and 2; seeds 8 to 15 repeat values, so max pooling
+meets ties (kinks), where the check itself is wrong and the trial says so.
 """
 
 import numpy as np
@@ -90,10 +91,13 @@ def make_case(seed: int | None, batch: int | None, dtype: str) -> Case:
     (n_H_prev, n_W_prev), hp, mode = _hparameters(seed)
     rng = np.random.default_rng(seed)
     A_prev = rng.standard_normal((m, n_H_prev, n_W_prev, C))
+    repeated = (seed // 8) % 2 == 1
+    if repeated:  # few distinct values: max ties inside windows, the kink of max pooling
+        A_prev = np.round(A_prev)
     n_H = (n_H_prev - F) // hp["stride"] + 1
     n_W = (n_W_prev - F) // hp["stride"] + 1
     R = rng.standard_normal((m, n_H, n_W, C))
-    shape = f"{n_H_prev}x{n_W_prev} {mode} stride {hp['stride']}"
+    shape = f"{n_H_prev}x{n_W_prev} {mode} stride {hp['stride']}" + (" repeated" if repeated else "")
     return Case(seed, m, dtype, cast({"A_prev": A_prev}, dtype),
                 {"R": R.astype(dtype), "hparameters": hp, "mode": mode}, shape)
 
