@@ -337,6 +337,6 @@ def check(subject: Subject, case: Case, epsilon: float = DEFAULT_EPSILON,
                         epsilon, with_base=True)
     numerical = NumericalGradient(p.keys, p.shapes, centered_from(p), epsilon, 2 * p.J_plus.size)
     analytic = subject.gradients(subject.backward, case)
-    kinks = describe_kinks(kinks_from(p, case.dtype), p.keys, p.shapes)
+    kinks = describe_kinks([int(i) for i in kinks_from(p, case.dtype)], p.keys, p.shapes)
     return CheckResult(subject.name, case, epsilon, tolerance, compare(analytic, numerical),
                        kinks)
