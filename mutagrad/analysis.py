@@ -85,6 +85,7 @@ class OriginalCase:
     case: str
     difference: float | None
     outcome: str
+    note: str | None = None
 
 
 @dataclass(frozen=True)
@@ -190,7 +191,7 @@ def report(store: Store, ref: str | int | None = None, tolerance: float | None =
     dtype = {c.index: c.dtype for c in cases}
     labels = {c.index: c.label for c in cases}
     original = tuple(OriginalCase(labels[t.case_index], t.difference,
-                                  outcome_at(t, tolerance, dtype[t.case_index]).value)
+                                  outcome_at(t, tolerance, dtype[t.case_index]).value, t.note)
                      for t in sorted(trials, key=lambda t: t.case_index)
                      if t.mutant_id == ORIGINAL)
     return Report(info, tolerance, strategy, epsilon, by, tuple(found),

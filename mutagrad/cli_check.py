@@ -41,9 +41,12 @@ def subjects_cmd(as_json: JsonOpt = False) -> None:
     if as_json:
         emit_json([{"name": n, "description": d} for n, d in rows])
         return
-    out = console()
+    table = report.new_table()
+    table.add_column("subject", style="bold", no_wrap=True)
+    table.add_column("what it is")
     for name, description in rows:
-        out.print(f"[bold]{name:<15}[/bold] {description}")
+        table.add_row(name, description)
+    console().print(table)
 
 
 @app.command()

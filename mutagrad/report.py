@@ -52,9 +52,12 @@ def original_warning(r: Report) -> str | None:
     worst = max((o for o in r.original if o.difference is not None),
                 key=lambda o: o.difference or 0.0, default=None)
     where = f" (largest difference {worst.difference:.3e} on {worst.case})" if worst else ""
+    kinks = sum(o.outcome == "alarm" and bool(o.note) for o in r.original)
+    explained = (f" {kinks} of them cross a kink, where the finite difference is not the "
+                 "derivative: see 'mutagrad show original'." if kinks else "")
     return (f"THE ORIGINAL BACKWARD FAILS THE CHECK on {r.alarms} of {len(r.original)} cases"
             f"{where}: at this tolerance the check raises false alarms on correct code, or the "
-            "backward itself is wrong.")
+            f"backward itself is wrong.{explained}")
 
 
 def groups_table(r: Report) -> Table:
