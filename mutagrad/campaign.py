@@ -228,6 +228,7 @@ def resume(store: Store, ref: str | int, on_progress: ProgressCallback | None = 
         raise InvalidInput(f"campaign {info.id} is still running (pid on this host): "
                            "wait for it, or stop it before resuming")
     settings = Settings.from_config(info.config, jobs=jobs, timeout=timeout)
+    settings.validate()
     spec = SubjectSpec.from_config(info.config["subject"])
     subject = subjects.load(spec)
     if source_hash(subject) != info.source_hash:

@@ -84,31 +84,32 @@ def run(
 
     Example: mutagrad run mlp3 --cases 5 --batch 1,6 --dtype float64,float32
     """
-    store = Store(db)
-    events: list[campaign.ProgressEvent] = []
+    targets = list(subject or [])
+    if run_all:
+        targets += [s for s in subjects.BUILTIN if s != "mlp3-seedbugs"]
+    if resume is None:
+        if not targets:
+            raise InvalidInput("name a subject (mutagrad run mlp3), pass --all, or "
+                               "--resume CAMPAIGN")
+        settings = campaign.Settings(
+            cases=cases, seed=seed, batches=parse_list(batch, int, "--batch") or (),
+            dtypes=parse_list(dtype, str, "--dtype") or (),
+            epsilons=parse_list(epsilon, float, "--epsilon") or (), tolerance=tolerance,
+            strategies=parse_list(strategy, str, "--strategy") or (),
+            categories=tuple(split(category) or ()), operators=tuple(split(operator) or ()),
+            jobs=campaign.Settings().jobs if jobs is None else jobs,
+            timeout=10.0 if timeout is None else timeout, memory_mb=memory)
+        settings.validate()  # before the database is opened: bad options leave no file
+    store = Store(db, create=resume is None)
     with _progress() as bar:
         task = bar.add_task("mutants", total=None, detected=0)
 
         def on_progress(e: campaign.ProgressEvent) -> None:
-            events.append(e)
             bar.update(task, completed=e.done, total=e.total, detected=e.detected)
 
         if resume is not None:
             campaign_id = campaign.resume(store, resume, on_progress, jobs, timeout)
         else:
-            targets = list(subject or [])
-            if run_all:
-                targets += [s for s in subjects.BUILTIN if s != "mlp3-seedbugs"]
-            if not targets:
-                raise InvalidInput("name a subject (mutagrad run mlp3), pass --all, or "
-                                   "--resume CAMPAIGN")
-            settings = campaign.Settings(
-                cases=cases, seed=seed, batches=parse_list(batch, int, "--batch") or (),
-                dtypes=parse_list(dtype, str, "--dtype") or (),
-                epsilons=parse_list(epsilon, float, "--epsilon") or (), tolerance=tolerance,
-                strategies=parse_list(strategy, str, "--strategy") or (),
-                categories=tuple(split(category) or ()), operators=tuple(split(operator) or ()),
-                jobs=jobs or campaign.Settings().jobs, timeout=timeout or 10.0, memory_mb=memory)
             if len(targets) > 1:
                 name = name or "suite " + datetime.now().strftime("%Y-%m-%d %H:%M:%S")
             for target in targets:

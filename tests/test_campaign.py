@@ -276,3 +276,13 @@ def test_numerical_gradient_is_computed_once_per_case_and_epsilon(monkeypatch, t
                                  strategies=("centered", "forward", "max-relerr"))
     campaign.start(Store(str(tmp_path / "n.db")), "mlp3", settings)
     assert len(calls) == len(set(calls)) == 2 * 2 * 2
+
+
+@pytest.mark.parametrize("args, fix", [
+    (["--timeout", "0"], "--timeout"), (["--jobs", "0"], "--jobs"), (["--batch", "0"], "--batch"),
+])
+def test_bad_run_options_leave_no_database(tmp_path, capsys, args, fix):
+    db = tmp_path / "never.db"
+    ran = run_cli(capsys, "run", "mlp3", "--db", str(db), *args)
+    assert ran.code == 2 and fix in ran.err
+    assert not db.exists()
