@@ -292,6 +292,7 @@ def export_cmd(
     if output:
         with open(output, "w", encoding="utf-8") as f:
             f.write(text)
+        console().print(f"wrote {fmt.upper()} of campaign {campaign_ref} to {output}")
     else:
         sys.stdout.write(text)
 

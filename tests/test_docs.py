@@ -20,3 +20,27 @@ def test_command_has_help_with_example(name):
 @pytest.mark.parametrize("name", COMMANDS)
 def test_readme_mentions_command(name):
     assert f"mutagrad {name}" in README
+
+
+def _tour_commands() -> list[str]:
+    tour = README.split("## A short tour", 1)[1].split("\n## ", 1)[0]
+    blocks = tour.split("```bash\n")[1:]
+    lines = [line.split("#", 1)[0].strip() for block in blocks
+             for line in block.split("```", 1)[0].splitlines()]
+    return [line for line in lines if line.startswith("mutagrad ")]
+
+
+def test_readme_tour_runs_top_to_bottom(tmp_path, monkeypatch, capsys):
+    import shlex
+
+    from cli_helpers import run_cli
+
+    monkeypatch.chdir(tmp_path)
+    commands = _tour_commands()
+    assert len(commands) >= 15
+    for command in commands:
+        ran = run_cli(capsys, *shlex.split(command)[1:])
+        assert ran.code in (0, 1), (command, ran.err)  # 1: a check that fails, as the README says
+        assert ran.out.strip(), command
+        assert "Traceback" not in ran.err and "internal error" not in ran.err, command
+    assert (tmp_path / "trials.csv").exists() and (tmp_path / "mutants" / "mlp3").is_dir()
