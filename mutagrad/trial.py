@@ -183,7 +183,8 @@ def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: st
     except BaseException as e:
         if isinstance(e, KeyboardInterrupt):
             raise
-        outcome, error = Outcome.CRASHED, f"{type(e).__name__}: {e}"[:2000]
+        # NUL is escaped: PostgreSQL's text columns refuse it
+        outcome, error = Outcome.CRASHED, f"{type(e).__name__}: {e}"[:2000].replace("\x00", "\\x00")
         if isinstance(e, ValueError) and "read-only" in str(e):  # the case's arrays are frozen
             error = f"the backward writes into its inputs ({error})"
     elapsed = time.perf_counter() - start

@@ -1,6 +1,8 @@
 """The store on every backend we support: the same tests on SQLite and PostgreSQL."""
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 from sqlalchemy import create_engine, text
 
 from mutagrad import analysis, campaign
@@ -82,3 +84,24 @@ def test_a_whole_campaign(db_url):
     assert result.total.mutants == 14 and result.total.detected == 14
     assert store.campaign(cid).status == "finished"
     assert len(store.trials(cid)) == (14 + 1) * 2
+
+
+finite = st.floats(allow_nan=False, allow_infinity=False, width=64)
+trials_strategy = st.lists(
+    st.builds(TrialInfo, mutant_id=st.sampled_from(["original", "abcdef0123", "0123456789"]),
+              case_index=st.integers(0, 1), strategy=st.sampled_from(["centered", "allclose"]),
+              epsilon=st.sampled_from([1e-7, 1e-3]), difference=st.none() | finite,
+              true_error=st.none() | finite,
+              outcome=st.sampled_from(["detected", "missed", "crashed", "shape"]),
+              error=st.none() | st.text(max_size=200), elapsed=finite,
+              note=st.none() | st.text(max_size=50)),
+    unique_by=lambda t: (t.mutant_id, t.case_index, t.strategy, t.epsilon), max_size=20)
+
+
+@settings(max_examples=40, deadline=None)
+@given(trials_strategy)
+def test_any_trials_round_trip_exactly(trials):
+    store = Store("sqlite://")
+    cid = _campaign(store)
+    store.add_trials(cid, trials)
+    assert sorted(store.trials(cid), key=repr) == sorted(trials, key=repr)
