@@ -50,7 +50,10 @@ def outcome_at(trial: TrialInfo, tolerance: float, dtype: str) -> Outcome:
     difference = trial.difference if trial.difference is not None else math.inf
     if trial.mutant_id == ORIGINAL:
         return classify_original(difference, tolerance)
-    return classify(difference, trial.true_error or 0.0, tolerance, equivalence_floor(dtype))
+    if trial.true_error is None:
+        # A gradient whose true error overflowed (mutagrad 0.1 stored these as equivalent).
+        return Outcome.NONFINITE
+    return classify(difference, trial.true_error, tolerance, equivalence_floor(dtype))
 
 
 @dataclass(frozen=True)
@@ -128,13 +131,13 @@ def run_tolerance(info: CampaignInfo, strategy: str) -> float:
     """The tolerance a campaign judged ``strategy`` with: --tolerance, or the strategy's own."""
     from mutagrad.strategy import STRATEGIES
 
-    given = info.config.get("tolerance")
+    given = info.settings.tolerance
     return float(STRATEGIES[strategy].tolerance if given is None else given)
 
 
 def pick_check(info: CampaignInfo, strategy: str | None,
                epsilon: float | None) -> tuple[str, float]:
-    strategies, epsilons = info.config["strategies"], info.config["epsilons"]
+    strategies, epsilons = info.settings.strategies, info.settings.epsilons
     strategy = strategy or strategies[0]
     epsilon = epsilon if epsilon is not None else epsilons[0]
     if strategy not in strategies:
@@ -230,6 +233,10 @@ class SuiteReport:
     name: str
     reports: tuple[Report, ...]
     total: GroupRow
+
+    @property
+    def alarms(self) -> int:
+        return sum(r.alarms for r in self.reports)
 
 
 def suite(store: Store, name: str, tolerance: float | None = None) -> SuiteReport:

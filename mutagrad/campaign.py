@@ -9,28 +9,29 @@ campaign costs about ``cases x (2P forwards + mutants x (forward + backward))``.
 from __future__ import annotations
 
 import hashlib
-import os
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import asdict, dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
+from pathlib import Path
 
 import numpy as np
 
 from mutagrad import __version__, gradcheck, mutation, strategy, subjects
 from mutagrad.errors import InvalidInput, MutagradError
 from mutagrad.mutation import Mutant
-from mutagrad.store import CaseInfo, MutantInfo, Store
+from mutagrad.store import Store
 from mutagrad.subject import Case, Subject, validate, validate_case_options
-from mutagrad.subjects import SubjectSpec
-from mutagrad.trial import (
+from mutagrad.trial import CaseData, evaluate, worker_init, worker_task
+from mutagrad.values import (
     ORIGINAL,
-    CaseData,
+    CaseInfo,
+    MutantInfo,
     Outcome,
+    Settings,
+    Status,
+    SubjectSpec,
     TrialResult,
-    evaluate,
-    worker_init,
-    worker_task,
+    plan_config,
 )
 from mutagrad.workers import Done, Pool
 
@@ -48,59 +49,34 @@ class SubjectBroken(MutagradError):
     """The subject's own backward crashes or returns the wrong shapes: nothing to compare."""
 
 
-@dataclass(frozen=True)
-class Settings:
-    """What a campaign runs. Stored with the campaign, so ``--resume`` reruns the same plan.
+def validate_settings(settings: Settings) -> None:
+    """Raise ``InvalidInput`` (naming the parameter) for a plan that cannot run."""
+    if settings.cases < 1:
+        raise InvalidInput(f"cases must be at least 1, got {settings.cases}", parameter="cases")
+    for batch in settings.batches:
+        validate_case_options(batch, "float64")
+    for dtype in settings.dtypes:
+        validate_case_options(None, dtype)
+    for eps in settings.epsilons:
+        if not eps > 0:
+            raise InvalidInput(f"epsilon must be positive, got {eps}", parameter="epsilons")
+    if settings.tolerance is not None and not settings.tolerance > 0:
+        raise InvalidInput(f"tolerance must be positive, got {settings.tolerance}",
+                           parameter="tolerance")
+    if not settings.strategies:
+        raise InvalidInput("at least one strategy is needed", parameter="strategies")
+    strategy.validate(settings.strategies)
+    if not settings.timeout > 0:
+        raise InvalidInput(f"timeout must be positive, got {settings.timeout}",
+                           parameter="timeout")
+    if settings.jobs < 1:
+        raise InvalidInput(f"jobs must be at least 1, got {settings.jobs}", parameter="jobs")
 
-    Default batch sizes are 1 (hides a missing 1/m and wrong batch reductions) and 6 (unlike
-    every layer width of mlp3, so no activation matrix is square).
-    """
 
-    cases: int = 5
-    seed: int = 0
-    batches: tuple[int, ...] = (1, 6)
-    dtypes: tuple[str, ...] = ("float64",)
-    epsilons: tuple[float, ...] = (gradcheck.DEFAULT_EPSILON,)
-    strategies: tuple[str, ...] = ("centered",)
-    tolerance: float | None = None  # None: each strategy's own (1e-7; allclose 1)
-    categories: tuple[str, ...] = ()
-    operators: tuple[str, ...] = ()
-    # how to run it (may change on resume)
-    jobs: int = field(default_factory=lambda: os.cpu_count() or 1, compare=False)
-    timeout: float = field(default=10.0, compare=False)
-    memory_mb: int = field(default=2048, compare=False)
-
-    def validate(self) -> None:
-        if self.cases < 1:
-            raise InvalidInput(f"--cases must be at least 1, got {self.cases}")
-        for batch in self.batches:
-            validate_case_options(batch, "float64")
-        for dtype in self.dtypes:
-            validate_case_options(None, dtype)
-        for eps in self.epsilons:
-            gradcheck.validate_positive("epsilon", eps, "--epsilon")
-        if self.tolerance is not None:
-            gradcheck.validate_positive("tolerance", self.tolerance, "--tolerance")
-        if not self.strategies:
-            raise InvalidInput("--strategy needs at least one strategy")
-        strategy.validate(self.strategies)
-        if self.timeout <= 0:
-            raise InvalidInput(f"--timeout must be positive, got {self.timeout}")
-        if self.jobs < 1:
-            raise InvalidInput(f"--jobs must be at least 1, got {self.jobs}")
-
-    def tolerances(self) -> dict[str, float]:
-        return {s: strategy.STRATEGIES[s].tolerance if self.tolerance is None else self.tolerance
-                for s in self.strategies}
-
-    def config(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
-
-    @classmethod
-    def from_config(cls, config: dict[str, Any], **overrides: Any) -> Settings:
-        known: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
-                                 for k, v in config.items() if k in cls.__dataclass_fields__}
-        return replace(cls(**known), **{k: v for k, v in overrides.items() if v is not None})
+def tolerances(settings: Settings) -> dict[str, float]:
+    """The tolerance each strategy of the plan judges with: the plan's, or its own."""
+    return {s: strategy.STRATEGIES[s].tolerance if settings.tolerance is None
+            else settings.tolerance for s in settings.strategies}
 
 
 @dataclass(frozen=True)
@@ -108,6 +84,15 @@ class ProgressEvent:
     done: int          # mutants with every case evaluated
     total: int
     detected: int      # mutants detected on at least one case so far
+    subject: str = ""
+
+
+@dataclass(frozen=True)
+class Ran:
+    """What ``run_all`` ran: the campaigns, and the suite name when there were several."""
+
+    campaigns: tuple[int, ...]
+    suite: str | None
 
 
 ProgressCallback = Callable[[ProgressEvent], None]
@@ -165,7 +150,7 @@ def supported(subject: Subject, settings: Settings) -> tuple[Settings, dict[str,
 def _check_original(subject: Subject, data: list[CaseData],
                     settings: Settings) -> tuple[list[TrialResult], list[CaseData]]:
     """Run the subject's own backward first: its differences are the false-alarm evidence."""
-    trials = evaluate(subject, subject.backward, ORIGINAL, data, settings.tolerances(),
+    trials = evaluate(subject, subject.backward, ORIGINAL, data, tolerances(settings),
                       settings.timeout)
     broken = [t for t in trials if t.outcome not in (Outcome.PASSED, Outcome.ALARM)]
     if broken:
@@ -188,12 +173,31 @@ def _failed_trials(mutant_id: str, case: CaseData, outcome: Outcome, error: str,
 
 # -- the parent ---------------------------------------------------------------------------
 
+def run_all(store: Store, specs: Sequence[SubjectSpec], settings: Settings,
+            name: str | None = None, on_progress: ProgressCallback | None = None,
+            mutants_dir: str | None = None) -> Ran:
+    """One campaign per subject; several make a suite, named ``name`` or by the time."""
+    if not specs:
+        raise InvalidInput("no subject to run", parameter="subject")
+    suite = None
+    if len(specs) > 1:
+        suite = name = name or "suite " + time.strftime("%Y-%m-%d %H:%M:%S")
+    ids = []
+    for spec in specs:
+        def progress(e: ProgressEvent, target: str = Path(spec.target).name) -> None:
+            if on_progress:
+                on_progress(replace(e, subject=target))
+
+        ids.append(start(store, spec, settings, name, progress, mutants_dir))
+    return Ran(tuple(ids), suite)
+
+
 def start(store: Store, spec: str | SubjectSpec, settings: Settings, name: str | None = None,
           on_progress: ProgressCallback | None = None,
           mutants_dir: str | None = None) -> int:
     """Plan and run a new campaign; returns its id (stored even when interrupted)."""
-    settings.validate()
-    spec = spec if isinstance(spec, SubjectSpec) else SubjectSpec.parse(spec)
+    validate_settings(settings)
+    spec = spec if isinstance(spec, SubjectSpec) else subjects.parse_spec(spec)
     subject = subjects.load(spec)
     validate(subject, subject.case())
     settings, unsupported = supported(subject, settings)
@@ -205,7 +209,7 @@ def start(store: Store, spec: str | SubjectSpec, settings: Settings, name: str |
             mutation.export(subject.name, mutants, mutants_dir)
         campaign_id = store.create_campaign(
             name=name, subject=subject.name, source_hash=source_hash(subject),
-            config={**settings.config(), "subject": spec.config(), "unsupported": unsupported},
+            config=plan_config(settings, spec, unsupported),
             tool_version=__version__,
             mutants=[_mutant_info(m) for m in mutants],
             cases=[_case_info(i, c) for i, c in enumerate(cases)])
@@ -222,19 +226,19 @@ def resume(store: Store, ref: str | int, on_progress: ProgressCallback | None = 
            jobs: int | None = None, timeout: float | None = None) -> int:
     """Run only the trials a stored campaign is missing, with the plan it was started with."""
     info = store.campaign(ref)
-    if info.status == "finished":
+    if info.status == Status.FINISHED:
         raise InvalidInput(f"campaign {info.id} is already finished: see 'mutagrad results {info.id}'")
-    if info.status == "running":
+    if info.status == Status.RUNNING:
         raise InvalidInput(f"campaign {info.id} is still running (pid on this host): "
                            "wait for it, or stop it before resuming")
-    settings = Settings.from_config(info.config, jobs=jobs, timeout=timeout)
-    settings.validate()
-    spec = SubjectSpec.from_config(info.config["subject"])
+    settings = info.settings.running(jobs, timeout)
+    validate_settings(settings)
+    spec = info.spec
     subject = subjects.load(spec)
     if source_hash(subject) != info.source_hash:
         raise InvalidInput(f"{info.subject}'s source changed since campaign {info.id} started: "
                            f"start a new campaign with 'mutagrad run {spec.target}'")
-    store.set_status(info.id, "running")
+    store.set_status(info.id, Status.RUNNING)
     with _pool(settings) as pool:
         mutants = mutation.mutants_of(subject, list(settings.categories) or None,
                                       list(settings.operators) or None)
@@ -269,22 +273,22 @@ def _execute(store: Store, campaign_id: int, subject: Subject, spec: SubjectSpec
         alarms = sum(t.outcome == Outcome.ALARM for t in original_trials)
         if not any(key[0] == ORIGINAL for key in done):
             store.add_trials(campaign_id, original_trials)
-        store.set_status(campaign_id, "running", original_alarms=alarms)
+        store.set_status(campaign_id, Status.RUNNING, original_alarms=alarms)
         _run_mutants(mutants, data, done, settings, spec, buffer, flush, on_progress, pool)
         flush(force=True)
-        store.set_status(campaign_id, "finished", finished=True)
+        store.set_status(campaign_id, Status.FINISHED, finished=True)
     except KeyboardInterrupt:
         flush(force=True)
-        store.set_status(campaign_id, "interrupted")
+        store.set_status(campaign_id, Status.INTERRUPTED)
         raise CampaignInterrupted(
             f"interrupted: finished trials are stored; resume with "
             f"'mutagrad run --resume {campaign_id}'") from None
     except SubjectBroken as e:
-        store.set_status(campaign_id, "failed", note=str(e), finished=True)
+        store.set_status(campaign_id, Status.FAILED, note=str(e), finished=True)
         raise
     except BaseException:
         flush(force=True)
-        store.set_status(campaign_id, "interrupted")
+        store.set_status(campaign_id, Status.INTERRUPTED)
         raise
 
 
@@ -312,7 +316,7 @@ def _run_mutants(mutants: Sequence[Mutant], data: list[CaseData], done: set[tupl
         # code that blocks signals or hangs inside C.
         return len(task[3]) * settings.timeout * 2 + 2.0
 
-    for event in pool.run((spec, data, settings.tolerances(), settings.timeout), tasks,
+    for event in pool.run((spec, data, tolerances(settings), settings.timeout), tasks,
                           deadline):
         mutant_id, function, source, indices = event.task
         if isinstance(event, Done):

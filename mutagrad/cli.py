@@ -5,6 +5,7 @@ entry point and its error boundary."""
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
 
@@ -23,36 +24,73 @@ from mutagrad import (  # noqa: F401 - they register the commands
     subjects,
     sweep,
 )
-from mutagrad.cli_common import app
-from mutagrad.errors import MutagradError
+from mutagrad.cli_common import STDOUT, app
+from mutagrad.errors import MutagradError, UserCodeError
 
 __all__ = ["app", "main"]
 
 
+# Library parameters whose flag is not the parameter's own name (--cases is "cases").
+_FLAGS = {"batches": "--batch", "dtypes": "--dtype", "epsilons": "--epsilon",
+          "strategies": "--strategy", "categories": "--category", "operators": "--operator",
+          "memory_mb": "--memory"}
+
+
+def flag_of(parameter: str) -> str:
+    """The command-line flag that sets a library parameter."""
+    return _FLAGS.get(parameter, "--" + parameter.replace("_", "-"))
+
+
+def message_of(error: MutagradError) -> str:
+    """The one line a user reads: the library's message, with the flag it is about."""
+    message = str(error)
+    if error.parameter is not None:
+        message += f" (option {flag_of(error.parameter)})"
+    if isinstance(error, UserCodeError) and error.frames and os.environ.get("MUTAGRAD_DEBUG"):
+        message += error.frames
+    elif isinstance(error, UserCodeError) and error.frames:
+        message += " (MUTAGRAD_DEBUG=1 shows where in your code)"
+    return message
+
+
 def main(argv: list[str] | None = None) -> None:
-    """Entry point: every error becomes one line on stderr and an exit code, never a traceback."""
+    """Entry point: every error becomes one line on stderr and an exit code, never a traceback.
+
+    What the user's code prints (at import, in a forward or backward) goes to stderr: stdout
+    carries only mutagrad's own output, so ``--json`` documents stay parseable.
+    """
     args = sys.argv[1:] if argv is None else argv
     command = typer.main.get_command(app)
+    token = STDOUT.set(sys.stdout)
     try:
-        code = command.main(args=args or ["--help"], prog_name="mutagrad",
-                            standalone_mode=False)
+        with contextlib.redirect_stdout(sys.stderr):
+            code = command.main(args=args or ["--help"], prog_name="mutagrad",
+                                standalone_mode=False)
     except MutagradError as e:
-        _fail(str(e), e.exit_code)
+        _fail(message_of(e), e.exit_code)
     except typer.TyperException as e:  # typer's usage errors: bad option, bad value, ...
         ctx = getattr(e, "ctx", None)
         where = f"mutagrad {ctx.info_name} --help" if ctx and ctx.parent else "mutagrad --help"
         _fail(f"{e.format_message()} (see '{where}')", getattr(e, "exit_code", 2))
     except (KeyboardInterrupt, typer.Abort):
         _fail("interrupted", 130)
+    except OSError as e:  # the machine refused: a folder that does not exist, a permission
+        if os.environ.get("MUTAGRAD_DEBUG"):
+            raise
+        what = f": {e.filename}" if e.filename else ""
+        _fail(f"{e.strerror or e}{what} (check the path and its permissions)", 2)
     except Exception as e:  # a bug of ours: still one line, the traceback on request
         if os.environ.get("MUTAGRAD_DEBUG"):
             raise
         _fail(f"internal error: {type(e).__name__}: {e} (rerun with MUTAGRAD_DEBUG=1 for "
               "the traceback, and please report it)", 1)
+    finally:
+        STDOUT.reset(token)
     sys.exit(code if isinstance(code, int) else 0)
 
 
 def _fail(message: str, code: int) -> None:
-    Console(stderr=True, highlight=False).print(f"[red]mutagrad: error:[/red] {message}",
-                                                 soft_wrap=True)
+    console = Console(stderr=True, highlight=False, markup=False, emoji=False)
+    console.print("mutagrad: error: ", style="red", end="")
+    console.print(message, soft_wrap=True)
     sys.exit(code)

@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import sys
-from datetime import datetime
+from dataclasses import replace
 from typing import Annotated
 
 import typer
@@ -13,17 +12,12 @@ from rich.syntax import Syntax
 
 from mutagrad import analysis, campaign, report, subjects
 from mutagrad.cli_common import (
-    BackwardOpt,
     CategoryOpt,
     DbOpt,
     FailUnderOpt,
-    ForwardOpt,
-    GradKeyOpt,
-    InputsOpt,
     JsonOpt,
-    MutateOpt,
     OperatorOpt,
-    ParamsOpt,
+    SubjectOptions,
     ToleranceOpt,
     app,
     console,
@@ -31,13 +25,18 @@ from mutagrad.cli_common import (
     gate,
     parse_list,
     split,
-    subject_of,
+    stdout,
+    subject_options,
 )
 from mutagrad.errors import InvalidInput
 from mutagrad.store import Store
+from mutagrad.values import Settings
+
+DEFAULTS = Settings()  # the one place defaults live; shown in --help
 
 
 @app.command()
+@subject_options()
 def run(
     subject: Annotated[list[str] | None, typer.Argument(
         help="One or more subjects: built-in names, .py files, or modules.")] = None,
@@ -46,34 +45,37 @@ def run(
                       "deliberately buggy mlp3-seedbugs), one campaign each.")] = False,
     resume: Annotated[str | None, typer.Option(
         help="Finish an interrupted campaign (id or name): runs only what is missing.")] = None,
-    cases: Annotated[int, typer.Option(help="Number of seeds; cases = seeds x batches x dtypes.")] = 5,
-    seed: Annotated[int, typer.Option(help="First seed.")] = 0,
-    batch: Annotated[str, typer.Option(help="Batch sizes, comma-separated.")] = "1,6",
-    dtype: Annotated[str, typer.Option(help="float64 and/or float32, comma-separated.")] = "float64",
-    epsilon: Annotated[str, typer.Option(help="Epsilons, comma-separated.")] = "1e-7",
+    cases: Annotated[int, typer.Option(
+        help="Number of seeds; cases = seeds x batches x dtypes.")] = DEFAULTS.cases,
+    seed: Annotated[int, typer.Option(help="First seed.")] = DEFAULTS.seed,
+    batch: Annotated[str, typer.Option(help="Batch sizes, comma-separated.")] = ",".join(
+        map(str, DEFAULTS.batches)),
+    dtype: Annotated[str, typer.Option(
+        help="float64 and/or float32, comma-separated.")] = ",".join(DEFAULTS.dtypes),
+    epsilon: Annotated[str, typer.Option(help="Epsilons, comma-separated.")] = ",".join(
+        f"{e:g}" for e in DEFAULTS.epsilons),
     tolerance: Annotated[float | None, typer.Option(
         help="Largest difference that passes [default: each strategy's own, 1e-7; "
              "allclose 1].")] = None,
     strategy: Annotated[str, typer.Option(
         help="Check strategies, comma-separated: centered, forward, max-relerr, allclose, "
-             "directional, complex-step.")] = "centered",
+             "directional, complex-step.")] = ",".join(DEFAULTS.strategies),
     category: CategoryOpt = None,
     operator: OperatorOpt = None,
-    jobs: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")] = None,
-    timeout: Annotated[float | None, typer.Option(help="Seconds per evaluation before it is a timeout [default: 10].")] = None,
-    memory: Annotated[int, typer.Option(help="Memory cap per worker, MiB.")] = 2048,
+    jobs: Annotated[int | None, typer.Option(
+        help="Worker processes [default: all cores; on --resume, the stored plan's].")] = None,
+    timeout: Annotated[float | None, typer.Option(
+        help=f"Seconds per evaluation before it is a timeout [default: {DEFAULTS.timeout:g}; "
+             "on --resume, the stored plan's].")] = None,
+    memory: Annotated[int, typer.Option(
+        help="Memory cap per worker, MiB.")] = DEFAULTS.memory_mb,
     db: DbOpt = None,
     name: Annotated[str | None, typer.Option(help="A name to find the campaign by.")] = None,
     export_mutants: Annotated[bool, typer.Option(
-        "--export-mutants", help="Also write the mutants to mutants/<subject>/.")] = False,
+        "--export-mutants", help="Also write the mutants to mutants/SUBJECT/.")] = False,
     fail_under: FailUnderOpt = None,
     as_json: JsonOpt = False,
-    forward: ForwardOpt = None,
-    backward: BackwardOpt = None,
-    params: ParamsOpt = None,
-    inputs: InputsOpt = None,
-    grad_key: GradKeyOpt = None,
-    mutate: MutateOpt = None,
+    own: SubjectOptions = SubjectOptions(),
 ) -> None:
     """Run a mutation campaign: every mutant on every case, every difference stored.
 
@@ -86,48 +88,44 @@ def run(
     """
     targets = list(subject or [])
     if run_all:
-        targets += [s for s in subjects.BUILTIN if s != "mlp3-seedbugs"]
+        targets += subjects.SUITE
     if resume is None:
         if not targets:
             raise InvalidInput("name a subject (mutagrad run mlp3), pass --all, or "
                                "--resume CAMPAIGN")
-        settings = campaign.Settings(
-            cases=cases, seed=seed, batches=parse_list(batch, int, "--batch") or (),
+        settings = replace(
+            DEFAULTS, cases=cases, seed=seed, batches=parse_list(batch, int, "--batch") or (),
             dtypes=parse_list(dtype, str, "--dtype") or (),
             epsilons=parse_list(epsilon, float, "--epsilon") or (), tolerance=tolerance,
             strategies=parse_list(strategy, str, "--strategy") or (),
             categories=tuple(split(category) or ()), operators=tuple(split(operator) or ()),
-            jobs=campaign.Settings().jobs if jobs is None else jobs,
-            timeout=10.0 if timeout is None else timeout, memory_mb=memory)
-        settings.validate()  # before the database is opened: bad options leave no file
+            memory_mb=memory).running(jobs, timeout)
+        campaign.validate_settings(settings)  # before the database is opened: no file left
+        specs = [own.spec(t) for t in targets]
     store = Store(db, create=resume is None)
     with _progress() as bar:
         task = bar.add_task("mutants", total=None, detected=0)
 
         def on_progress(e: campaign.ProgressEvent) -> None:
-            bar.update(task, completed=e.done, total=e.total, detected=e.detected)
+            bar.update(task, description=e.subject, completed=e.done, total=e.total,
+                       detected=e.detected)
 
         if resume is not None:
-            campaign_id = campaign.resume(store, resume, on_progress, jobs, timeout)
+            ran = campaign.Ran((campaign.resume(store, resume, on_progress, jobs, timeout),),
+                               None)
         else:
-            if len(targets) > 1:
-                name = name or "suite " + datetime.now().strftime("%Y-%m-%d %H:%M:%S")
-            for target in targets:
-                bar.update(task, description=target, completed=0, total=None, detected=0)
-                spec, _ = subject_of(target, forward, backward, params, inputs, grad_key,
-                                     mutate)
-                campaign_id = campaign.start(store, spec, settings, name, on_progress,
-                                             "mutants" if export_mutants else None)
-            if len(targets) > 1 and name is not None:
-                whole = analysis.suite(store, name)
-                if as_json:
-                    emit_json(report.suite_json(whole))
-                else:
-                    console().print(report.suite_table(whole))
-                raise typer.Exit(gate(whole.total.rate, fail_under))
-    result = analysis.report(store, campaign_id)
+            ran = campaign.run_all(store, specs, settings, name, on_progress,
+                                   "mutants" if export_mutants else None)
+    if ran.suite is not None:
+        whole = analysis.suite(store, ran.suite)
+        if as_json:
+            emit_json(report.suite_json(whole))
+        else:
+            console().print(report.suite_table(whole))
+        raise typer.Exit(gate(whole.total.rate, fail_under, whole.alarms))
+    result = analysis.report(store, ran.campaigns[-1])
     _render_results(result, None, as_json)
-    raise typer.Exit(gate(result.total.rate, fail_under))
+    raise typer.Exit(gate(result.total.rate, fail_under, result.alarms))
 
 
 def _progress() -> Progress:
@@ -176,11 +174,11 @@ def results(
             emit_json(report.suite_json(whole))
         else:
             console().print(report.suite_table(whole))
-        raise typer.Exit(gate(whole.total.rate, fail_under))
+        raise typer.Exit(gate(whole.total.rate, fail_under, whole.alarms))
     result = analysis.report(Store(db, create=False), campaign_ref, tolerance, strategy,
                              epsilon, by)
     _render_results(result, only, as_json)
-    raise typer.Exit(gate(result.total.rate, fail_under))
+    raise typer.Exit(gate(result.total.rate, fail_under, result.alarms))
 
 
 @app.command()
@@ -210,7 +208,7 @@ def show(
         mutant, key = matches[0], matches[0].mutant_id
     cases = store.cases(info.id)
     tol = tolerance if tolerance is not None else analysis.run_tolerance(
-        info, info.config["strategies"][0])
+        info, info.settings.strategies[0])
     dtypes = {c.index: c.dtype for c in cases}
     trials = store.trials(info.id, key)
     outcomes = [analysis.outcome_at(t, tol, dtypes[t.case_index]).value for t in trials]
@@ -294,6 +292,6 @@ def export_cmd(
             f.write(text)
         console().print(f"wrote {fmt.upper()} of campaign {campaign_ref} to {output}")
     else:
-        sys.stdout.write(text)
+        stdout().write(text)
 
 

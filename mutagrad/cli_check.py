@@ -10,22 +10,17 @@ from rich.syntax import Syntax
 from mutagrad import gradcheck, mutation, report, subjects
 from mutagrad import strategy as strategy_mod
 from mutagrad.cli_common import (
-    BackwardOpt,
     CategoryOpt,
-    ForwardOpt,
-    GradKeyOpt,
-    InputsOpt,
     JsonOpt,
-    MutateOpt,
     OperatorOpt,
-    ParamsOpt,
     SubjectArg,
+    SubjectOptions,
     app,
     console,
     emit_json,
     parse_list,
     split,
-    subject_of,
+    subject_options,
 )
 from mutagrad.errors import InvalidInput
 from mutagrad.subject import validate
@@ -50,6 +45,7 @@ def subjects_cmd(as_json: JsonOpt = False) -> None:
 
 
 @app.command()
+@subject_options(mutate=False)
 def check(
     subject: SubjectArg,
     epsilon: Annotated[float, typer.Option(help="Step of the centered difference.")] = (
@@ -66,11 +62,7 @@ def check(
     dtype: Annotated[str, typer.Option(help="float64 or float32.")] = "float64",
     top: Annotated[int, typer.Option(help="How many parameters to list.")] = 5,
     as_json: JsonOpt = False,
-    forward: ForwardOpt = None,
-    backward: BackwardOpt = None,
-    params: ParamsOpt = None,
-    inputs: InputsOpt = None,
-    grad_key: GradKeyOpt = None,
+    own: SubjectOptions = SubjectOptions(),
 ) -> None:
     """Run the seed's gradient check on a subject's own backward.
 
@@ -80,7 +72,7 @@ def check(
 
     Example: mutagrad check mlp3 --epsilon 1e-6 --tolerance 2e-7
     """
-    _, subj = subject_of(subject, forward, backward, params, inputs, grad_key)
+    _, subj = own.load(subject)
     case = subj.case(seed, batch, dtype)
     validate(subj, case)
     names = parse_list(strategy, str, "--strategy") or ("centered",)
@@ -147,6 +139,7 @@ def _render_check(result: gradcheck.CheckResult, top: int) -> None:
 
 
 @app.command()
+@subject_options()
 def mutants(
     subject: SubjectArg,
     category: CategoryOpt = None,
@@ -157,12 +150,7 @@ def mutants(
         "--export", help="Also write each mutant as a runnable copy to "
                          "DIR/<subject>/<id>.py, with an index.json.")] = False,
     as_json: JsonOpt = False,
-    forward: ForwardOpt = None,
-    backward: BackwardOpt = None,
-    params: ParamsOpt = None,
-    inputs: InputsOpt = None,
-    grad_key: GradKeyOpt = None,
-    mutate: MutateOpt = None,
+    own: SubjectOptions = SubjectOptions(),
 ) -> None:
     """List the mutants of a subject's backward, then the count per category.
 
@@ -174,7 +162,7 @@ def mutants(
     if directory is not None and not export:
         raise InvalidInput(f"{directory!r}: a folder is only taken with --export "
                            f"(mutagrad mutants {subject} --export {directory})")
-    _, subj = subject_of(subject, forward, backward, params, inputs, grad_key, mutate)
+    _, subj = own.load(subject)
     found = mutation.mutants_of(subj, split(category), split(operator))
     folder = mutation.export(subj.name, found, directory or "mutants") if export else None
     counts: dict[str, int] = {}
@@ -210,21 +198,17 @@ def _mutant_json(m: mutation.Mutant) -> dict[str, Any]:
 
 
 @app.command()
+@subject_options()
 def diff(
     subject: SubjectArg,
     mutant_id: Annotated[str, typer.Argument(help="A mutant id, or a unique prefix of one.")],
-    forward: ForwardOpt = None,
-    backward: BackwardOpt = None,
-    params: ParamsOpt = None,
-    inputs: InputsOpt = None,
-    grad_key: GradKeyOpt = None,
-    mutate: MutateOpt = None,
+    own: SubjectOptions = SubjectOptions(),
 ) -> None:
     """Show one mutant as a coloured unified diff against the subject's source.
 
     Example: mutagrad diff mlp3 247a48958b
     """
-    _, subj = subject_of(subject, forward, backward, params, inputs, grad_key, mutate)
+    _, subj = own.load(subject)
     found = mutation.find_mutant(mutation.mutants_of(subj, operators=_all_operators()),
                                  mutant_id, subj.name)
     out = console()

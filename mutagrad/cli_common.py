@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import sys
-from typing import Annotated, Any
+from collections.abc import Callable
+from contextvars import ContextVar
+from dataclasses import dataclass
+from typing import Annotated, Any, TextIO
 
 import typer
 from rich.console import Console
@@ -12,6 +17,7 @@ from rich.console import Console
 from mutagrad import subjects
 from mutagrad.errors import InvalidInput
 from mutagrad.subject import Subject
+from mutagrad.values import SubjectSpec
 
 app = typer.Typer(
     help="Which bugs in your backward pass would your gradient check catch?",
@@ -24,31 +30,75 @@ app = typer.Typer(
 SubjectArg = Annotated[str, typer.Argument(
     help="A built-in subject (see 'mutagrad subjects'), your .py file, or a module name.")]
 _OWN = "Your own code (seed-style files need no adapter)"
-ForwardOpt = Annotated[str | None, typer.Option(
-    help="Forward function, (X, Y, parameters) -> (cost, cache). "
-         "[default: forward_propagation_n]", rich_help_panel=_OWN)]
-BackwardOpt = Annotated[str | None, typer.Option(
-    help="Backward function, (X, Y, cache) -> gradients. [default: backward_propagation_n]",
-    rich_help_panel=_OWN)]
-ParamsOpt = Annotated[str | None, typer.Option(
-    help="Function (rng) -> parameter dict. [default: init_params]", rich_help_panel=_OWN)]
-InputsOpt = Annotated[str | None, typer.Option(
-    help="Function (rng, m) -> (X, Y); default: X normal (n_x, m), Y 0/1 labels (1, m).",
-    rich_help_panel=_OWN)]
-GradKeyOpt = Annotated[str | None, typer.Option(
-    help="Gradient key of a parameter, {} is its name. [default: d{}]", rich_help_panel=_OWN)]
-MutateOpt = Annotated[list[str] | None, typer.Option(
-    help="Also mutate these helpers of the backward (comma-separated); refused for functions "
-         "the forward calls.", rich_help_panel=_OWN)]
+# The options that say how to read a user's own code, defined once: ``subject_options``
+# adds them to a command and hands the command one ``SubjectOptions``.
+_SUBJECT_OPTIONS: dict[str, Any] = {
+    "forward": Annotated[str | None, typer.Option(
+        help="Forward function, (X, Y, parameters) -> (cost, cache). "
+             "[default: forward_propagation_n]", rich_help_panel=_OWN)],
+    "backward": Annotated[str | None, typer.Option(
+        help="Backward function, (X, Y, cache) -> gradients. [default: backward_propagation_n]",
+        rich_help_panel=_OWN)],
+    "params": Annotated[str | None, typer.Option(
+        help="Function (rng) -> parameter dict. [default: init_params]", rich_help_panel=_OWN)],
+    "inputs": Annotated[str | None, typer.Option(
+        help="Function (rng, m) -> (X, Y); default: X normal (n_x, m), Y 0/1 labels (1, m).",
+        rich_help_panel=_OWN)],
+    "grad_key": Annotated[str | None, typer.Option(
+        help="Gradient key of a parameter, {} is its name. [default: d{}]",
+        rich_help_panel=_OWN)],
+    "mutate": Annotated[list[str] | None, typer.Option(
+        help="Also mutate these helpers of the backward (comma-separated); refused for "
+             "functions the forward calls.", rich_help_panel=_OWN)],
+}
 
 
-def subject_of(target: str, forward: str | None = None, backward: str | None = None,
-             params: str | None = None, inputs: str | None = None,
-             grad_key: str | None = None,
-             mutate: list[str] | None = None) -> tuple[subjects.SubjectSpec, Subject]:
-    spec = subjects.SubjectSpec.parse(target, forward=forward, backward=backward, params=params,
-                                      inputs=inputs, grad_key=grad_key, mutate=split(mutate))
-    return spec, subjects.load(spec)
+@dataclass(frozen=True)
+class SubjectOptions:
+    """What the user said about their own code (all None for a built-in)."""
+
+    forward: str | None = None
+    backward: str | None = None
+    params: str | None = None
+    inputs: str | None = None
+    grad_key: str | None = None
+    mutate: list[str] | None = None
+
+    def spec(self, target: str) -> SubjectSpec:
+        return subjects.parse_spec(target, forward=self.forward, backward=self.backward,
+                                   params=self.params, inputs=self.inputs,
+                                   grad_key=self.grad_key, mutate=split(self.mutate))
+
+    def load(self, target: str) -> tuple[SubjectSpec, Subject]:
+        spec = self.spec(target)
+        return spec, subjects.load(spec)
+
+
+def subject_options(mutate: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Add the your-own-code options to a command; it receives them as ``own``."""
+    names = [n for n in _SUBJECT_OPTIONS if mutate or n != "mutate"]
+
+    def decorate(command: Callable[..., Any]) -> Callable[..., Any]:
+        signature = inspect.signature(command, eval_str=True)
+        kept = [p for p in signature.parameters.values() if p.name != "own"]
+        added = [inspect.Parameter(n, inspect.Parameter.KEYWORD_ONLY, default=None,
+                                   annotation=_SUBJECT_OPTIONS[n]) for n in names]
+
+        @functools.wraps(command)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            own = SubjectOptions(**{n: kwargs.pop(n) for n in names})
+            return command(*args, own=own, **kwargs)
+
+        wrapper.__signature__ = signature.replace(  # type: ignore[attr-defined]
+            parameters=[*kept, *added])
+        wrapper.__annotations__ = {**{k: v for k, v in command.__annotations__.items()
+                                      if k != "own"},
+                                   **{n: _SUBJECT_OPTIONS[n] for n in names}}
+        return wrapper
+
+    return decorate
+
+
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
 CategoryOpt = Annotated[list[str] | None, typer.Option(
     "--category", help="Only these categories (repeat, or comma-separate).")]
@@ -63,12 +113,26 @@ def split(values: list[str] | None) -> list[str] | None:
     return [v.strip() for value in values for v in value.split(",") if v.strip()]
 
 
+# Where mutagrad's own output goes: the stdout the command was started with (``main`` sends
+# everything else, the user's prints included, to stderr while a command runs).
+STDOUT: ContextVar[TextIO | None] = ContextVar("mutagrad_stdout", default=None)
+
+
+def stdout() -> TextIO:
+    return STDOUT.get() or sys.stdout
+
+
 def console() -> Console:
-    return Console(highlight=False)
+    """Rich console for mutagrad's own output; user-controlled text must be passed as
+    ``Text`` (or escaped), never as markup."""
+    return Console(file=stdout(), highlight=False, emoji=False)
 
 
 def emit_json(payload: Any) -> None:
-    sys.stdout.write(json.dumps(payload, indent=2) + "\n")
+    """Strict JSON (no NaN or Infinity: see ``report.strict``) on mutagrad's stdout."""
+    from mutagrad.report import strict
+
+    stdout().write(json.dumps(strict(payload), indent=2, allow_nan=False) + "\n")
 
 
 
@@ -90,15 +154,22 @@ def parse_list(text: str | None, kind: type, flag: str) -> tuple[Any, ...] | Non
                            f"got {text!r}") from None
 
 
-def gate(rate: float | None, fail_under: float | None) -> int:
+def gate(rate: float | None, fail_under: float | None, alarms: int = 0) -> int:
+    """Exit code of ``--fail-under``: 1 when the detection rate is under it, or when the
+    original backward itself fails the check on some case (then no rate means anything)."""
     if fail_under is None:
         return 0
+    err = Console(stderr=True, highlight=False)
     threshold = fail_under / 100 if fail_under > 1 else fail_under
+    if alarms:
+        err.print(f"[red]fail-under: the original backward fails the check on {alarms} "
+                  "case(s): fix it (or the tolerance) before gating on detection[/red]")
+        return 1
     if rate is None:
-        Console(stderr=True).print("fail-under: no real bug among the mutants, nothing to gate")
+        err.print("fail-under: no real bug among the mutants, nothing to gate")
         return 0
     if rate < threshold:
-        Console(stderr=True).print(f"[red]detection rate {rate:.1%} is below {threshold:.1%}[/red]")
+        err.print(f"[red]detection rate {rate:.1%} is below {threshold:.1%}[/red]")
         return 1
     return 0
 

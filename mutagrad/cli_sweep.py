@@ -9,19 +9,15 @@ import typer
 
 from mutagrad import report, sweep
 from mutagrad.cli_common import (
-    BackwardOpt,
     DbOpt,
-    ForwardOpt,
-    GradKeyOpt,
-    InputsOpt,
     JsonOpt,
-    ParamsOpt,
     SubjectArg,
+    SubjectOptions,
     app,
     console,
     emit_json,
     parse_list,
-    subject_of,
+    subject_options,
 )
 from mutagrad.errors import InvalidInput
 from mutagrad.store import Store
@@ -54,11 +50,11 @@ def tolerance_cmd(
         curves = [c for c in curves if math.isclose(c.epsilon, epsilon, rel_tol=1e-9)]
         if not curves:
             raise InvalidInput(f"campaign {info.id} ran no epsilon {epsilon:g}: it ran "
-                               f"{', '.join(f'{e:g}' for e in info.config['epsilons'])}")
+                               f"{', '.join(f'{e:g}' for e in info.settings.epsilons)}")
     if plot:
         from mutagrad import plot as plots
 
-        shown = epsilon if epsilon is not None else info.config["epsilons"][0]
+        shown = epsilon if epsilon is not None else info.settings.epsilons[0]
         plots.tolerance_plot([c for c in curves if math.isclose(c.epsilon, shown)],
                              f"campaign {info.id} ({info.subject})", plot)
     if as_json:
@@ -70,6 +66,7 @@ def tolerance_cmd(
 
 
 @app.command("epsilon")
+@subject_options(mutate=False)
 def epsilon_cmd(
     subject: SubjectArg,
     span: Annotated[str, typer.Option("--range", help="Epsilons LOW:HIGH.")] = "1e-12:1e-1",
@@ -80,11 +77,7 @@ def epsilon_cmd(
         "--campaign", help="Also show detection against epsilon from this campaign.")] = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
-    forward: ForwardOpt = None,
-    backward: BackwardOpt = None,
-    params: ParamsOpt = None,
-    inputs: InputsOpt = None,
-    grad_key: GradKeyOpt = None,
+    own: SubjectOptions = SubjectOptions(),
 ) -> None:
     """The correct backward's difference against epsilon (the V curve), per dtype.
 
@@ -96,7 +89,7 @@ def epsilon_cmd(
     """
     lo, hi = sweep.parse_range(span, "--range")
     dtypes = parse_list(dtype, str, "--dtype") or ("float64",)
-    _, subj = subject_of(subject, forward, backward, params, inputs, grad_key)
+    _, subj = own.load(subject)
     for d in dtypes:
         subj.case(None, None, d)  # validates the dtype
     curves = sweep.epsilon_curves(subj, dtypes, strategy, lo, hi)

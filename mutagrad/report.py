@@ -17,6 +17,22 @@ from rich.text import Text
 
 from mutagrad.analysis import Change, GroupRow, Report, Verdict
 from mutagrad.store import CampaignInfo, CaseInfo, Store, TrialInfo
+from mutagrad.values import plan_config
+
+NONFINITE_JSON = {math.inf: "Infinity", -math.inf: "-Infinity"}
+
+
+def strict(payload: Any) -> Any:
+    """``payload`` with every non-finite float written as a string ("NaN", "Infinity",
+    "-Infinity"), so that every JSON document mutagrad writes is strict JSON (RFC 8259 has
+    no NaN), and a reader still sees which number was not finite."""
+    if isinstance(payload, float) and not math.isfinite(payload):
+        return "NaN" if math.isnan(payload) else NONFINITE_JSON[payload]
+    if isinstance(payload, dict):
+        return {k: strict(v) for k, v in payload.items()}
+    if isinstance(payload, list | tuple):
+        return [strict(v) for v in payload]
+    return payload
 
 
 def new_table(title: str | None = None) -> Table:
@@ -145,7 +161,10 @@ def verdict_json(v: Verdict) -> dict[str, Any]:
 
 
 def campaign_json(c: CampaignInfo) -> dict[str, Any]:
-    data = asdict(c)
+    """A campaign as JSON: its plan under ``config``, as it is stored."""
+    data = {k: v for k, v in asdict(c).items() if k not in ("settings", "spec", "unsupported")}
+    data["config"] = plan_config(c.settings, c.spec, c.unsupported)
+    data["status"] = c.status.value
     data["started_at"] = c.started_at.isoformat()
     data["finished_at"] = c.finished_at.isoformat() if c.finished_at else None
     return data
@@ -221,7 +240,8 @@ def export_text(store: Store, campaign_id: int, fmt: str) -> str:
     rows = export_rows(store, campaign_id)
     if fmt == "json":
         info = store.campaign(campaign_id)
-        return json.dumps({"campaign": campaign_json(info), "trials": rows}, indent=2) + "\n"
+        return json.dumps(strict({"campaign": campaign_json(info), "trials": rows}), indent=2,
+                          allow_nan=False) + "\n"
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, lineterminator="\n")
     writer.writeheader()
@@ -298,7 +318,7 @@ def epsilon_report(name: str, curves: Sequence[Any]) -> Table:
 
 def strategies_table(info: CampaignInfo, rows: Sequence[Any]) -> Table:
     table = new_table(f"campaign {info.id}: strategies at their recommended tolerance "
-                      f"(epsilon {info.config['epsilons'][0]:g})")
+                      f"(epsilon {info.settings.epsilons[0]:g})")
     for column in ("strategy", "dtype", "tolerance", "detection", "false alarms",
                    "forwards/case", "note"):
         table.add_column(column, justify="left" if column in ("strategy", "dtype", "note")

@@ -8,8 +8,8 @@ one unit of work (one transaction). The URL is any SQLAlchemy URL; SQLite (the d
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable, Sequence
-from dataclasses import dataclass
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
 
@@ -22,6 +22,7 @@ from sqlalchemy import (
     Text,
     UniqueConstraint,
     create_engine,
+    delete,
     event,
     func,
     insert,
@@ -33,15 +34,27 @@ from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
 
+from mutagrad import migrate
 from mutagrad.errors import InvalidInput, MutagradError
-from mutagrad.trial import TrialResult as TrialInfo  # one trial, as stored and as computed
+from mutagrad.values import (
+    CampaignInfo,
+    CaseInfo,
+    MutantInfo,
+    Status,
+    read_plan,
+)
+from mutagrad.values import TrialResult as TrialInfo  # one trial, as stored and as computed
 
-SCHEMA_VERSION = 1
+# mutagrad_schema.version: 1 was mutagrad 0.1 (no Alembic); 2 means "Alembic manages the
+# schema" (alembic_version says the revision), so mutagrad 0.1 refuses such a file.
+SCHEMA_VERSION = 2
 DEFAULT_URL = "sqlite:///results.db"
 
 
 class StoreError(MutagradError):
-    """The database could not be read or written."""
+    """The database could not be reached, read or written: an environment error."""
+
+    exit_code = 2
 
 
 class SchemaMismatch(InvalidInput):
@@ -120,45 +133,6 @@ class _Trial(Base):
     note: Mapped[str | None] = mapped_column(Text)
 
 
-# -- values that cross the boundary ---------------------------------------------------
-
-@dataclass(frozen=True)
-class CampaignInfo:
-    id: int
-    name: str | None
-    subject: str
-    source_hash: str
-    config: dict[str, Any]
-    tool_version: str
-    started_at: datetime
-    finished_at: datetime | None
-    status: str
-    original_alarms: int
-    note: str | None
-
-
-@dataclass(frozen=True)
-class MutantInfo:
-    mutant_id: str
-    category: str
-    operator: str
-    function: str
-    location: str
-    line: int
-    original: str
-    replacement: str
-    diff: str
-
-
-@dataclass(frozen=True)
-class CaseInfo:
-    index: int
-    seed: int | None
-    batch: int
-    dtype: str
-    label: str
-
-
 _MUTANT_FIELDS = tuple(MutantInfo.__dataclass_fields__)
 _TRIAL_FIELDS = tuple(TrialInfo.__dataclass_fields__)
 
@@ -205,26 +179,51 @@ class Store:
         self._check_schema(create)
 
     def _check_schema(self, create: bool) -> None:
+        """Create a new database, upgrade an older one in place, refuse a newer one."""
         try:
             tables = set(inspect(self.engine).get_table_names())
             if not tables:
                 if create:
-                    Base.metadata.create_all(self.engine)
-                    with self.Session.begin() as s:
-                        s.add(_Schema(version=SCHEMA_VERSION))
+                    migrate.upgrade(self.engine)
+                    self._set_schema_version()
                 return
             if _Schema.__tablename__ not in tables:
                 raise InvalidInput(f"{self.url} is not a mutagrad database "
                                    "(it has other tables): pass --db with another file")
             with self.Session() as s:
                 version = s.scalar(select(func.max(_Schema.version)))
+            revision = migrate.current(self.engine) if version == SCHEMA_VERSION else None
         except SQLAlchemyError as e:
-            raise StoreError(f"cannot read database {self.url}: {e}") from e
-        if version != SCHEMA_VERSION:
+            raise StoreError(f"cannot read database {self.url}: {_first_line(e)}") from e
+        newer = (version is None or version > SCHEMA_VERSION
+                 or (revision is not None and not migrate.known(revision)))
+        if newer:
+            at = f" revision {revision}" if revision else ""
             raise SchemaMismatch(
-                f"{self.url} holds results in schema version {version}, this mutagrad "
-                f"reads version {SCHEMA_VERSION}: use the mutagrad that wrote it, "
-                "or pass --db with a new file")
+                f"{self.url} holds results in schema version {version}{at}, written by a newer "
+                "mutagrad: upgrade mutagrad to read it, or pass --db with another file")
+        if version == 1 or revision != migrate.head():
+            self._upgrade(migrate.LEGACY_REVISION if version == 1 else None,
+                          revision or migrate.LEGACY_REVISION)
+
+    def _upgrade(self, stamp: str | None, revision: str) -> None:
+        database = make_url(self.url).database
+        if self.engine.dialect.name == "sqlite" and database not in (None, "", ":memory:"):
+            try:
+                migrate.backup(str(database), revision)
+            except OSError as e:
+                raise StoreError(f"cannot back up {database} before upgrading it: {e}") from e
+        try:
+            migrate.upgrade(self.engine, stamp=stamp)
+            self._set_schema_version()
+        except SQLAlchemyError as e:
+            raise StoreError(f"upgrading {self.url} failed (the copy {database}.bak-"
+                             f"{revision} is intact): {_first_line(e)}") from e
+
+    def _set_schema_version(self) -> None:
+        with self.Session.begin() as s:
+            s.execute(delete(_Schema))
+            s.add(_Schema(version=SCHEMA_VERSION))
 
     def close(self) -> None:
         self.engine.dispose()
@@ -238,7 +237,7 @@ class Store:
             with self.Session.begin() as s:
                 row = _Campaign(name=name, subject=subject, source_hash=source_hash,
                                 config=config, tool_version=tool_version, started_at=now(),
-                                status="running", host=os.uname().nodename, pid=os.getpid())
+                                status=Status.RUNNING.value, host=os.uname().nodename, pid=os.getpid())
                 s.add(row)
                 s.flush()
                 if mutants:
@@ -251,7 +250,7 @@ class Store:
                          "batch": c.batch, "dtype": c.dtype, "label": c.label} for c in cases])
                 return row.id
         except SQLAlchemyError as e:
-            raise StoreError(f"cannot write to {self.url}: {e}") from e
+            raise StoreError(f"cannot write to {self.url}: {_first_line(e)}") from e
 
     def add_trials(self, campaign_id: int, trials: Iterable[Any]) -> None:
         """Insert finished trials (any objects with TrialInfo's fields) in one transaction."""
@@ -263,11 +262,11 @@ class Store:
             with self.Session.begin() as s:
                 s.execute(insert(_Trial), rows)
         except SQLAlchemyError as e:
-            raise StoreError(f"cannot write trials to {self.url}: {e}") from e
+            raise StoreError(f"cannot write trials to {self.url}: {_first_line(e)}") from e
 
-    def set_status(self, campaign_id: int, status: str, *, original_alarms: int | None = None,
+    def set_status(self, campaign_id: int, status: Status, *, original_alarms: int | None = None,
                    note: str | None = None, finished: bool = False) -> None:
-        values: dict[str, Any] = {"status": status, "pid": os.getpid(),
+        values: dict[str, Any] = {"status": Status(status).value, "pid": os.getpid(),
                                   "host": os.uname().nodename}
         if original_alarms is not None:
             values["original_alarms"] = original_alarms
@@ -278,21 +277,22 @@ class Store:
             with self.Session.begin() as s:
                 s.execute(update(_Campaign).where(_Campaign.id == campaign_id).values(**values))
         except SQLAlchemyError as e:
-            raise StoreError(f"cannot update campaign {campaign_id}: {e}") from e
+            raise StoreError(f"cannot update campaign {campaign_id}: {_first_line(e)}") from e
 
     # -- reading ----------------------------------------------------------------------
 
     def _campaign_info(self, row: _Campaign) -> CampaignInfo:
-        status = row.status
-        if status == "running" and row.host == os.uname().nodename and not _alive(row.pid):
-            status = "interrupted"  # killed without a chance to say so
-        return CampaignInfo(row.id, row.name, row.subject, row.source_hash, dict(row.config),
-                            row.tool_version, row.started_at, row.finished_at, status,
-                            row.original_alarms, row.note)
+        status = Status(row.status)
+        if status == Status.RUNNING and row.host == os.uname().nodename and not _alive(row.pid):
+            status = Status.INTERRUPTED  # killed without a chance to say so
+        settings, spec, unsupported = read_plan(dict(row.config), row.subject)
+        return CampaignInfo(row.id, row.name, row.subject, row.source_hash, settings, spec,
+                            unsupported, row.tool_version, row.started_at, row.finished_at,
+                            status, row.original_alarms, row.note)
 
     def campaign(self, ref: str | int | None = None) -> CampaignInfo:
         """A campaign by id or name; ``None`` is the latest."""
-        with self.Session() as s:
+        with _reading(self.url), self.Session() as s:
             query = select(_Campaign)
             if ref is None:
                 row = s.scalars(query.order_by(_Campaign.id.desc()).limit(1)).first()
@@ -310,7 +310,7 @@ class Store:
             return self._campaign_info(row)
 
     def campaigns(self, subject: str | None = None, limit: int | None = None) -> list[CampaignInfo]:
-        with self.Session() as s:
+        with _reading(self.url), self.Session() as s:
             query = select(_Campaign).order_by(_Campaign.id.desc())
             if subject:
                 query = query.where(_Campaign.subject == subject)
@@ -319,13 +319,13 @@ class Store:
             return [self._campaign_info(r) for r in s.scalars(query)]
 
     def mutants(self, campaign_id: int) -> list[MutantInfo]:
-        with self.Session() as s:
+        with _reading(self.url), self.Session() as s:
             rows = s.scalars(select(_Mutant).where(_Mutant.campaign_id == campaign_id)
                              .order_by(_Mutant.line, _Mutant.mutant_id))
             return [MutantInfo(**{f: getattr(r, f) for f in _MUTANT_FIELDS}) for r in rows]
 
     def cases(self, campaign_id: int) -> list[CaseInfo]:
-        with self.Session() as s:
+        with _reading(self.url), self.Session() as s:
             rows = s.scalars(select(_Case).where(_Case.campaign_id == campaign_id)
                              .order_by(_Case.index))
             return [CaseInfo(r.index, r.seed, r.batch, r.dtype, r.label) for r in rows]
@@ -337,15 +337,28 @@ class Store:
             query = query.where(_Trial.mutant_id == mutant_id)
         query = query.order_by(_Trial.mutant_id, _Trial.case_index, _Trial.strategy,
                                _Trial.epsilon)
-        with self.Session() as s:
+        with _reading(self.url), self.Session() as s:
             return [TrialInfo(*row) for row in s.execute(query)]
 
     def done_keys(self, campaign_id: int) -> set[tuple[str, int]]:
         """(mutant id, case index) pairs that already have their trials stored."""
-        with self.Session() as s:
+        with _reading(self.url), self.Session() as s:
             rows = s.execute(select(_Trial.mutant_id, _Trial.case_index)
                              .where(_Trial.campaign_id == campaign_id).distinct())
             return {(m, c) for m, c in rows}
+
+
+def _first_line(error: BaseException) -> str:
+    """SQLAlchemy's messages run to several lines (the SQL, a link): the first says it."""
+    return str(getattr(error, "orig", None) or error).strip().splitlines()[0]
+
+
+@contextmanager
+def _reading(url: str) -> Iterator[None]:
+    try:
+        yield
+    except SQLAlchemyError as e:
+        raise StoreError(f"cannot read database {url}: {_first_line(e)}") from e
 
 
 def _alive(pid: int) -> bool:

@@ -167,7 +167,8 @@ def complex_unsafe(subject: Subject, case: Case) -> str | None:
 
 
 def _non_analytic(forward: Callable[..., object]) -> str | None:
-    from mutagrad.subjects import _calls, _reachable
+    from mutagrad.callgraph import calls as _calls
+    from mutagrad.callgraph import reachable as _reachable
 
     try:
         file = inspect.getsourcefile(forward)

@@ -118,7 +118,7 @@ def tolerance_curves(store: Store, ref: str | int | None = None, strategy: str |
                                                                   list[ToleranceCurve]]:
     """One curve per (dtype, strategy, epsilon) of a stored campaign."""
     info = store.campaign(ref)
-    ran = info.config["strategies"]
+    ran = info.settings.strategies
     if strategy is not None and strategy not in ran:
         raise InvalidInput(f"campaign {info.id} ran no {strategy!r} check: it ran {', '.join(ran)}")
     cases = {c.index: c for c in store.cases(info.id)}
@@ -221,7 +221,7 @@ def compare_strategies(store: Store, ref: str | int | None = None) -> tuple[Camp
     at the recommended tolerance (the safe window's middle, or else the strategy's usual
     one), and the cost in forward evaluations per case."""
     info, curves = tolerance_curves(store, ref)
-    epsilon = info.config["epsilons"][0]
+    epsilon = info.settings.epsilons[0]
     params = _parameter_count(info)
     rows = []
     for c in curves:
@@ -233,7 +233,7 @@ def compare_strategies(store: Store, ref: str | int | None = None) -> tuple[Camp
         rows.append(StrategyRow(c.strategy, c.dtype, tol, float(c.detection[i]),
                                 float(c.false_alarm[i]),
                                 strategies.cost(c.strategy, params) if params else 0, note))
-    for name, why in (info.config.get("unsupported") or {}).items():
+    for name, why in info.unsupported.items():
         rows.append(StrategyRow(name, "-", None, None, None, 0, f"unsupported: {why}"))
     return info, rows
 
@@ -242,7 +242,7 @@ def _parameter_count(info: CampaignInfo) -> int:
     from mutagrad import subjects
 
     try:
-        subject = subjects.load(subjects.SubjectSpec.from_config(info.config["subject"]))
+        subject = subjects.load(info.spec)
         case = subject.case()
     except Exception:  # noqa: BLE001 - the subject may have moved since: cost is then unknown
         return 0

@@ -12,7 +12,6 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
-from enum import StrEnum
 from typing import Any
 
 import numpy as np
@@ -22,23 +21,10 @@ from mutagrad.gradcheck import check_layout, flatten, norm, relative_difference_
 from mutagrad.strategy import Reference
 from mutagrad.strategy import difference as strategy_difference
 from mutagrad.subject import Case, Subject
+from mutagrad.values import BUG_OUTCOMES, ORIGINAL, Outcome, TrialResult
 
-ORIGINAL = "original"  # the mutant id under which the subject's own backward is stored
-
-
-class Outcome(StrEnum):
-    DETECTED = "detected"      # a real bug, and the check's difference is over the tolerance
-    MISSED = "missed"          # a real bug, and the difference stays at or under it
-    EQUIVALENT = "equivalent"  # the mutant's gradient equals the original's up to rounding
-    CRASHED = "crashed"        # the backward raised (or its process died)
-    TIMEOUT = "timeout"        # the backward ran past the per-evaluation time limit
-    NONFINITE = "nonfinite"    # the backward returned NaN or inf
-    SHAPE = "shape"            # wrong keys or wrong shapes (a flattened check hides these)
-    PASSED = "passed"          # the original passes the check on this case
-    ALARM = "alarm"            # the original FAILS the check on this case: a false alarm
-
-
-BUG_OUTCOMES = (Outcome.DETECTED, Outcome.MISSED)
+__all__ = ["BUG_OUTCOMES", "ORIGINAL", "CaseData", "Outcome", "TrialResult", "classify",
+           "classify_original", "equivalence_floor", "evaluate"]
 
 
 def equivalence_floor(dtype: str) -> float:
@@ -76,20 +62,6 @@ class CaseData:
     def __post_init__(self) -> None:
         if self.original is not None:
             object.__setattr__(self, "original_norm", norm(self.original))
-
-
-@dataclass(frozen=True)
-class TrialResult:
-    mutant_id: str
-    case_index: int
-    strategy: str
-    epsilon: float
-    difference: float | None
-    true_error: float | None
-    outcome: str
-    error: str | None
-    elapsed: float
-    note: str | None = None  # why the check itself may be wrong here (a kink crossed)
 
 
 class EvaluationTimeout(BaseException):
@@ -192,6 +164,12 @@ def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: st
     if flat is not None and data.original is not None:
         true_error = _finite_or_none(
             relative_difference_to(flat, data.original, data.original_norm, flat_norm))
+        if true_error is None and outcome is None:
+            # Finite entries whose norm overflows (1e200): a huge gradient is a real bug,
+            # never "equivalent" for want of a number.
+            outcome = Outcome.NONFINITE
+            error = (f"the gradient's norm overflows (largest entry "
+                     f"{float(np.max(np.abs(flat))):.3e}): no difference can be computed")
     floor = equivalence_floor(data.case.dtype)
     results = []
     for check, reference in data.references.items():
@@ -201,8 +179,11 @@ def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: st
         if flat is not None:
             difference = strategy_difference(flat, reference, flat_norm)
             if verdict is None:
-                verdict = (classify_original(difference, tolerance) if data.original is None
-                           else classify(difference, true_error or 0.0, tolerance, floor))
+                if data.original is None:
+                    verdict = classify_original(difference, tolerance)
+                else:
+                    assert true_error is not None  # a non-finite one set NONFINITE above
+                    verdict = classify(difference, true_error, tolerance, floor)
             difference = _finite_or_none(difference)
         assert verdict is not None
         results.append(TrialResult(mutant_id, data.index, check[0], check[1], difference,

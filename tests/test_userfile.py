@@ -10,7 +10,7 @@ from cli_helpers import run_cli
 
 from mutagrad import analysis, campaign, mutation
 from mutagrad.store import Store
-from mutagrad.subjects import SubjectSpec, load
+from mutagrad.subjects import load, parse_spec
 
 ROOT = Path(__file__).parent.parent
 EXERCISE = Path(__file__).parent / "data" / "exercise_net.py"
@@ -47,8 +47,8 @@ def test_plain_exercise_file_equals_the_builtin(tmp_path):
 
 def test_a_module_name_works_like_its_file(user_dir, monkeypatch):
     monkeypatch.chdir(user_dir)
-    by_module = load(SubjectSpec.parse("exercise_net"))
-    by_file = load(SubjectSpec.parse(str(user_dir / "exercise_net.py")))
+    by_module = load(parse_spec("exercise_net"))
+    by_file = load(parse_spec(str(user_dir / "exercise_net.py")))
     assert [m.id for m in mutation.mutants_of(by_module)] == [
         m.id for m in mutation.mutants_of(by_file)]
 
@@ -72,7 +72,7 @@ def test_the_users_files_are_byte_identical_after_every_command(user_dir, capsys
     monkeypatch.chdir(user_dir)
     before = _snapshot(user_dir)
     net = "twolayer/net.py"
-    some = mutation.mutants_of(load(SubjectSpec.parse(str(user_dir / net))))[0].id
+    some = mutation.mutants_of(load(parse_spec(str(user_dir / net))))[0].id
     for args in (["check", net], ["mutants", net, "--mutate", "relu_backward"],
                  ["diff", net, some], ["run", net, "--cases", "1", "--db", "r.db"],
                  ["results", "--db", "r.db"], ["check", "exercise_net.py", "--seed", "2"],
@@ -85,7 +85,7 @@ def test_the_users_files_are_byte_identical_after_every_command(user_dir, capsys
 
 
 def test_mutate_a_helper(tmp_path):
-    subject = load(SubjectSpec.parse(str(EXAMPLE), mutate=("relu_backward",)))
+    subject = load(parse_spec(str(EXAMPLE), mutate=("relu_backward",)))
     found = mutation.mutants_of(subject)
     helper = [m for m in found if m.function == "relu_backward"]
     assert helper and {m.function for m in found} == {"backward", "relu_backward"}
@@ -97,7 +97,7 @@ def test_mutate_a_helper(tmp_path):
     assert not (mutated["W1"] == original["W1"]).all()
     assert (mutated["W2"] == original["W2"]).all()
     store = Store(str(tmp_path / "h.db"))
-    cid = campaign.start(store, SubjectSpec.parse(str(EXAMPLE), mutate=("relu_backward",)),
+    cid = campaign.start(store, parse_spec(str(EXAMPLE), mutate=("relu_backward",)),
                          campaign.Settings(cases=1, jobs=1))
     verdicts = {v.mutant.mutant_id: v.status for v in analysis.report(store, cid).verdicts}
     assert verdicts[dropped.id] == "detected"
@@ -184,7 +184,7 @@ def test_flags_rename_the_convention(tmp_path, capsys):
 
 def test_resume_finds_a_user_file_again(tmp_path, monkeypatch):
     store = Store(str(tmp_path / "resume.db"))
-    spec = SubjectSpec.parse(str(EXERCISE))
+    spec = parse_spec(str(EXERCISE))
     settings = campaign.Settings(cases=1, categories=("sign", "factor"), jobs=1)
 
     def interrupt(event):
@@ -195,7 +195,7 @@ def test_resume_finds_a_user_file_again(tmp_path, monkeypatch):
         campaign.start(store, spec, settings, on_progress=interrupt)
     cid = store.campaign().id
     assert store.campaign(cid).status == "interrupted"
-    assert store.campaign(cid).config["subject"]["target"] == str(EXERCISE.resolve())
+    assert store.campaign(cid).spec.target == str(EXERCISE.resolve())
     monkeypatch.chdir(tmp_path)  # resume from elsewhere: the stored spec is absolute
     campaign.resume(store, cid)
     assert store.campaign(cid).status == "finished"

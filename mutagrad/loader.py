@@ -1,0 +1,167 @@
+"""Importing a user's code: a ``.py`` file by path or a module by name, only read, never changed.
+
+An import here leaves no process-wide setting behind: the folders it needs are on
+``sys.path`` only while the module's top level runs, bytecode writing is off only then (no
+``__pycache__`` appears beside the user's file), and what the module prints goes to stderr,
+never into a ``--json`` document on stdout. The module itself stays in ``sys.modules``, as any
+import does (``inspect.getsource`` needs it there).
+
+A file inside a package (a folder with ``__init__.py``, up to the package root) is imported
+as part of its package, so ``from pkg import im2col`` in it works. A module whose top level
+does not finish within ``timeout`` seconds (a training loop at import) is stopped with a
+one-line error.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import importlib
+import importlib.util
+import signal
+import sys
+import threading
+import traceback
+from collections.abc import Iterator
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+from mutagrad.errors import UnknownSubject
+
+IMPORT_TIMEOUT = 10.0  # seconds a module's top level may run
+
+
+class _ImportTimeout(BaseException):
+    """Raised inside a module whose top level runs too long (not an Exception: the user's
+    ``except Exception`` must not swallow it)."""
+
+
+@contextlib.contextmanager
+def _time_limit(seconds: float | None) -> Iterator[None]:
+    usable = (seconds and hasattr(signal, "setitimer")
+              and threading.current_thread() is threading.main_thread())
+    if not usable:
+        yield
+        return
+
+    def expire(signum: int, frame: Any) -> None:
+        raise _ImportTimeout()
+
+    previous = signal.signal(signal.SIGALRM, expire)
+    signal.setitimer(signal.ITIMER_REAL, seconds)  # type: ignore[arg-type]
+    try:
+        yield
+    finally:
+        signal.setitimer(signal.ITIMER_REAL, 0)
+        signal.signal(signal.SIGALRM, previous)
+
+
+@contextlib.contextmanager
+def _importing(folders: list[str]) -> Iterator[None]:
+    """The process state an import of the user's code needs, for the import only."""
+    added = [f for f in folders if f not in sys.path]
+    sys.path[:0] = added
+    write_bytecode = sys.dont_write_bytecode
+    sys.dont_write_bytecode = True
+    try:
+        with contextlib.redirect_stdout(sys.stderr):
+            yield
+    finally:
+        sys.dont_write_bytecode = write_bytecode
+        for folder in added:
+            with contextlib.suppress(ValueError):
+                sys.path.remove(folder)
+
+
+def user_frames(error: BaseException, path: Path | None = None) -> str:
+    """The traceback lines that point into the user's code, not into mutagrad or importlib."""
+    if isinstance(error, SyntaxError) and error.filename:
+        return f'\n  File "{error.filename}", line {error.lineno}\n    {(error.text or "").strip()}'
+    mine = Path(__file__).resolve().parent
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
+              if (path is not None and Path(f.filename).resolve() == path.resolve())
+              or (mine not in Path(f.filename).resolve().parents and "importlib" not in f.filename
+                  and not f.filename.startswith("<frozen"))]
+    return "".join(f'\n  File "{f.filename}", line {f.lineno}, in {f.name}\n    {f.line}'
+                   for f in frames)
+
+
+def package_root(path: Path) -> tuple[Path, str] | None:
+    """(folder to import from, dotted module name) of a file inside a package, else None."""
+    folder = path.parent
+    parts = [path.stem]
+    while (folder / "__init__.py").is_file():
+        parts.insert(0, folder.name)
+        folder = folder.parent
+    return None if len(parts) == 1 else (folder, ".".join(parts))
+
+
+def _timed_out(where: str, timeout: float) -> UnknownSubject:
+    return UnknownSubject(
+        f"importing {where} did not finish within {timeout:g} s: does it train or loop at "
+        "import? put that code under 'if __name__ == \"__main__\":'")
+
+
+def import_file(path: Path, timeout: float | None = IMPORT_TIMEOUT) -> ModuleType:
+    """Import a user's file by path, once per process. The file is only read.
+
+    Raises ``UnknownSubject`` when there is no such file, or its import fails or hangs.
+    """
+    if not path.is_file():
+        raise UnknownSubject(f"no such file: {path} (check the path)")
+    resolved = path.resolve()
+    in_package = package_root(resolved)
+    if in_package is not None:
+        root, dotted = in_package
+        return _import_name(dotted, str(root), where=str(path), timeout=timeout)
+    name = "mutagrad_subject_" + hashlib.sha256(str(resolved).encode()).hexdigest()[:12]
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.spec_from_file_location(name, resolved)
+    if spec is None or spec.loader is None:
+        raise UnknownSubject(f"cannot import {path}: is it a Python file?")
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module  # inspect.getsource needs it registered
+    try:
+        # its folder: the file may import its neighbours
+        with _importing([str(resolved.parent)]), _time_limit(timeout):
+            spec.loader.exec_module(module)
+    except _ImportTimeout:
+        del sys.modules[name]
+        raise _timed_out(str(path), timeout or 0) from None
+    except Exception as e:  # noqa: BLE001 - a user's module may raise anything on import
+        del sys.modules[name]
+        raise UnknownSubject(f"importing {path} failed: {type(e).__name__}: {e}"
+                             f"{user_frames(e, resolved)}") from None
+    return module
+
+
+def import_module(target: str, search_path: str | None,
+                  timeout: float | None = IMPORT_TIMEOUT) -> ModuleType:
+    """Import a module by name, from ``search_path`` (the folder it was named in)."""
+    return _import_name(target, search_path, where=target, timeout=timeout)
+
+
+def _import_name(target: str, search_path: str | None, *, where: str,
+                 timeout: float | None) -> ModuleType:
+    if target in sys.modules:
+        return sys.modules[target]
+    try:
+        with _importing([search_path] if search_path else []), _time_limit(timeout):
+            return importlib.import_module(target)
+    except _ImportTimeout:
+        raise _timed_out(where, timeout or 0) from None
+    except ModuleNotFoundError as e:
+        if e.name and target.startswith(e.name):
+            raise UnknownSubject(f"unknown subject {target!r}: not a built-in (see "
+                                 "'mutagrad subjects'), a .py file, nor a module importable "
+                                 f"from {search_path}") from None
+        raise UnknownSubject(
+            f"importing {where} failed: {type(e).__name__}: {e} (a file that imports its own "
+            "package must sit inside it, with an __init__.py in every folder up to the "
+            f"package root){user_frames(e)}") from None
+    except Exception as e:  # noqa: BLE001 - a user's module may raise anything on import
+        file = Path(getattr(sys.modules.get(target), "__file__", target) or "")
+        raise UnknownSubject(f"importing {where} failed: {type(e).__name__}: {e}"
+                             f"{user_frames(e, file)}") from None

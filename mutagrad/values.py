@@ -1,0 +1,197 @@
+"""The values the layers hand each other: the campaign plan, outcomes, statuses, trial results
+and the stored view of campaigns, mutants and cases.
+
+Everything here is a frozen dataclass or an enum of plain Python values, with no numpy and no
+SQL, so that the store, the engine, the analysis, the CLI and the service share one
+definition. Defaults live here and only here (``Settings``); messages name parameters
+(``cases``, ``epsilon``), and the CLI maps them to its flags.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import asdict, dataclass, field, fields, replace
+from datetime import datetime
+from enum import StrEnum
+from typing import Any
+
+ORIGINAL = "original"  # the mutant id under which the subject's own backward is stored
+DEFAULT_EPSILON = 1e-7  # the seed's epsilon
+DTYPES: tuple[str, ...] = ("float64", "float32")
+
+
+class Outcome(StrEnum):
+    """What one trial showed. A mutant's trials are one of the first nine; the original's
+    are ``passed`` or ``alarm`` (or, when the subject is broken, a failure)."""
+
+    DETECTED = "detected"      # a real bug, and the check's difference is over the tolerance
+    MISSED = "missed"          # a real bug, and the difference stays at or under it
+    EQUIVALENT = "equivalent"  # the mutant's gradient equals the original's up to rounding
+    INDETERMINATE = "indeterminate"  # a kink crossed, or the original itself alarms here
+    ALIASING = "aliasing"      # the backward wrote into its inputs (the case's arrays)
+    CRASHED = "crashed"        # the backward raised (or its process died)
+    TIMEOUT = "timeout"        # the backward ran past the per-evaluation time limit
+    NONFINITE = "nonfinite"    # NaN or inf in the gradient, or a true error that overflows
+    SHAPE = "shape"            # wrong keys or wrong shapes (a flattened check hides these)
+    PASSED = "passed"          # the original passes the check on this case
+    ALARM = "alarm"            # the original FAILS the check on this case: a false alarm
+
+
+BUG_OUTCOMES = (Outcome.DETECTED, Outcome.MISSED)
+# Outcomes that do not depend on the tolerance: re-judging stored numbers keeps them.
+FIXED_OUTCOMES = frozenset({Outcome.CRASHED, Outcome.TIMEOUT, Outcome.NONFINITE, Outcome.SHAPE,
+                            Outcome.ALIASING})
+
+
+class Status(StrEnum):
+    """Where a campaign is."""
+
+    RUNNING = "running"
+    FINISHED = "finished"
+    INTERRUPTED = "interrupted"  # Ctrl-C, a kill, a crash: resumable
+    FAILED = "failed"            # the subject itself is broken: nothing to resume
+
+
+@dataclass(frozen=True)
+class Settings:
+    """The campaign plan: what a campaign runs. Stored with the campaign, read back as
+    ``Settings`` (never as a dict), so a resume reruns exactly the same plan.
+
+    Default batch sizes are 1 (hides a missing 1/m and wrong batch reductions) and 6 (unlike
+    every layer width of mlp3, so no activation matrix is square). ``jobs``, ``timeout`` and
+    ``memory_mb`` say how to run it and may change on resume.
+
+    Adding a field: add it here with its default, and add a migration that writes the value
+    old campaigns effectively ran with into their stored plans (see mutagrad/migrations/).
+    """
+
+    cases: int = 5
+    seed: int = 0
+    batches: tuple[int, ...] = (1, 6)
+    dtypes: tuple[str, ...] = ("float64",)
+    epsilons: tuple[float, ...] = (DEFAULT_EPSILON,)
+    strategies: tuple[str, ...] = ("centered",)
+    tolerance: float | None = None  # None: each strategy's own
+    categories: tuple[str, ...] = ()
+    operators: tuple[str, ...] = ()
+    # how to run it (may change on resume)
+    jobs: int = field(default_factory=lambda: os.cpu_count() or 1, compare=False)
+    timeout: float = field(default=10.0, compare=False)
+    memory_mb: int = field(default=2048, compare=False)
+
+    def running(self, jobs: int | None = None, timeout: float | None = None) -> Settings:
+        """The same plan, run with other ``jobs`` or ``timeout`` (None keeps the plan's)."""
+        return replace(self, jobs=self.jobs if jobs is None else jobs,
+                       timeout=self.timeout if timeout is None else timeout)
+
+    def config(self) -> dict[str, Any]:
+        """The plan as JSON-ready values (tuples as lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any], **overrides: Any) -> Settings:
+        """The plan stored by ``config()``; ``None`` overrides are ignored."""
+        names = {f.name for f in fields(cls)}
+        known: dict[str, Any] = {k: tuple(v) if isinstance(v, list) else v
+                                 for k, v in config.items() if k in names}
+        return replace(cls(**known), **{k: v for k, v in overrides.items() if v is not None})
+
+
+@dataclass(frozen=True)
+class SubjectSpec:
+    """How to find a subject again, in a worker process or when a campaign resumes."""
+
+    target: str                       # built-in name, path to a .py file, or module name
+    forward: str | None = None
+    backward: str | None = None
+    params: str | None = None
+    inputs: str | None = None
+    grad_key: str | None = None
+    mutate: tuple[str, ...] = ()
+    search_path: str | None = None    # where a module name is imported from (the cwd)
+
+    @property
+    def conventional(self) -> bool:
+        return any((self.forward, self.backward, self.params, self.inputs, self.grad_key))
+
+    def config(self) -> dict[str, Any]:
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+
+    @classmethod
+    def from_config(cls, config: dict[str, Any]) -> SubjectSpec:
+        names = {f.name for f in fields(cls)}
+        known = {k: v for k, v in config.items() if k in names}
+        return cls(**{**known, "mutate": tuple(known.get("mutate") or ())})
+
+
+@dataclass(frozen=True)
+class TrialResult:
+    """One (mutant or original, case, strategy, epsilon) evaluation, as computed and as
+    stored. ``difference`` and ``true_error`` are None when not finite or not computed."""
+
+    mutant_id: str
+    case_index: int
+    strategy: str
+    epsilon: float
+    difference: float | None
+    true_error: float | None
+    outcome: str
+    error: str | None
+    elapsed: float
+    note: str | None = None  # why the check itself may be wrong here (a kink crossed)
+
+
+@dataclass(frozen=True)
+class MutantInfo:
+    mutant_id: str
+    category: str
+    operator: str
+    function: str
+    location: str
+    line: int
+    original: str
+    replacement: str
+    diff: str
+
+
+@dataclass(frozen=True)
+class CaseInfo:
+    index: int
+    seed: int | None
+    batch: int
+    dtype: str
+    label: str
+
+
+@dataclass(frozen=True)
+class CampaignInfo:
+    """A stored campaign, its plan typed."""
+
+    id: int
+    name: str | None
+    subject: str
+    source_hash: str
+    settings: Settings
+    spec: SubjectSpec
+    unsupported: dict[str, str]  # strategy -> why it could not run on the subject
+    tool_version: str
+    started_at: datetime
+    finished_at: datetime | None
+    status: Status
+    original_alarms: int
+    note: str | None
+
+
+def plan_config(settings: Settings, spec: SubjectSpec,
+                unsupported: dict[str, str]) -> dict[str, Any]:
+    """The JSON a campaign's plan is stored as (one column, read back by ``read_plan``)."""
+    return {**settings.config(), "subject": spec.config(), "unsupported": dict(unsupported)}
+
+
+def read_plan(config: dict[str, Any],
+              subject: str) -> tuple[Settings, SubjectSpec, dict[str, str]]:
+    """The plan stored by ``plan_config``; ``subject`` names the subject when the stored
+    plan does not say how to find it."""
+    spec = config.get("subject") or {"target": subject}
+    return (Settings.from_config(config), SubjectSpec.from_config(spec),
+            dict(config.get("unsupported") or {}))
