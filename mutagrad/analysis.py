@@ -21,8 +21,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 
 from mutagrad.errors import InvalidInput
-from mutagrad.store import CampaignInfo, CaseInfo, MutantInfo, Store, TrialInfo
+from mutagrad.store import Store
 from mutagrad.trial import ORIGINAL, Outcome, classify, classify_original, equivalence_floor
+from mutagrad.values import CampaignInfo, CaseInfo, MutantInfo
+from mutagrad.values import TrialResult as TrialInfo
 
 STATUS_ORDER = ("detected", "missed", "shape", "nonfinite", "crashed", "timeout", "equivalent")
 _FIXED = {Outcome.CRASHED, Outcome.TIMEOUT, Outcome.NONFINITE, Outcome.SHAPE}

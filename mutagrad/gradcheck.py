@@ -10,7 +10,7 @@ and epsilon, then compares it with as many analytic gradients (mutants) as it li
 from __future__ import annotations
 
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -279,6 +279,23 @@ def relative_difference_to(grad: np.ndarray, reference: np.ndarray, reference_no
     return norm(grad - reference) / denominator
 
 
+def describe_kinks(kinks: Sequence[int], keys: Sequence[str],
+                   shapes: Sequence[tuple[int, ...]]) -> str | None:
+    """"the step of W1[2, 0] crosses a kink (+3 more)", or None."""
+    if len(kinks) == 0:
+        return None
+    flat = int(kinks[0])
+    for key, shape in zip(keys, shapes):
+        size = int(np.prod(shape))
+        if flat < size:
+            index = ", ".join(str(int(i)) for i in np.unravel_index(flat, shape))
+            more = f" (+{len(kinks) - 1} more)" if len(kinks) > 1 else ""
+            return (f"the step of {key}[{index}] crosses a kink{more}: the numerical "
+                    "gradient is not the derivative there")
+        flat -= size
+    return None
+
+
 def check_layout(analytic: Params, keys: tuple[str, ...],
                  shapes: tuple[tuple[int, ...], ...]) -> None:
     """Raise ``GradientMismatch`` unless ``analytic`` has exactly these keys and shapes."""
@@ -331,7 +348,6 @@ def check(subject: Subject, case: Case, epsilon: float = DEFAULT_EPSILON,
           tolerance: float = DEFAULT_TOLERANCE) -> CheckResult:
     """Run the seed's gradient check of the subject's own backward on one case."""
     validate_positive("tolerance", tolerance, "--tolerance")
-    from mutagrad.trial import describe_kinks
 
     p = perturbed_costs(lambda q: subject.cost(q, case), case.params, subject.param_names,
                         epsilon, with_base=True)

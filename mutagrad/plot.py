@@ -4,11 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Any
 
 from mutagrad.sweep import SEED_TOLERANCE, EpsilonCurve, ToleranceCurve
 
 
-def _pyplot():  # type: ignore[no-untyped-def]
+def _pyplot() -> Any:
     import matplotlib
 
     matplotlib.use("Agg")  # files only, no display needed
@@ -54,7 +55,7 @@ def tolerance_plot(curves: Sequence[ToleranceCurve], title: str, path: str | Pat
 
 
 def epsilon_plot(curves: Sequence[EpsilonCurve], title: str, path: str | Path,
-                 detection: dict[str, list] | None = None) -> Path:
+                 detection: dict[str, list[Any]] | None = None) -> Path:
     """The correct backward's difference against epsilon (log-log), theory's best marked;
     with a campaign, detection against epsilon below."""
     plt = _pyplot()

@@ -8,6 +8,8 @@ import json
 import math
 from collections.abc import Sequence
 from dataclasses import asdict
+
+__all__ = ["asdict"]  # the CLI renders dataclasses with it
 from typing import Any
 
 from rich import box
@@ -16,8 +18,9 @@ from rich.table import Table
 from rich.text import Text
 
 from mutagrad.analysis import Change, GroupRow, Report, Verdict
-from mutagrad.store import CampaignInfo, CaseInfo, Store, TrialInfo
-from mutagrad.values import plan_config
+from mutagrad.store import Store
+from mutagrad.values import CampaignInfo, CaseInfo, plan_config
+from mutagrad.values import TrialResult as TrialInfo
 
 NONFINITE_JSON = {math.inf: "Infinity", -math.inf: "-Infinity"}
 

@@ -33,7 +33,7 @@ def _function(module: ModuleType, name: str, role: str, flag: str, where: str) -
                                 if inspect.isfunction(v) and v.__module__ == module.__name__))
         raise InvalidInput(f"{where} has no function {name!r} for the {role} "
                            f"(functions there: {have or 'none'}): pass {flag} NAME")
-    return fn  # type: ignore[no-any-return]
+    return fn
 
 
 def _call_init(init: Callable[..., Any], rng: np.random.Generator) -> Params:

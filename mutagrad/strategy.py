@@ -118,7 +118,7 @@ def references(subject: Subject, case: Case, strategies: Sequence[str],
             reason = complex_unsafe(subject, case)
             if reason:
                 raise Unsupported(f"complex-step is unsupported on {subject.name}: {reason}")
-            g = gradcheck.complex_step_gradient(J, case.params, keys, eps)  # type: ignore[arg-type]
+            g = gradcheck.complex_step_gradient(J, case.params, keys, eps)
             out[("complex-step", eps)] = Reference("complex-step", eps, g)
     return out
 

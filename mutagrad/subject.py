@@ -7,13 +7,16 @@ batch size and a dtype. Only the backward is ever mutated; the forward is the re
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import traceback
+from collections.abc import Callable, Iterator, Mapping
+from contextlib import contextmanager
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 
-from mutagrad.errors import InvalidInput
+from mutagrad.errors import InvalidInput, MutagradError, UserCodeError
 
 Params = dict[str, np.ndarray]
 
@@ -86,16 +89,41 @@ class Subject:
 
     def case(self, seed: int | None = None, batch: int | None = None,
              dtype: str = "float64") -> Case:
-        """Build a validated case. ``batch`` without ``seed`` uses seed 0."""
+        """Build a validated case. ``batch`` without ``seed`` uses seed 0.
+
+        Raises ``InvalidInput`` for a bad batch or dtype, ``UserCodeError`` when the
+        subject's own code (its parameter or input generator) raises.
+        """
         validate_case_options(batch, dtype)
         if batch is not None and seed is None:
             seed = 0
-        return self.make_case(seed, batch, dtype)
+        with user_code(self.name, "making a case"):
+            return self.make_case(seed, batch, dtype)
+
+
+@contextmanager
+def user_code(subject: str, doing: str) -> Iterator[None]:
+    """Whatever the user's code raises in the block is the user's error (``UserCodeError``,
+    one line naming what ran and the exception), never an internal error of mutagrad."""
+    try:
+        yield
+    except MutagradError:
+        raise
+    except Exception as e:
+        frames = traceback.extract_tb(e.__traceback__)
+        mine = Path(__file__).resolve().parent
+        theirs = [f for f in frames if mine not in Path(f.filename).resolve().parents]
+        where = f" at {Path(theirs[-1].filename).name}:{theirs[-1].lineno} in {theirs[-1].name}" \
+            if theirs else ""
+        shown = "".join(f'\n  File "{f.filename}", line {f.lineno}, in {f.name}\n    {f.line}'
+                        for f in theirs)
+        raise UserCodeError(f"{subject}: your code raised {type(e).__name__}: {e}{where} "
+                            f"while {doing}", frames=shown) from e
 
 
 def validate_case_options(batch: int | None, dtype: str) -> None:
     if batch is not None and batch < 1:
-        raise InvalidInput(f"batch size must be at least 1, got {batch}: pass --batch 1 or more")
+        raise InvalidInput(f"batch size must be at least 1, got {batch}", parameter="batch")
     if dtype not in DTYPES:
         raise InvalidInput(f"unknown dtype {dtype!r}: use one of {', '.join(DTYPES)}")
 
@@ -135,8 +163,10 @@ def validate(subject: Subject, case: Case) -> None:
     """
     from mutagrad.errors import GradientMismatch
 
-    try:
+    with user_code(subject.name, "running the forward"):
         cost = subject.cost(case.params, case)
+    try:
+        cost = float(cost)
     except (TypeError, ValueError) as e:
         raise InvalidInput(f"{subject.name}: the forward does not give one number as its "
                            f"cost ({e}): it must return the cost, or (cost, cache)") from e
@@ -144,7 +174,8 @@ def validate(subject: Subject, case: Case) -> None:
         raise InvalidInput(f"{subject.name}: the forward's cost is {cost} on case "
                            f"{case.label}: it must be finite")
     try:
-        grads = subject.gradients(subject.backward, case)
+        with user_code(subject.name, f"running the backward {subject.backward.__name__}"):
+            grads = subject.gradients(subject.backward, case)
     except GradientMismatch as e:
         raise InvalidInput(f"{subject.name}: {e}") from e
     for name in subject.param_names:

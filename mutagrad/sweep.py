@@ -23,15 +23,17 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from mutagrad import strategy as strategies
 from mutagrad.analysis import run_tolerance
 from mutagrad.errors import InvalidInput
-from mutagrad.store import CampaignInfo, Store
+from mutagrad.store import Store
 from mutagrad.subject import Subject
 from mutagrad.trial import ORIGINAL, Outcome
+from mutagrad.values import CampaignInfo
 
 SEED_TOLERANCE = 1e-7
 
@@ -122,7 +124,7 @@ def tolerance_curves(store: Store, ref: str | int | None = None, strategy: str |
     if strategy is not None and strategy not in ran:
         raise InvalidInput(f"campaign {info.id} ran no {strategy!r} check: it ran {', '.join(ran)}")
     cases = {c.index: c for c in store.cases(info.id)}
-    groups: dict[tuple[str, str, float], list] = defaultdict(list)
+    groups: dict[tuple[str, str, float], list[Any]] = defaultdict(list)
     for t in store.trials(info.id):
         if strategy is None or t.strategy == strategy:
             groups[(cases[t.case_index].dtype, t.strategy, t.epsilon)].append(t)
@@ -192,10 +194,10 @@ def epsilon_curves(subject: Subject, dtypes: Sequence[str], strategy: str = "cen
 
 
 def detection_by_epsilon(store: Store, ref: str | int | None = None) -> tuple[CampaignInfo,
-                                                                             dict[str, list]]:
+                                                                             dict[str, list[Any]]]:
     """Per dtype: (epsilon, detection, false alarms) at each strategy's run tolerance."""
     info, curves = tolerance_curves(store, ref)
-    out: dict[str, list] = defaultdict(list)
+    out: dict[str, list[Any]] = defaultdict(list)
     for c in curves:
         tol = run_tolerance(info, c.strategy)
         i = int(np.argmin(np.abs(np.log(c.tolerances) - math.log(tol))))

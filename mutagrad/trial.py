@@ -17,7 +17,13 @@ from typing import Any
 import numpy as np
 
 from mutagrad.errors import GradientMismatch
-from mutagrad.gradcheck import check_layout, flatten, norm, relative_difference_to
+from mutagrad.gradcheck import (
+    check_layout,
+    describe_kinks,
+    flatten,
+    norm,
+    relative_difference_to,
+)
 from mutagrad.strategy import Reference
 from mutagrad.strategy import difference as strategy_difference
 from mutagrad.subject import Case, Subject
@@ -90,23 +96,6 @@ def alarm_handler() -> Iterator[None]:
 def _arm(seconds: float | None) -> None:
     if seconds and hasattr(signal, "setitimer"):
         signal.setitimer(signal.ITIMER_REAL, seconds)
-
-
-def describe_kinks(kinks: Sequence[int], keys: Sequence[str],
-                   shapes: Sequence[tuple[int, ...]]) -> str | None:
-    """"the step of W1[2, 0] crosses a kink (+3 more)", or None."""
-    if len(kinks) == 0:
-        return None
-    flat = int(kinks[0])
-    for key, shape in zip(keys, shapes):
-        size = int(np.prod(shape))
-        if flat < size:
-            index = ", ".join(str(int(i)) for i in np.unravel_index(flat, shape))
-            more = f" (+{len(kinks) - 1} more)" if len(kinks) > 1 else ""
-            return (f"the step of {key}[{index}] crosses a kink{more}: the numerical "
-                    "gradient is not the derivative there")
-        flat -= size
-    return None
 
 
 def _finite_or_none(x: float) -> float | None:

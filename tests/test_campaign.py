@@ -1,6 +1,7 @@
 """Campaigns: faults isolated, every difference stored, interruption and resume, reads."""
 
 import json
+import os
 import signal
 import sqlite3
 import subprocess
@@ -139,60 +140,73 @@ def _trial_set(db: str, cid: int = 1):
                    t.true_error, t.outcome) for t in Store(db).trials(cid))
 
 
-RUN = ("run", "mlp3", "--cases", "12", "--jobs", "1")
+GATE_SUBJECT = str(Path(__file__).with_name("gate_subject.py"))
+RUN = ("run", GATE_SUBJECT, "--cases", "6", "--jobs", "1")
+
+
+def _wait_for(path: Path, proc: subprocess.Popen, seconds: float = 120) -> None:
+    """Wait for an event (a file the gate mutant touches), not for a count of trials."""
+    deadline = time.monotonic() + seconds
+    while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.01)
+    assert path.exists(), proc.stderr.read() if proc.poll() is not None else "timed out"
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
 def test_interrupt_then_resume_equals_uninterrupted(tmp_path, sig):
+    opened, closed = tmp_path / "opened", tmp_path / "closed"
+    opened.mkdir()
+    closed.mkdir()
+    (opened / "open").touch()
     whole = f"sqlite:///{tmp_path / 'whole.db'}"
-    assert _cli(*RUN, db=whole).wait(timeout=300) == 0
+    assert _cli(*RUN, db=whole, env={**os.environ, "MUTAGRAD_GATE": str(opened)}).wait(
+        timeout=300) == 0
     cut_file = tmp_path / "cut.db"
     cut = f"sqlite:///{cut_file}"
-    proc = _cli(*RUN, db=cut)
-    deadline = time.monotonic() + 120
-    while _count(cut_file) < 800 and time.monotonic() < deadline and proc.poll() is None:
-        time.sleep(0.02)
-    assert proc.poll() is None, "the campaign finished before it could be interrupted"
+    proc = _cli(*RUN, db=cut, env={**os.environ, "MUTAGRAD_GATE": str(closed)})
+    _wait_for(closed / "reached", proc)  # mid-campaign: the gate mutant is running
     proc.send_signal(sig)
+    if sig == signal.SIGKILL:
+        # a killed parent cannot stop its workers: free the one waiting at the gate, or it
+        # would hold the pipes open
+        (closed / "open").touch()
     _, err = proc.communicate(timeout=60)
     stored = _count(cut_file)
     assert 0 < stored < len(_trial_set(whole))
     assert Store(cut).campaign(1).status == "interrupted"
     if sig == signal.SIGINT:
         assert proc.returncode == 130 and "--resume 1" in err
-    resumed = _cli("run", "--resume", "1", db=cut)
+    resumed = _cli("run", "--resume", "1", db=cut,
+                   env={**os.environ, "MUTAGRAD_GATE": str(opened)})
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()  # type: ignore[union-attr]
     assert Store(cut).campaign(1).status == "finished"
     assert _trial_set(cut) == _trial_set(whole)
 
 
 def test_results_while_a_campaign_writes(tmp_path):
-    db_file = tmp_path / "live.db"
-    db = f"sqlite:///{db_file}"
-    proc = _cli("run", "mlp3", "--cases", "25", "--jobs", "1", db=db)
-    answers = []
-    deadline = time.monotonic() + 120
-    while proc.poll() is None and time.monotonic() < deadline:
-        if _count(db_file) > 100:
-            reader = subprocess.run([sys.executable, "-m", "mutagrad", "results", "--json",
-                                     "--db", db], capture_output=True, text=True, check=False)
-            assert reader.returncode == 0, reader.stderr
-            answers.append(json.loads(reader.stdout))
-        time.sleep(0.05)
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    db = f"sqlite:///{tmp_path / 'live.db'}"
+    proc = _cli(*RUN, db=db, env={**os.environ, "MUTAGRAD_GATE": str(gate)})
+    _wait_for(gate / "reached", proc)
+    reader = subprocess.run([sys.executable, "-m", "mutagrad", "results", "--json",
+                             "--db", db], capture_output=True, text=True, check=False)
+    assert reader.returncode == 0, reader.stderr
+    live = json.loads(reader.stdout)
+    assert live["campaign"]["status"] == "running"
+    (gate / "open").touch()
     assert proc.wait(timeout=300) == 0
-    live = [a for a in answers if a["campaign"]["status"] == "running"]
-    assert live, "no read happened while the campaign was running"
     final = json.loads(subprocess.run([sys.executable, "-m", "mutagrad", "results", "--json",
                                        "--db", db], capture_output=True, text=True,
                                       check=True).stdout)
     done = {m["mutant_id"]: m["status"] for m in final["mutants"]}
-    for answer in live:
-        for m in answer["mutants"]:
-            # a mutant already judged while running keeps a consistent status: only
-            # cases still to come can turn a missed/equivalent into detected, never back
-            if m["status"] == "detected":
-                assert done[m["mutant_id"]] == "detected"
-        assert answer["total"]["mutants"] == final["total"]["mutants"]
+    for m in live["mutants"]:
+        # a mutant already judged while running keeps a consistent status: only cases
+        # still to come can turn a missed/equivalent into detected, never back
+        if m["status"] == "detected":
+            assert done[m["mutant_id"]] == "detected"
+    assert live["total"]["mutants"] == final["total"]["mutants"]
+    assert any(m["status"] == "pending" for m in live["mutants"])
 
 
 def test_schema_version_mismatch_is_one_line(tmp_path, capsys):

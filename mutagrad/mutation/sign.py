@@ -5,7 +5,7 @@ from __future__ import annotations
 import ast
 from collections.abc import Iterator
 
-from mutagrad.mutation.operator import Operator, Scope, assigned_value, is_text
+from mutagrad.mutation.operator import Mutate, Operator, Scope, assigned_value, is_text
 
 
 def negate_result(node: ast.AST, scope: Scope) -> Iterator[ast.AST]:
@@ -19,7 +19,7 @@ def swap_subtraction(node: ast.AST, scope: Scope) -> Iterator[ast.AST]:
         yield ast.BinOp(node.right, ast.Sub(), node.left)
 
 
-def _flip(plus: type[ast.operator], minus: type[ast.operator]):
+def _flip(plus: type[ast.operator], minus: type[ast.operator]) -> Mutate:
     def mutate(node: ast.AST, scope: Scope) -> Iterator[ast.AST]:
         if isinstance(node, ast.BinOp) and isinstance(node.op, plus):
             if not (is_text(node.left) or is_text(node.right)):

@@ -19,7 +19,7 @@ def backward_propagation(x, theta):
 
 
 def _cost(params: Params, case: Case) -> float:
-    return np.asarray(forward_propagation(case.data["x"], params["theta"])).item()  # type: ignore[no-any-return]
+    return np.asarray(forward_propagation(case.data["x"], params["theta"])).item()
 
 
 def _gradients(backward, case: Case) -> Params:
