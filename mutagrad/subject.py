@@ -109,9 +109,11 @@ def user_code(subject: str, doing: str) -> Iterator[None]:
         yield
     except MutagradError:
         raise
-    except Exception as e:
+    except Exception as e:  # the user's code may raise anything
         frames = traceback.extract_tb(e.__traceback__)
         mine = Path(__file__).resolve().parent
+        if frames and mine in Path(frames[-1].filename).resolve().parents:
+            raise  # mutagrad's adapter complains of what the code returned: the caller's
         theirs = [f for f in frames if mine not in Path(f.filename).resolve().parents]
         where = f" at {Path(theirs[-1].filename).name}:{theirs[-1].lineno} in {theirs[-1].name}" \
             if theirs else ""
@@ -163,10 +165,9 @@ def validate(subject: Subject, case: Case) -> None:
     """
     from mutagrad.errors import GradientMismatch
 
-    with user_code(subject.name, "running the forward"):
-        cost = subject.cost(case.params, case)
     try:
-        cost = float(cost)
+        with user_code(subject.name, "running the forward"):
+            cost = float(subject.cost(case.params, case))
     except (TypeError, ValueError) as e:
         raise InvalidInput(f"{subject.name}: the forward does not give one number as its "
                            f"cost ({e}): it must return the cost, or (cost, cache)") from e

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import builtins
+import functools
 import inspect
 import os
 import tokenize
@@ -45,23 +47,63 @@ def mutants_of(subject: Subject, categories: list[str] | None = None,
     return find_mutants(text, names, path, select(categories, operators))
 
 
+class LiveGlobals(dict[str, Any]):
+    """The globals of a mutant: its own functions, over the module's namespace read live.
+
+    A name the mutant reads that is not one of its functions comes from the module's
+    ``__dict__`` at call time (``__missing__``): parameters or helpers that an adapter sets
+    on the module per case are the values the original would read, never a snapshot. What
+    the mutant assigns with ``global`` lands here, not in the module, and ``reset`` drops it
+    before the next call.
+    """
+
+    def __init__(self, module: dict[str, Any], own: dict[str, Any]):
+        super().__init__(own)
+        self.module = module
+        self.own = frozenset(own)
+
+    def __missing__(self, name: str) -> Any:
+        return self.module[name]
+
+    def reset(self) -> None:
+        for name in [k for k in self if k not in self.own]:
+            del self[name]
+
+
+def _rebind(fn: Callable[..., Any], namespace: dict[str, Any]) -> Callable[..., Any]:
+    rebound = types.FunctionType(fn.__code__, namespace, fn.__name__, fn.__defaults__,
+                                 fn.__closure__)
+    rebound.__kwdefaults__ = fn.__kwdefaults__
+    rebound.__qualname__ = fn.__qualname__
+    return rebound
+
+
 def bind(subject: Subject, function: str, function_source: str,
          filename: str) -> Callable[..., Any]:
     """The backward that a mutant of ``function`` makes, compiled in memory.
 
-    The mutated function is compiled into a copy of the backward's module namespace; the
-    backward and the other helpers are rebound to that copy, so a mutated helper is the one
-    they call. The module and its file are untouched.
+    The mutated function, the backward and the other helpers are bound to one
+    ``LiveGlobals`` over the backward's module: a mutated helper is the one they call, every
+    other global is read live from the module, and nothing the mutant assigns reaches the
+    module or the next call. The module and its file are untouched.
     """
-    namespace = dict(subject.backward.__globals__)
-    compiled = compile_functions(function_source, [function], namespace, filename)
+    module_globals = subject.backward.__globals__
+    scratch = dict(module_globals)  # exec needs a plain dict: it only creates the functions
+    compiled = compile_functions(function_source, [function], scratch, filename)
+    own: dict[str, Any] = {"__builtins__": module_globals.get("__builtins__", builtins)}
+    namespace = LiveGlobals(module_globals, own)
     for fn in (subject.backward, *subject.helpers):
-        if fn.__name__ not in compiled:
-            rebound = types.FunctionType(fn.__code__, namespace, fn.__name__, fn.__defaults__,
-                                         fn.__closure__)
-            rebound.__kwdefaults__ = fn.__kwdefaults__
-            namespace[fn.__name__] = rebound
-    backward: Callable[..., Any] = namespace[subject.backward.__name__]
+        namespace[fn.__name__] = _rebind(compiled.get(fn.__name__, fn), namespace)
+    for name, fn in compiled.items():
+        namespace[name] = _rebind(fn, namespace)
+    namespace.own = frozenset(namespace)
+    entry = namespace[subject.backward.__name__]
+
+    @functools.wraps(entry)
+    def backward(*args: Any, **kwargs: Any) -> Any:
+        namespace.reset()
+        return entry(*args, **kwargs)
+
     return backward
 
 
