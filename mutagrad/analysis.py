@@ -2,15 +2,21 @@
 
 A trial's outcome is recomputed from its stored difference and true error:
 
-    equivalent   true_error <= 100 ulps of the case's dtype (not a bug on that case)
-    detected     difference > tolerance
-    missed       difference <= tolerance
-    crashed, timeout, nonfinite, shape: as stored (they do not depend on the tolerance)
+    equivalent     true_error <= 100 ulps of the case's dtype (not a bug on that case)
+    indeterminate  a real bug on a case where the check cannot be trusted: a step crossed a
+                   kink (the trial has a note), or the original fails the check on that
+                   case at this tolerance
+    detected       difference > tolerance
+    missed         difference <= tolerance
+    crashed, timeout, nonfinite, shape, aliasing: as stored (they do not depend on the
+                   tolerance)
 
 A mutant's status over its cases: ``detected`` if the check catches it on at least one
-case; else ``missed`` if it is a real bug on some case; else the first of ``shape``,
-``nonfinite``, ``crashed``, ``timeout`` it showed; else ``equivalent`` (on every case).
-The detection rate is detected / (detected + missed), with a 95% Wilson interval.
+case; else ``missed`` if it is a real bug on some decidable case; else the first of
+``shape``, ``nonfinite``, ``aliasing``, ``crashed``, ``timeout`` it showed; else
+``indeterminate`` if it is a bug only on cases the check cannot judge; else ``equivalent``
+(on every case). The detection rate is detected / (detected + missed), with a 95% Wilson
+interval: indeterminate mutants are excluded from it, and counted apart.
 """
 
 from __future__ import annotations
@@ -23,11 +29,11 @@ from dataclasses import dataclass
 from mutagrad.errors import InvalidInput
 from mutagrad.store import Store
 from mutagrad.trial import ORIGINAL, Outcome, classify, classify_original, equivalence_floor
-from mutagrad.values import CampaignInfo, CaseInfo, MutantInfo
+from mutagrad.values import FIXED_OUTCOMES, CampaignInfo, CaseInfo, MutantInfo
 from mutagrad.values import TrialResult as TrialInfo
 
-STATUS_ORDER = ("detected", "missed", "shape", "nonfinite", "crashed", "timeout", "equivalent")
-_FIXED = {Outcome.CRASHED, Outcome.TIMEOUT, Outcome.NONFINITE, Outcome.SHAPE}
+STATUS_ORDER = ("detected", "missed", "shape", "nonfinite", "aliasing", "crashed", "timeout",
+                "indeterminate", "equivalent")
 
 
 def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -44,10 +50,12 @@ def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
-def outcome_at(trial: TrialInfo, tolerance: float, dtype: str) -> Outcome:
-    """The trial's outcome had the check used ``tolerance``."""
+def outcome_at(trial: TrialInfo, tolerance: float, dtype: str,
+               original_alarms: bool = False) -> Outcome:
+    """The trial's outcome had the check used ``tolerance``; ``original_alarms``: the
+    original fails this check on the trial's case at that tolerance."""
     stored = Outcome(trial.outcome)
-    if stored in _FIXED:
+    if stored in FIXED_OUTCOMES:
         return stored
     difference = trial.difference if trial.difference is not None else math.inf
     if trial.mutant_id == ORIGINAL:
@@ -55,7 +63,8 @@ def outcome_at(trial: TrialInfo, tolerance: float, dtype: str) -> Outcome:
     if trial.true_error is None:
         # A gradient whose true error overflowed (mutagrad 0.1 stored these as equivalent).
         return Outcome.NONFINITE
-    return classify(difference, trial.true_error, tolerance, equivalence_floor(dtype))
+    return classify(difference, trial.true_error, tolerance, equivalence_floor(dtype),
+                    doubtful=trial.note is not None or original_alarms)
 
 
 @dataclass(frozen=True)
@@ -83,6 +92,8 @@ class GroupRow:
     rate: float | None
     low: float
     high: float
+    indeterminate: int = 0  # bugs only where the check cannot judge: not in the rate
+    aliasing: int = 0       # the backward wrote into its inputs
 
 
 @dataclass(frozen=True)
@@ -126,7 +137,8 @@ def _row(group: str, verdicts: Sequence[Verdict]) -> GroupRow:
     low, high = wilson(detected, detected + missed)
     rate = detected / (detected + missed) if detected + missed else None
     return GroupRow(group, len(verdicts), detected, missed, count["equivalent"], count["shape"],
-                    count["crashed"] + count["timeout"] + count["nonfinite"], rate, low, high)
+                    count["crashed"] + count["timeout"] + count["nonfinite"], rate, low, high,
+                    count["indeterminate"], count["aliasing"])
 
 
 def run_tolerance(info: CampaignInfo, strategy: str) -> float:
@@ -152,8 +164,10 @@ def pick_check(info: CampaignInfo, strategy: str | None,
 
 
 def verdicts(mutants: Sequence[MutantInfo], cases: Sequence[CaseInfo],
-             trials: Sequence[TrialInfo], tolerance: float) -> list[Verdict]:
-    """Each mutant's status at ``tolerance`` (trials already filtered to one check)."""
+             trials: Sequence[TrialInfo], tolerance: float,
+             alarm_cases: frozenset[int] = frozenset()) -> list[Verdict]:
+    """Each mutant's status at ``tolerance`` (trials already filtered to one check);
+    ``alarm_cases``: the cases on which the original fails that check."""
     case_by_index = {c.index: c for c in cases}
     per_mutant: dict[str, list[TrialInfo]] = defaultdict(list)
     for t in trials:
@@ -161,7 +175,8 @@ def verdicts(mutants: Sequence[MutantInfo], cases: Sequence[CaseInfo],
     result = []
     for m in mutants:
         mine = per_mutant.get(m.mutant_id, [])
-        outcomes = [outcome_at(t, tolerance, case_by_index[t.case_index].dtype) for t in mine]
+        outcomes = [outcome_at(t, tolerance, case_by_index[t.case_index].dtype,
+                               t.case_index in alarm_cases) for t in mine]
         bug_differences = [t.difference if t.difference is not None else math.inf
                            for t, o in zip(mine, outcomes) if o in (Outcome.DETECTED, Outcome.MISSED)]
         labels = [case_by_index[t.case_index].label for t in mine]
@@ -176,8 +191,11 @@ def verdicts(mutants: Sequence[MutantInfo], cases: Sequence[CaseInfo],
 
 def report(store: Store, ref: str | int | None = None, tolerance: float | None = None,
            strategy: str | None = None, epsilon: float | None = None,
-           by: str = "category") -> Report:
-    """Which bugs the check catches in a stored campaign, at any tolerance."""
+           by: str = "category", only_cases: frozenset[CaseKey] | None = None) -> Report:
+    """Which bugs the check catches in a stored campaign, at any tolerance.
+
+    ``only_cases`` keeps the cases with these (seed, batch, dtype) keys (``compare`` judges
+    two campaigns on the cases they share)."""
     if by not in ("category", "operator"):
         raise InvalidInput(f"--by takes category or operator, not {by!r}")
     info = store.campaign(ref)
@@ -186,14 +204,20 @@ def report(store: Store, ref: str | int | None = None, tolerance: float | None =
     if not (tolerance > 0):
         raise InvalidInput(f"tolerance must be positive, got {tolerance}: pass --tolerance 1e-7")
     cases = store.cases(info.id)
+    if only_cases is not None:
+        cases = [c for c in cases if case_key(c) in only_cases]
+    kept = {c.index for c in cases}
     trials = [t for t in store.trials(info.id)
-              if t.strategy == strategy and math.isclose(t.epsilon, epsilon, rel_tol=1e-9)]
+              if t.strategy == strategy and math.isclose(t.epsilon, epsilon, rel_tol=1e-9)
+              and t.case_index in kept]
+    dtype = {c.index: c.dtype for c in cases}
+    alarm_cases = frozenset(t.case_index for t in trials if t.mutant_id == ORIGINAL
+                            and outcome_at(t, tolerance, dtype[t.case_index]) == Outcome.ALARM)
     found = verdicts(store.mutants(info.id), cases,
-                     [t for t in trials if t.mutant_id != ORIGINAL], tolerance)
+                     [t for t in trials if t.mutant_id != ORIGINAL], tolerance, alarm_cases)
     groups: dict[str, list[Verdict]] = defaultdict(list)
     for v in found:
         groups[getattr(v.mutant, by)].append(v)
-    dtype = {c.index: c.dtype for c in cases}
     labels = {c.index: c.label for c in cases}
     original = tuple(OriginalCase(labels[t.case_index], t.difference,
                                   outcome_at(t, tolerance, dtype[t.case_index]).value, t.note)
@@ -201,6 +225,54 @@ def report(store: Store, ref: str | int | None = None, tolerance: float | None =
                      if t.mutant_id == ORIGINAL)
     return Report(info, tolerance, strategy, epsilon, by, tuple(found),
                   tuple(_row(g, vs) for g, vs in groups.items()), _row("total", found), original)
+
+
+@dataclass(frozen=True)
+class MutantReport:
+    """One mutant (or the original, ``mutant`` None) in a campaign: every trial, judged."""
+
+    campaign: CampaignInfo
+    mutant: MutantInfo | None
+    mutant_id: str
+    tolerance: float
+    cases: tuple[CaseInfo, ...]
+    trials: tuple[TrialInfo, ...]
+    outcomes: tuple[str, ...]  # each trial's outcome at ``tolerance``
+
+
+def mutant_report(store: Store, mutant_id: str, ref: str | int | None = None,
+                  tolerance: float | None = None) -> MutantReport:
+    """A mutant by id or unique prefix (or ``original``) with its trials at ``tolerance``
+    (default: the campaign's, for its first check)."""
+    info = store.campaign(ref)
+    mutant = None
+    if mutant_id != ORIGINAL:
+        matches = [m for m in store.mutants(info.id) if m.mutant_id.startswith(mutant_id.lower())]
+        if len(matches) != 1:
+            raise InvalidInput(f"{'no' if not matches else 'more than one'} mutant {mutant_id!r} "
+                               f"in campaign {info.id}: see 'mutagrad results {info.id} --only "
+                               "...'", parameter="mutant_id")
+        mutant = matches[0]
+        mutant_id = mutant.mutant_id
+    cases = store.cases(info.id)
+    tol = tolerance if tolerance is not None else run_tolerance(info, info.settings.strategies[0])
+    dtype = {c.index: c.dtype for c in cases}
+    original = store.trials(info.id, ORIGINAL)
+    alarms = {(t.case_index, t.strategy, t.epsilon) for t in original
+              if outcome_at(t, tol, dtype[t.case_index]) == Outcome.ALARM}
+    trials = store.trials(info.id, mutant_id) if mutant is not None else original
+    outcomes = tuple(outcome_at(t, tol, dtype[t.case_index],
+                                (t.case_index, t.strategy, t.epsilon) in alarms).value
+                     for t in trials)
+    return MutantReport(info, mutant, mutant_id, tol, tuple(cases), tuple(trials), outcomes)
+
+
+CaseKey = tuple[int | None, int, str]
+
+
+def case_key(case: CaseInfo) -> CaseKey:
+    """What makes two campaigns' cases the same input: seed, batch size and dtype."""
+    return (case.seed, case.batch, case.dtype)
 
 
 @dataclass(frozen=True)
@@ -212,12 +284,50 @@ class Change:
     after: str
 
 
+@dataclass(frozen=True)
+class Comparison:
+    first: Report
+    second: Report
+    changes: tuple[Change, ...]
+    warnings: tuple[str, ...]  # how the two campaigns' plans differ
+
+
 def compare(store: Store, first: str | int, second: str | int,
-            tolerance: float | None = None) -> tuple[Report, Report, list[Change]]:
+            tolerance: float | None = None) -> Comparison:
     """Mutants whose status differs between two campaigns (ids are stable across them);
-    a mutant present in only one shows as ``absent`` in the other."""
-    a = report(store, first, tolerance)
-    b = report(store, second, tolerance)
+    a mutant present in only one shows as ``absent`` in the other.
+
+    Only what both ran is compared: their common cases, on the first check both ran;
+    ``warnings`` say what differs (cases, strategies, epsilons) and was left out.
+    """
+    info_a, info_b = store.campaign(first), store.campaign(second)
+    keys_a = {case_key(c) for c in store.cases(info_a.id)}
+    keys_b = {case_key(c) for c in store.cases(info_b.id)}
+    common = frozenset(keys_a & keys_b)
+    warnings = []
+    if keys_a != keys_b:
+        warnings.append(f"the campaigns ran different cases: compared on the {len(common)} "
+                        f"they share ({len(keys_a - common)} only in {info_a.id}, "
+                        f"{len(keys_b - common)} only in {info_b.id})")
+    if not common:
+        raise InvalidInput(f"campaigns {info_a.id} and {info_b.id} share no case "
+                           "(seed, batch, dtype): nothing to compare")
+    strategies = [s for s in info_a.settings.strategies if s in info_b.settings.strategies]
+    epsilons = [e for e in info_a.settings.epsilons
+                if any(math.isclose(e, f, rel_tol=1e-9) for f in info_b.settings.epsilons)]
+    if not strategies or not epsilons:
+        raise InvalidInput(f"campaigns {info_a.id} and {info_b.id} share no check "
+                           "(strategy and epsilon): nothing to compare")
+    ran: tuple[tuple[str, tuple[object, ...], tuple[object, ...]], ...] = (
+        ("strategies", info_a.settings.strategies, info_b.settings.strategies),
+        ("epsilons", info_a.settings.epsilons, info_b.settings.epsilons))
+    for what, in_a, in_b in ran:
+        if in_a != in_b:
+            warnings.append(f"the campaigns ran different {what} ({', '.join(map(str, in_a))} "
+                            f"vs {', '.join(map(str, in_b))}): compared on {strategies[0]}, "
+                            f"epsilon {epsilons[0]:g}")
+    a = report(store, info_a.id, tolerance, strategies[0], epsilons[0], only_cases=common)
+    b = report(store, info_b.id, tolerance, strategies[0], epsilons[0], only_cases=common)
     before = {v.mutant.mutant_id: v for v in a.verdicts}
     after = {v.mutant.mutant_id: v for v in b.verdicts}
     changes = []
@@ -227,7 +337,7 @@ def compare(store: Store, first: str | int, second: str | int,
         if status_x != status_y:
             m = (x or y).mutant  # type: ignore[union-attr]
             changes.append(Change(mutant_id, m.category, m.operator, status_x, status_y))
-    return a, b, changes
+    return Comparison(a, b, tuple(changes), tuple(warnings))
 
 
 @dataclass(frozen=True)

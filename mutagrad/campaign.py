@@ -157,11 +157,15 @@ def _check_original(subject: Subject, data: list[CaseData],
         t = broken[0]
         raise SubjectBroken(f"the subject's own backward fails on case {data[t.case_index].case.label}"
                             f" ({t.outcome}: {t.error}): fix it before running mutants")
+    alarms: dict[int, set[tuple[str, float]]] = {d.index: set() for d in data}
+    for t in trials:
+        if t.outcome == Outcome.ALARM:
+            alarms[t.case_index].add((t.strategy, t.epsilon))
     with_original = []
     for d in data:
         grads = subject.gradients(subject.backward, d.case)
         flat = gradcheck.flatten(grads, d.keys).astype(np.float64)
-        with_original.append(replace(d, original=flat))
+        with_original.append(replace(d, original=flat, alarms=frozenset(alarms[d.index])))
     return trials, with_original
 
 

@@ -62,10 +62,14 @@ def main(argv: list[str] | None = None) -> None:
     args = sys.argv[1:] if argv is None else argv
     command = typer.main.get_command(app)
     token = STDOUT.set(sys.stdout)
+    args = args or ["--help"]
+    # Help is Typer's own output, for stdout; everything else the command runs may print
+    # the user's text, which goes to stderr.
+    redirect = (contextlib.nullcontext() if "--help" in args
+                else contextlib.redirect_stdout(sys.stderr))
     try:
-        with contextlib.redirect_stdout(sys.stderr):
-            code = command.main(args=args or ["--help"], prog_name="mutagrad",
-                                standalone_mode=False)
+        with redirect:
+            code = command.main(args=args, prog_name="mutagrad", standalone_mode=False)
     except MutagradError as e:
         _fail(message_of(e), e.exit_code)
     except typer.TyperException as e:  # typer's usage errors: bad option, bad value, ...

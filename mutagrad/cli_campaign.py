@@ -8,7 +8,6 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.syntax import Syntax
 
 from mutagrad import analysis, campaign, report, subjects
 from mutagrad.cli_common import (
@@ -194,36 +193,11 @@ def show(
 
     Example: mutagrad show 247a48958b --campaign 3
     """
-    store = Store(db, create=False)
-    info = store.campaign(campaign_ref)
-    mutants = store.mutants(info.id)
-    if mutant_id == "original":
-        mutant = None
-        key = "original"
-    else:
-        matches = [m for m in mutants if m.mutant_id.startswith(mutant_id.lower())]
-        if len(matches) != 1:
-            raise InvalidInput(f"{'no' if not matches else 'more than one'} mutant {mutant_id!r} "
-                               f"in campaign {info.id}: see 'mutagrad results {info.id} --only ...'")
-        mutant, key = matches[0], matches[0].mutant_id
-    cases = store.cases(info.id)
-    tol = tolerance if tolerance is not None else analysis.run_tolerance(
-        info, info.settings.strategies[0])
-    dtypes = {c.index: c.dtype for c in cases}
-    trials = store.trials(info.id, key)
-    outcomes = [analysis.outcome_at(t, tol, dtypes[t.case_index]).value for t in trials]
+    result = analysis.mutant_report(Store(db, create=False), mutant_id, campaign_ref, tolerance)
     if as_json:
-        emit_json({"campaign": info.id, "tolerance": tol,
-                    "mutant": None if mutant is None else report.asdict(mutant),
-                    "trials": [{**report.asdict(t), "outcome_at_tolerance": o,
-                                "case": next(c.label for c in cases if c.index == t.case_index)}
-                               for t, o in zip(trials, outcomes)]})
+        emit_json(report.mutant_json(result))
         return
-    out = console()
-    if mutant is not None:
-        out.print(f"{mutant.mutant_id}  {mutant.category}/{mutant.operator}  {mutant.location}")
-        out.print(Syntax(mutant.diff, "diff", theme="ansi_dark", background_color="default"))
-    out.print(report.mutant_trials(key, cases, trials, outcomes))
+    console().print(report.mutant_page(result), soft_wrap=True)
 
 
 @app.command()
@@ -261,15 +235,11 @@ def compare(
 
     Example: mutagrad compare 3 4
     """
-    a, b, changes = analysis.compare(Store(db, create=False), first, second, tolerance)
+    result = analysis.compare(Store(db, create=False), first, second, tolerance)
     if as_json:
-        emit_json({"first": a.campaign.id, "second": b.campaign.id,
-                    "changes": [report.asdict(c) for c in changes]})
+        emit_json(report.compare_json(result))
         return
-    out = console()
-    out.print(report.changes_table(changes, a.campaign.id, b.campaign.id))
-    out.print(f"detection: {report._rate(a.total)} in {a.campaign.id}, "
-              f"{report._rate(b.total)} in {b.campaign.id}")
+    console().print(report.compare_report(result))
 
 
 @app.command("export")

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Annotated, Any
 
 import typer
-from rich.syntax import Syntax
+from rich.text import Text
 
 from mutagrad import gradcheck, mutation, report, subjects
 from mutagrad import strategy as strategy_mod
@@ -40,7 +40,7 @@ def subjects_cmd(as_json: JsonOpt = False) -> None:
     table.add_column("subject", style="bold", no_wrap=True)
     table.add_column("what it is")
     for name, description in rows:
-        table.add_row(name, description)
+        table.add_row(Text(name), Text(description))
     console().print(table)
 
 
@@ -129,13 +129,15 @@ def _render_check(result: gradcheck.CheckResult, top: int) -> None:
     for column in ("gradient", "difference", "worst entry", "analytic", "numerical"):
         table.add_column(column, justify="left" if column == "gradient" else "right")
     for d in result.comparison.parameters[:top]:
-        mark = "" if gradcheck.passes(d.difference, result.tolerance) else " [red]✗[/red]"
+        # a parameter is marked only under a failed verdict: the check is on the whole vector
+        mark = "" if result.passed or gradcheck.passes(d.difference, result.tolerance) \
+            else " ✗"
         index = ", ".join(map(str, d.index))
-        table.add_row(f"d{d.name}{mark}", f"{d.difference:.3e}", f"[{index}]",
-                      f"{d.analytic:.10g}", f"{d.numerical:.10g}")
+        table.add_row(Text.assemble(f"d{d.name}", (mark, "red")), f"{d.difference:.3e}",
+                      Text(f"[{index}]"), f"{d.analytic:.10g}", f"{d.numerical:.10g}")
     out.print(table)
     if result.kinks:
-        out.print(f"[yellow]note: {result.kinks}[/yellow]")
+        out.print(Text(f"note: {result.kinks}", style="yellow"))
 
 
 @app.command()
@@ -148,7 +150,7 @@ def mutants(
         metavar="[DIR]", help="Where --export writes (default: mutants/).")] = None,
     export: Annotated[bool, typer.Option(
         "--export", help="Also write each mutant as a runnable copy to "
-                         "DIR/<subject>/<id>.py, with an index.json.")] = False,
+                         "DIR/SUBJECT/ID.py, with an index.json.")] = False,
     as_json: JsonOpt = False,
     own: SubjectOptions = SubjectOptions(),
 ) -> None:
@@ -178,7 +180,7 @@ def mutants(
         table.add_column(column, overflow="fold")
     for m in found:
         table.add_row(m.id, m.category, m.operator, str(m.line),
-                      f"{m.original} [bold]->[/bold] {m.replacement}")
+                      Text.assemble(m.original, (" -> ", "bold"), m.replacement))
     out.print(table)
     summary = report.new_table("Per category")
     summary.add_column("category")
@@ -212,8 +214,8 @@ def diff(
     found = mutation.find_mutant(mutation.mutants_of(subj, operators=_all_operators()),
                                  mutant_id, subj.name)
     out = console()
-    out.print(f"{found.id}  {found.category}/{found.operator}  {found.location}")
-    out.print(Syntax(found.diff, "diff", theme="ansi_dark", background_color="default"))
+    out.print(Text(f"{found.id}  {found.category}/{found.operator}  {found.location}"))
+    out.print(report.diff_text(found.diff), soft_wrap=True)
 
 
 def _all_operators() -> list[str]:
@@ -234,7 +236,7 @@ def operators(as_json: JsonOpt = False) -> None:
     for column in ("category", "operator", "on", "what it does"):
         table.add_column(column, overflow="fold")
     for op in sorted(mutation.OPERATORS, key=lambda o: mutation.CATEGORIES.index(o.category)):
-        table.add_row(op.category, op.name, "yes" if op.default else "off", op.description)
+        table.add_row(op.category, op.name, "yes" if op.default else "off", Text(op.description))
     console().print(table)
 
 

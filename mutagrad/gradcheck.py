@@ -312,7 +312,8 @@ def compare(analytic: Params, numerical: NumericalGradient) -> Comparison:
     """Compare one analytic gradient with a precomputed numerical one (no forward call).
 
     Returns the overall difference and, per parameter, its own difference and its worst
-    entry (largest |analytic - numerical|), worst parameter first.
+    entry (largest |analytic - numerical|), worst parameter first. A non-finite entry (NaN or
+    inf on either side) is the worst there is: it ranks first, parameter and entry.
     """
     check_layout(analytic, numerical.keys, numerical.shapes)
     grad = flatten(analytic, numerical.keys).astype(np.float64)
@@ -323,12 +324,13 @@ def compare(analytic: Params, numerical: NumericalGradient) -> Comparison:
         g, n = grad[start:start + size], numerical.vector[start:start + size]
         start += size
         gap = np.abs(g - n)
-        flat = int(np.nanargmax(gap)) if size and not np.all(np.isnan(gap)) else 0
+        gap[~np.isfinite(gap)] = np.inf  # NaN compares as nothing: rank it as the worst
+        flat = int(np.argmax(gap)) if size else 0
         index = tuple(int(i) for i in np.unravel_index(flat, shape)) if size else ()
         parameters.append(Disagreement(k, relative_difference(g, n), index,
                                        float(g[flat]) if size else 0.0,
                                        float(n[flat]) if size else 0.0))
-    parameters.sort(key=lambda d: -d.difference if not math.isnan(d.difference) else -math.inf)
+    parameters.sort(key=lambda d: -d.difference if math.isfinite(d.difference) else -math.inf)
     return Comparison(relative_difference(grad, numerical.vector), tuple(parameters))
 
 

@@ -17,7 +17,7 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from mutagrad.analysis import Change, GroupRow, Report, Verdict
+from mutagrad.analysis import Change, Comparison, GroupRow, MutantReport, Report, Verdict
 from mutagrad.store import Store
 from mutagrad.values import CampaignInfo, CaseInfo, plan_config
 from mutagrad.values import TrialResult as TrialInfo
@@ -59,6 +59,7 @@ def _ci(row: GroupRow) -> str:
 
 
 def header(r: Report) -> str:
+    """The report's first line (plain text: print it as ``Text``)."""
     c = r.campaign
     name = f" '{c.name}'" if c.name else ""
     return (f"campaign {c.id}{name}: {c.subject}, {c.status}; check {r.strategy}, "
@@ -81,15 +82,20 @@ def original_warning(r: Report) -> str | None:
 
 def groups_table(r: Report) -> Table:
     table = new_table(f"Detection per {r.by} (rate: detected / real bugs, 95% Wilson CI)")
+    # indeterminate and aliasing get a column only where they occur (the table stays narrow)
+    extra = [name for name, n in (("indet.", r.total.indeterminate),
+                                  ("alias.", r.total.aliasing)) if n]
     for column in (r.by, "mutants", "detected", "missed", "rate", "95% CI", "equiv",
-                   "shape", "crashed"):
+                   *extra, "shape", "crashed"):
         table.add_column(column, justify="left" if column == r.by else "right", no_wrap=True)
     for row in [*r.groups, r.total]:
         style = "bold" if row is r.total else None
-        table.add_row(row.group, str(row.mutants), str(row.detected),
-                      f"[red]{row.missed}[/red]" if row.missed else "0",
+        counts = {"indet.": row.indeterminate, "alias.": row.aliasing}
+        table.add_row(Text(row.group), str(row.mutants), str(row.detected),
+                      Text(str(row.missed), style="red") if row.missed else "0",
                       "-" if row.rate is None else f"{row.rate:.0%}", _ci(row),
-                      str(row.equivalent), str(row.shape), str(row.crashed), style=style)
+                      str(row.equivalent), *(str(counts[e]) for e in extra), str(row.shape),
+                      str(row.crashed), style=style)
     return table
 
 
@@ -121,8 +127,8 @@ def verdicts_table(title: str, verdicts: Sequence[Verdict]) -> Table:
     for v in verdicts:
         m = v.mutant
         real = len(v.detected_on) + len(v.missed_on)
-        table.add_row(m.mutant_id, m.operator, str(m.line),
-                      short_change(m.original, m.replacement), v.status,
+        table.add_row(Text(m.mutant_id), Text(m.operator), str(m.line),
+                      Text(short_change(m.original, m.replacement)), v.status,
                       f"{len(v.detected_on)}/{real}" if real else "-", _num(v.kill_tolerance))
     return table
 
@@ -140,8 +146,14 @@ def results(r: Report, only: str | None) -> RenderableType:
         missed = [v for v in r.verdicts if v.status == "missed"]
         if missed:
             parts.append(verdicts_table(f"Real bugs the check misses ({len(missed)})", missed))
+        elif r.total.detected:
+            parts.append(Text(f"All {r.total.detected} real bugs are caught at this tolerance."))
         else:
-            parts.append(Text("No real bug slips through at this tolerance."))
+            parts.append(Text("No mutant is a real bug the check could judge: there is no "
+                              "detection rate to give."))
+        excluded = exclusions(r)
+        if excluded:
+            parts.append(Text(excluded, style="yellow"))
         close = closest_calls(r)
         if close:
             parts.append(verdicts_table("Closest calls: detected bugs nearest to slipping through",
@@ -149,6 +161,23 @@ def results(r: Report, only: str | None) -> RenderableType:
     parts.append(Text("kill tolerance: from that tolerance up, the bug is missed on some case.",
                       style="dim"))
     return Group(*parts)
+
+
+def exclusions(r: Report) -> str | None:
+    """What the detection rate leaves out, and why, in one sentence (None: nothing)."""
+    alarm_cases = sum(o.outcome == "alarm" for o in r.original)
+    kink_cases = sum(o.note is not None for o in r.original)
+    if not r.total.indeterminate and not alarm_cases and not kink_cases:
+        return None
+    why = []
+    if alarm_cases:
+        why.append(f"the original fails the check on {alarm_cases} of {len(r.original)} cases")
+    if kink_cases:
+        why.append(f"steps cross a kink on {kink_cases} of {len(r.original)} cases")
+    left_out = (f"; {r.total.indeterminate} mutant(s) are bugs only there, indeterminate and "
+                "left out of the rate" if r.total.indeterminate else "")
+    return (f"Indeterminate: {' and '.join(why)}, so a difference there is no evidence either "
+            f"way: the rate rests on the other cases{left_out}.")
 
 
 def closest_calls(r: Report, n: int = 5) -> list[Verdict]:
@@ -191,9 +220,29 @@ def mutant_trials(mutant_id: str, cases: Sequence[CaseInfo],
                    "error or note"):
         table.add_column(column, overflow="fold")
     for t, outcome in zip(trials, outcomes):
-        table.add_row(labels[t.case_index], t.strategy, f"{t.epsilon:g}", _num(t.difference),
-                      _num(t.true_error), outcome, t.error or t.note or "")
+        table.add_row(Text(labels[t.case_index]), t.strategy, f"{t.epsilon:g}",
+                      _num(t.difference), _num(t.true_error), outcome,
+                      Text(t.error or t.note or ""))
     return table
+
+
+def mutant_page(r: MutantReport) -> RenderableType:
+    """``show``: the mutant's diff (whole, never cut), then its trials."""
+    parts: list[RenderableType] = []
+    if r.mutant is not None:
+        m = r.mutant
+        parts.append(Text(f"{m.mutant_id}  {m.category}/{m.operator}  {m.location}"))
+        parts.append(diff_text(m.diff))
+    parts.append(mutant_trials(r.mutant_id, r.cases, r.trials, r.outcomes))
+    return Group(*parts)
+
+
+def mutant_json(r: MutantReport) -> dict[str, Any]:
+    labels = {c.index: c.label for c in r.cases}
+    return {"campaign": r.campaign.id, "tolerance": r.tolerance,
+            "mutant": None if r.mutant is None else asdict(r.mutant),
+            "trials": [{**asdict(t), "outcome_at_tolerance": o, "case": labels[t.case_index]}
+                       for t, o in zip(r.trials, r.outcomes)]}
 
 
 def history_table(rows: Sequence[tuple[CampaignInfo, Report | None]]) -> Table:
@@ -201,8 +250,8 @@ def history_table(rows: Sequence[tuple[CampaignInfo, Report | None]]) -> Table:
     for column in ("id", "name", "started", "subject", "mutants", "cases", "detected", "status"):
         table.add_column(column, no_wrap=column in ("started", "detected", "status"))
     for c, r in rows:
-        table.add_row(str(c.id), c.name or "", c.started_at.strftime("%m-%d %H:%M"),
-                      c.subject, str(r.total.mutants) if r else "-",
+        table.add_row(str(c.id), Text(c.name or ""), c.started_at.strftime("%m-%d %H:%M"),
+                      Text(c.subject), str(r.total.mutants) if r else "-",
                       str(len(r.original)) if r else "-",
                       f"{r.total.rate:.0%}" if r and r.total.rate is not None else "-", c.status)
     return table
@@ -213,8 +262,38 @@ def changes_table(changes: Sequence[Change], first: int, second: int) -> Table:
     for column in ("id", "category", "operator", f"in {first}", f"in {second}"):
         table.add_column(column)
     for ch in changes:
-        table.add_row(ch.mutant_id, ch.category, ch.operator, ch.before, ch.after)
+        table.add_row(Text(ch.mutant_id), Text(ch.category), Text(ch.operator), ch.before,
+                      ch.after)
     return table
+
+
+def compare_report(c: Comparison) -> RenderableType:
+    parts: list[RenderableType] = [Text(f"warning: {w}", style="yellow") for w in c.warnings]
+    a, b = c.first, c.second
+    parts.append(changes_table(c.changes, a.campaign.id, b.campaign.id))
+    parts.append(Text(f"detection: {_rate(a.total)} in {a.campaign.id}, "
+                      f"{_rate(b.total)} in {b.campaign.id} (check {a.strategy}, epsilon "
+                      f"{a.epsilon:g}, on {len(a.original)} common cases)"))
+    return Group(*parts)
+
+
+def compare_json(c: Comparison) -> dict[str, Any]:
+    return {"first": c.first.campaign.id, "second": c.second.campaign.id,
+            "strategy": c.first.strategy, "epsilon": c.first.epsilon,
+            "common_cases": len(c.first.original), "warnings": list(c.warnings),
+            "changes": [asdict(ch) for ch in c.changes]}
+
+
+def diff_text(diff: str) -> Text:
+    """A unified diff, coloured by line, as plain text (never markup: code has brackets).
+    Print it with ``soft_wrap=True`` so no line is cut, piped or on a narrow terminal."""
+    text = Text()
+    for line in diff.splitlines(keepends=True):
+        style = ("green" if line.startswith("+") and not line.startswith("+++") else
+                 "red" if line.startswith("-") and not line.startswith("---") else
+                 "cyan" if line.startswith("@@") else None)
+        text.append(line, style=style)
+    return text
 
 
 EXPORT_FIELDS = ("campaign", "mutant_id", "category", "operator", "location", "original",
@@ -344,8 +423,9 @@ def suite_table(suite: Any) -> Table:
     for r in suite.reports:
         for row in [*r.groups, r.total]:
             total = row is r.total
-            table.add_row(r.campaign.subject if total else "", row.group, str(row.mutants),
-                          str(row.detected), f"[red]{row.missed}[/red]" if row.missed else "0",
+            table.add_row(Text(r.campaign.subject) if total else "", Text(row.group),
+                          str(row.mutants), str(row.detected),
+                          Text(str(row.missed), style="red") if row.missed else "0",
                           "-" if row.rate is None else f"{row.rate:.0%}", _ci(row),
                           str(row.equivalent), str(row.shape), str(row.crashed),
                           style="bold" if total else None, end_section=total)

@@ -7,6 +7,7 @@ batch size and a dtype. Only the backward is ever mutated; the forward is the re
 
 from __future__ import annotations
 
+import ast
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -16,7 +17,7 @@ from typing import Any
 
 import numpy as np
 
-from mutagrad.errors import InvalidInput, MutagradError, UserCodeError
+from mutagrad.errors import CheckFailed, InvalidInput, MutagradError, UserCodeError
 
 Params = dict[str, np.ndarray]
 
@@ -39,17 +40,32 @@ class Case:
     shape: str = ""  # what kind of input this is ("4x6 stride 2 pad 1"), shown in reports
 
     def __post_init__(self) -> None:
-        # A case is shared by every evaluation on it: its arrays are made read-only, so a
-        # backward that writes into its inputs fails loudly ("assignment destination is
-        # read-only", recorded as a crash) instead of corrupting the next evaluation, at no
-        # cost per evaluation (no defensive copies).
-        for array in [*self.params.values(), *self.data.values()]:
-            if isinstance(array, np.ndarray):
-                array.flags.writeable = False
+        # A case is shared by every evaluation on it: every array in it, however deeply
+        # nested in tuples, lists and dicts, is made read-only, so a backward that writes
+        # into its inputs fails loudly (the ``aliasing`` outcome) instead of corrupting the
+        # next evaluation, at no cost per evaluation (no defensive copies). Lists and dicts
+        # cannot be frozen: their layout is fingerprinted, and ``intact``/``restore`` find
+        # and undo a backward that changed it.
+        freeze(self.params)
+        freeze(self.data)
+        object.__setattr__(self, "_layout", layout(self.data))
+        object.__setattr__(self, "_pristine", _containers_copy(self.data))
+
+    def __getstate__(self) -> dict[str, Any]:
+        return {k: v for k, v in self.__dict__.items() if k not in ("_layout", "_pristine")}
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         self.__dict__.update(state)  # unpickled arrays come back writeable: freeze again
         self.__post_init__()
+
+    def intact(self) -> bool:
+        """False when an evaluation changed a list or dict of the case's data in place."""
+        return bool(layout(self.data) == self.__dict__["_layout"])
+
+    def restore(self) -> None:
+        """Put back the lists and dicts of the case's data as they were built."""
+        _restore(self.data, self.__dict__["_pristine"])
+        object.__setattr__(self, "_layout", layout(self.data))
 
     @property
     def label(self) -> str:
@@ -123,6 +139,91 @@ def user_code(subject: str, doing: str) -> Iterator[None]:
                             f"while {doing}", frames=shown) from e
 
 
+def freeze(value: Any) -> None:
+    """Make every numpy array in ``value`` read-only, through tuples, lists and dicts."""
+    if isinstance(value, np.ndarray):
+        value.flags.writeable = False
+    elif isinstance(value, Mapping):
+        for item in value.values():
+            freeze(item)
+    elif isinstance(value, list | tuple):
+        for item in value:
+            freeze(item)
+
+
+def layout(value: Any) -> Any:
+    """A fingerprint of the mutable containers in ``value``: which object sits where.
+
+    Arrays are frozen (their contents cannot change); a list or dict can, so its identity,
+    length and items' identities are recorded. Cost: one walk of the containers.
+    """
+    if isinstance(value, Mapping):
+        return ("d", id(value), tuple((k, layout(v)) for k, v in value.items()))
+    if isinstance(value, list | tuple):
+        return ("l", id(value), tuple(layout(v) for v in value))
+    return id(value)
+
+
+def _containers_copy(value: Any) -> Any:
+    """The containers of ``value`` copied, with the same leaves (arrays are frozen)."""
+    if isinstance(value, Mapping):
+        return {k: _containers_copy(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_containers_copy(v) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_containers_copy(v) for v in value)
+    return value
+
+
+def _restore(value: Any, pristine: Any) -> None:
+    """Refill the top-level container in place (the case holds it) from fresh copies."""
+    if isinstance(value, dict):
+        value.clear()
+        value.update(_containers_copy(pristine))
+    elif isinstance(value, list):
+        value[:] = _containers_copy(pristine)
+
+
+def _written_name(line: str) -> str | None:
+    """The array a statement writes into: ``dnext_c`` of ``dnext_c += g`` or of
+    ``dnext_c[i] = g``, ``dE`` of ``np.add.at(dE, idx, g)``."""
+    try:
+        node = ast.parse(line.strip()).body[0]
+    except (SyntaxError, IndexError):
+        return None
+    target: ast.AST
+    if isinstance(node, ast.AugAssign):
+        target = node.target
+    elif isinstance(node, ast.Assign):
+        target = node.targets[0]
+    elif isinstance(node, ast.Expr) and isinstance(node.value, ast.Call) and node.value.args:
+        keywords = {k.arg: k.value for k in node.value.keywords}
+        target = keywords.get("out", node.value.args[0])
+    else:
+        return None
+    while isinstance(target, ast.Subscript | ast.Attribute | ast.Starred):
+        target = target.value
+    return ast.unparse(target)
+
+
+def aliasing_message(error: BaseException) -> str | None:
+    """"the backward writes into its input dnext_c (rnn_layers.py:349)" when ``error`` is
+    numpy refusing a write into one of the case's read-only arrays, else None."""
+    if not isinstance(error, ValueError) or "read-only" not in str(error):
+        return None
+    mine = Path(__file__).resolve().parent
+    frames = [f for f in traceback.extract_tb(error.__traceback__)
+              if mine not in Path(f.filename).resolve().parents
+              and "numpy" not in Path(f.filename).parts]
+    if not frames:
+        return f"the backward writes into its inputs ({error})"
+    last = frames[-1]
+    name = _written_name(last.line or "")
+    what = f"its input {name}" if name else "one of its inputs"
+    return (f"the backward writes into {what} ({Path(last.filename).name}:{last.lineno}, "
+            f"in {last.name}): it must copy before changing an array it was given")
+
+
 def validate_case_options(batch: int | None, dtype: str) -> None:
     if batch is not None and batch < 1:
         raise InvalidInput(f"batch size must be at least 1, got {batch}", parameter="batch")
@@ -178,12 +279,21 @@ def validate(subject: Subject, case: Case) -> None:
         with user_code(subject.name, f"running the backward {subject.backward.__name__}"):
             grads = subject.gradients(subject.backward, case)
     except GradientMismatch as e:
-        raise InvalidInput(f"{subject.name}: {e}") from e
+        raise CheckFailed(f"{subject.name}: {e}") from e
+    except UserCodeError as e:
+        alias = aliasing_message(e.__cause__) if e.__cause__ else None
+        if alias is None:
+            raise
+        raise CheckFailed(f"{subject.name}: {alias}") from e
+    if not case.intact():
+        case.restore()
+        raise CheckFailed(f"{subject.name}: the backward changed a list or dict of its inputs "
+                          "in place: it must copy before changing what it was given")
     for name in subject.param_names:
         g = grads[name]
         if g.dtype.kind not in "fiub":
             raise InvalidInput(f"{subject.name}: the gradient of {name} is not an array of "
                                f"numbers ({type(g).__name__} of {g.dtype})")
         if g.shape != np.shape(case.params[name]):
-            raise InvalidInput(f"{subject.name}: the gradient of {name} has shape {g.shape}, "
-                               f"{name} has {np.shape(case.params[name])}")
+            raise CheckFailed(f"{subject.name}: the gradient of {name} has shape {g.shape}, "
+                              f"{name} has {np.shape(case.params[name])}")

@@ -26,7 +26,7 @@ from mutagrad.gradcheck import (
 )
 from mutagrad.strategy import Reference
 from mutagrad.strategy import difference as strategy_difference
-from mutagrad.subject import Case, Subject
+from mutagrad.subject import Case, Subject, aliasing_message
 from mutagrad.values import BUG_OUTCOMES, ORIGINAL, Outcome, TrialResult
 
 __all__ = ["BUG_OUTCOMES", "ORIGINAL", "CaseData", "Outcome", "TrialResult", "classify",
@@ -38,10 +38,19 @@ def equivalence_floor(dtype: str) -> float:
     return float(100 * np.finfo(dtype).eps)
 
 
-def classify(difference: float, true_error: float, tolerance: float, floor: float) -> Outcome:
-    """The outcome of a trial whose backward returned finite gradients of the right shapes."""
+def classify(difference: float, true_error: float, tolerance: float, floor: float,
+             doubtful: bool = False) -> Outcome:
+    """The outcome of a trial whose backward returned finite gradients of the right shapes.
+
+    ``doubtful``: the check itself cannot be trusted on this case (a perturbation crossed a
+    kink, or the original backward fails the check here), so a real bug there is
+    ``indeterminate``, neither detected nor missed. Equivalence does not depend on the
+    check (it is the true error), so it is kept.
+    """
     if true_error <= floor:
         return Outcome.EQUIVALENT
+    if doubtful:
+        return Outcome.INDETERMINATE
     return Outcome.DETECTED if difference > tolerance else Outcome.MISSED
 
 
@@ -64,6 +73,7 @@ class CaseData:
     references: dict[tuple[str, float], Reference]
     original: np.ndarray | None = None
     original_norm: float = 0.0
+    alarms: frozenset[tuple[str, float]] = frozenset()  # checks the original fails here
 
     def __post_init__(self) -> None:
         if self.original is not None:
@@ -144,10 +154,18 @@ def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: st
     except BaseException as e:
         if isinstance(e, KeyboardInterrupt):
             raise
-        # NUL is escaped: PostgreSQL's text columns refuse it
-        outcome, error = Outcome.CRASHED, f"{type(e).__name__}: {e}"[:2000].replace("\x00", "\\x00")
-        if isinstance(e, ValueError) and "read-only" in str(e):  # the case's arrays are frozen
-            error = f"the backward writes into its inputs ({error})"
+        alias = aliasing_message(e)  # numpy refused a write into the frozen case
+        if alias is not None:
+            outcome, error = Outcome.ALIASING, alias
+        else:
+            # NUL is escaped: PostgreSQL's text columns refuse it
+            outcome, error = (Outcome.CRASHED,
+                              f"{type(e).__name__}: {e}"[:2000].replace("\x00", "\\x00"))
+    if not data.case.intact():
+        data.case.restore()  # the next evaluation sees the case as it was built
+        if outcome is None or outcome == Outcome.CRASHED:
+            outcome, flat = Outcome.ALIASING, None
+            error = "the backward changed a list or dict of its inputs in place"
     elapsed = time.perf_counter() - start
     true_error = None
     if flat is not None and data.original is not None:
@@ -172,7 +190,8 @@ def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: st
                     verdict = classify_original(difference, tolerance)
                 else:
                     assert true_error is not None  # a non-finite one set NONFINITE above
-                    verdict = classify(difference, true_error, tolerance, floor)
+                    verdict = classify(difference, true_error, tolerance, floor,
+                                       bool(reference.kinks) or check in data.alarms)
             difference = _finite_or_none(difference)
         assert verdict is not None
         results.append(TrialResult(mutant_id, data.index, check[0], check[1], difference,
