@@ -13,14 +13,24 @@ import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
-from mutagrad import __version__, gradcheck, mutation, strategy, subjects
+from mutagrad import __version__, explore, gradcheck, mutation, strategy, subjects
 from mutagrad.errors import InvalidInput, MutagradError
+from mutagrad.explore import Exploration, Recipe
 from mutagrad.mutation import Mutant
 from mutagrad.store import Store
-from mutagrad.subject import Case, Subject, validate, validate_case_options
+from mutagrad.subject import (
+    FAMILIES,
+    Case,
+    Subject,
+    family_case,
+    jittered,
+    validate,
+    validate_case_options,
+)
 from mutagrad.trial import CaseData, evaluate, worker_init, worker_task
 from mutagrad.values import (
     ORIGINAL,
@@ -66,6 +76,10 @@ def validate_settings(settings: Settings) -> None:
     if not settings.strategies:
         raise InvalidInput("at least one strategy is needed", parameter="strategies")
     strategy.validate(settings.strategies)
+    for family in settings.families:
+        if family not in FAMILIES:
+            raise InvalidInput(f"unknown case family {family!r}: use one of "
+                               f"{', '.join(FAMILIES)}", parameter="families")
     if not settings.timeout > 0:
         raise InvalidInput(f"timeout must be positive, got {settings.timeout}",
                            parameter="timeout")
@@ -99,13 +113,22 @@ ProgressCallback = Callable[[ProgressEvent], None]
 
 
 def build_cases(subject: Subject, settings: Settings) -> list[Case]:
-    """seeds x batch sizes x dtypes (a subject without a batch dimension has one batch)."""
+    """seeds x batch sizes x dtypes (a subject without a batch dimension has one batch).
+
+    With ``jitter``, every case but those of the first seed (the user's exact
+    initialisation) has its parameters moved off their initial values."""
     batches = settings.batches if subject.batched else (subject.default_batch,)
     cases = []
     for seed in range(settings.seed, settings.seed + settings.cases):
         for batch in batches:
             for dtype in settings.dtypes:
-                cases.append(subject.case(seed, batch, dtype))
+                case = subject.case(seed, batch, dtype)
+                cases.append(jittered(case) if settings.jitter and seed != settings.seed
+                             else case)
+    for family in settings.families:  # one case of each family per seed, largest batch
+        for seed in range(settings.seed, settings.seed + settings.cases):
+            case = family_case(subject.case(seed, max(batches), settings.dtypes[0]), family)
+            cases.append(jittered(case) if settings.jitter else case)
     return cases
 
 
@@ -278,7 +301,9 @@ def _execute(store: Store, campaign_id: int, subject: Subject, spec: SubjectSpec
         if not any(key[0] == ORIGINAL for key in done):
             store.add_trials(campaign_id, original_trials)
         store.set_status(campaign_id, Status.RUNNING, original_alarms=alarms)
-        _run_mutants(mutants, data, done, settings, spec, buffer, flush, on_progress, pool)
+        explorations = _explorations(store, campaign_id, subject, mutants, settings, done)
+        _run_mutants(mutants, data, done, settings, spec, buffer, flush, on_progress, pool,
+                     explorations, lambda m, found: store.set_hidden_by(campaign_id, m, found))
         flush(force=True)
         store.set_status(campaign_id, Status.FINISHED, finished=True)
     except KeyboardInterrupt:
@@ -296,32 +321,65 @@ def _execute(store: Store, campaign_id: int, subject: Subject, spec: SubjectSpec
         raise
 
 
+class _Explorer:
+    """Which mutants to try on exploratory cases: those equivalent on every case."""
+
+    def __init__(self, recipes: tuple[Recipe, ...], enabled: bool):
+        self.recipes = recipes
+        self.enabled = enabled
+        self.equivalent: dict[str, bool] = {}
+
+    def task(self, m: Mutant) -> Exploration:
+        return Exploration(m.id, m.function, m.function_source, self.recipes)
+
+
+def _explorations(store: Store, campaign_id: int, subject: Subject, mutants: Sequence[Mutant],
+                  settings: Settings, done: set[tuple[str, int]]) -> _Explorer:
+    explorer = _Explorer(explore.recipes(subject, settings.seed, settings.batches),
+                         settings.explore)
+    if settings.explore and done:  # a resume: mutants finished before it, not yet explored
+        pending = store.unexplored_equivalents(campaign_id)
+        explorer.equivalent = {m.id: True for m in mutants if m.id in pending}
+    return explorer
+
+
 def _run_mutants(mutants: Sequence[Mutant], data: list[CaseData], done: set[tuple[str, int]],
                  settings: Settings, spec: SubjectSpec, buffer: list[TrialResult],
                  flush: Callable[..., None], on_progress: ProgressCallback | None,
-                 pool: Pool) -> None:
+                 pool: Pool, explorer: _Explorer,
+                 record: Callable[[str, str], None]) -> None:
     by_index = {d.index: d for d in data}
+    by_id = {m.id: m for m in mutants}
     remaining: dict[str, int] = {}
     detected: set[str] = set()
-    tasks = []
+    tasks: list[Any] = []
     for m in mutants:
         missing = tuple(d.index for d in data if (m.id, d.index) not in done)
         if missing:
             tasks.append((m.id, m.function, m.function_source, missing))
             remaining[m.id] = len(missing)
-    total, finished = len(mutants), len(mutants) - len(tasks)
+            explorer.equivalent.setdefault(m.id, True)
+        elif explorer.equivalent.get(m.id) and explorer.enabled:
+            tasks.append(explorer.task(m))  # finished before a resume, not yet explored
+    total, finished = len(mutants), len(mutants) - len(remaining)
     if on_progress:
         on_progress(ProgressEvent(finished, total, 0))
     if not tasks:
         return
 
-    def deadline(task: tuple[str, str, str, tuple[int, ...]]) -> float:
+    def deadline(task: Any) -> float:
         # The soft limit (SIGALRM in the worker) normally fires first; this hard one catches
         # code that blocks signals or hangs inside C.
-        return len(task[3]) * settings.timeout * 2 + 2.0
+        cases = len(task.recipes) if isinstance(task, Exploration) else len(task[3])
+        return cases * settings.timeout * 2 + 2.0
 
     for event in pool.run((spec, data, tolerances(settings), settings.timeout), tasks,
                           deadline):
+        if isinstance(event.task, Exploration):
+            found = event.result.hidden_by if isinstance(event, Done) else (
+                f"exploration stopped: {event.detail}")
+            record(event.task.mutant_id, found)
+            continue
         mutant_id, function, source, indices = event.task
         if isinstance(event, Done):
             results: list[TrialResult] = event.result
@@ -337,8 +395,12 @@ def _run_mutants(mutants: Sequence[Mutant], data: list[CaseData], done: set[tupl
         buffer.extend(results)
         if any(r.outcome == Outcome.DETECTED for r in results):
             detected.add(mutant_id)
+        if any(r.outcome != Outcome.EQUIVALENT for r in results):
+            explorer.equivalent[mutant_id] = False
         remaining[mutant_id] -= len(indices)
         if remaining[mutant_id] == 0:
+            if explorer.enabled and explorer.equivalent.get(mutant_id):
+                pool.submit(explorer.task(by_id[mutant_id]))
             finished += 1
             if on_progress:
                 on_progress(ProgressEvent(finished, total, len(detected)))

@@ -33,7 +33,7 @@ __all__ = ["app", "main"]
 # Library parameters whose flag is not the parameter's own name (--cases is "cases").
 _FLAGS = {"batches": "--batch", "dtypes": "--dtype", "epsilons": "--epsilon",
           "strategies": "--strategy", "categories": "--category", "operators": "--operator",
-          "memory_mb": "--memory"}
+          "memory_mb": "--memory", "families": "--family"}
 
 
 def flag_of(parameter: str) -> str:

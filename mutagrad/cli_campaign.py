@@ -66,6 +66,15 @@ def run(
     timeout: Annotated[float | None, typer.Option(
         help=f"Seconds per evaluation before it is a timeout [default: {DEFAULTS.timeout:g}; "
              "on --resume, the stored plan's].")] = None,
+    jitter: Annotated[bool, typer.Option(
+        help="Move parameters off their initial values (gamma = 1 and zero biases hide "
+             "bugs); the first seed keeps your exact initialisation.")] = DEFAULTS.jitter,
+    family: Annotated[str | None, typer.Option(
+        help="Also run cases of these families, comma-separated: stress (float32, 10x "
+             "inputs), repeats (repeated integer indices).")] = None,
+    explore: Annotated[bool, typer.Option(
+        help="Try other cases on mutants no case distinguishes: a bug your cases hide, or "
+             "likely equivalent.")] = DEFAULTS.explore,
     memory: Annotated[int, typer.Option(
         help="Memory cap per worker, MiB.")] = DEFAULTS.memory_mb,
     db: DbOpt = None,
@@ -98,7 +107,8 @@ def run(
             epsilons=parse_list(epsilon, float, "--epsilon") or (), tolerance=tolerance,
             strategies=parse_list(strategy, str, "--strategy") or (),
             categories=tuple(split(category) or ()), operators=tuple(split(operator) or ()),
-            memory_mb=memory).running(jobs, timeout)
+            jitter=jitter, families=parse_list(family, str, "--family") or (),
+            explore=explore, memory_mb=memory).running(jobs, timeout)
         campaign.validate_settings(settings)  # before the database is opened: no file left
         specs = [own.spec(t) for t in targets]
     store = Store(db, create=resume is None)

@@ -296,6 +296,11 @@ def describe_kinks(kinks: Sequence[int], keys: Sequence[str],
     return None
 
 
+def equivalence_floor(dtype: str) -> float:
+    """True errors at or under this are rounding, not a bug: 100 ulps of the case's dtype."""
+    return float(100 * np.finfo(dtype).eps)
+
+
 def check_layout(analytic: Params, keys: tuple[str, ...],
                  shapes: tuple[tuple[int, ...], ...]) -> None:
     """Raise ``GradientMismatch`` unless ``analytic`` has exactly these keys and shapes."""

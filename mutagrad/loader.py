@@ -18,43 +18,16 @@ import contextlib
 import hashlib
 import importlib
 import importlib.util
-import signal
 import sys
-import threading
 import traceback
 from collections.abc import Iterator
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 from mutagrad.errors import UnknownSubject
+from mutagrad.timelimit import EvaluationTimeout, time_limit
 
 IMPORT_TIMEOUT = 10.0  # seconds a module's top level may run
-
-
-class _ImportTimeout(BaseException):
-    """Raised inside a module whose top level runs too long (not an Exception: the user's
-    ``except Exception`` must not swallow it)."""
-
-
-@contextlib.contextmanager
-def _time_limit(seconds: float | None) -> Iterator[None]:
-    usable = (seconds and hasattr(signal, "setitimer")
-              and threading.current_thread() is threading.main_thread())
-    if not usable:
-        yield
-        return
-
-    def expire(signum: int, frame: Any) -> None:
-        raise _ImportTimeout()
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    signal.setitimer(signal.ITIMER_REAL, seconds)  # type: ignore[arg-type]
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
 
 
 @contextlib.contextmanager
@@ -125,9 +98,9 @@ def import_file(path: Path, timeout: float | None = IMPORT_TIMEOUT) -> ModuleTyp
     sys.modules[name] = module  # inspect.getsource needs it registered
     try:
         # its folder: the file may import its neighbours
-        with _importing([str(resolved.parent)]), _time_limit(timeout):
+        with _importing([str(resolved.parent)]), time_limit(timeout):
             spec.loader.exec_module(module)
-    except _ImportTimeout:
+    except EvaluationTimeout:
         del sys.modules[name]
         raise _timed_out(str(path), timeout or 0) from None
     except Exception as e:  # noqa: BLE001 - a user's module may raise anything on import
@@ -148,9 +121,9 @@ def _import_name(target: str, search_path: str | None, *, where: str,
     if target in sys.modules:
         return sys.modules[target]
     try:
-        with _importing([search_path] if search_path else []), _time_limit(timeout):
+        with _importing([search_path] if search_path else []), time_limit(timeout):
             return importlib.import_module(target)
-    except _ImportTimeout:
+    except EvaluationTimeout:
         raise _timed_out(where, timeout or 0) from None
     except ModuleNotFoundError as e:
         if e.name and target.startswith(e.name):

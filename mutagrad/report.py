@@ -18,6 +18,7 @@ from rich.table import Table
 from rich.text import Text
 
 from mutagrad.analysis import Change, Comparison, GroupRow, MutantReport, Report, Verdict
+from mutagrad.explore import NOTHING
 from mutagrad.store import Store
 from mutagrad.values import CampaignInfo, CaseInfo, plan_config
 from mutagrad.values import TrialResult as TrialInfo
@@ -147,10 +148,14 @@ def results(r: Report, only: str | None) -> RenderableType:
         if missed:
             parts.append(verdicts_table(f"Real bugs the check misses ({len(missed)})", missed))
         elif r.total.detected:
-            parts.append(Text(f"All {r.total.detected} real bugs are caught at this tolerance."))
+            parts.append(Text(f"All {r.total.detected} real bugs the cases show are caught at "
+                              "this tolerance."))
         else:
             parts.append(Text("No mutant is a real bug the check could judge: there is no "
                               "detection rate to give."))
+        hidden = hidden_bugs(r)
+        if hidden:
+            parts.append(hidden_table(hidden))
         excluded = exclusions(r)
         if excluded:
             parts.append(Text(excluded, style="yellow"))
@@ -161,6 +166,25 @@ def results(r: Report, only: str | None) -> RenderableType:
     parts.append(Text("kill tolerance: from that tolerance up, the bug is missed on some case.",
                       style="dim"))
     return Group(*parts)
+
+
+def hidden_bugs(r: Report) -> list[Verdict]:
+    """Mutants equivalent on every case that an exploratory case shows to be real bugs."""
+    return [v for v in r.verdicts if v.status == "equivalent"
+            and v.mutant.hidden_by not in (None, NOTHING)
+            and not v.mutant.hidden_by.startswith("exploration stopped")]
+
+
+def hidden_table(hidden: Sequence[Verdict]) -> Table:
+    table = new_table(f"Real bugs your cases hide ({len(hidden)}): equivalent on every case "
+                      "of the campaign, a bug on the case shown")
+    for column in ("id", "operator", "line", "change", "shown by"):
+        table.add_column(column, overflow="fold", no_wrap=column != "shown by")
+    for v in hidden:
+        m = v.mutant
+        table.add_row(Text(m.mutant_id), Text(m.operator), str(m.line),
+                      Text(short_change(m.original, m.replacement)), Text(m.hidden_by or ""))
+    return table
 
 
 def exclusions(r: Report) -> str | None:

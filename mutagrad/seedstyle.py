@@ -69,10 +69,13 @@ def seed_style(module: ModuleType, *, name: str, forward: str = "forward_propaga
     backward_fn = _function(module, backward, "backward", "--backward", where)
     init = _function(module, params, "parameters", "--params", where)
     inputs_fn = _function(module, inputs, "inputs", "--inputs", where) if inputs else None
+    probe = _call_init(init, np.random.default_rng(0))
     if param_names is None or (n_x is None and inputs_fn is None):
-        probe = _call_init(init, np.random.default_rng(0))
         param_names = tuple(probe)
         n_x = next((np.shape(v)[1] for v in probe.values() if np.ndim(v) == 2), None)
+    # The default batch differs from the input size: with m = n_x = 3, X is square and a
+    # dropped .T gives wrong values where it should crash (or show as a bug).
+    default_m = 3 if n_x != 3 else 5
     names = param_names
     if inputs_fn is None and n_x is None:
         raise InvalidInput(f"cannot tell the input size of {where} from its parameters "
@@ -85,7 +88,7 @@ def seed_style(module: ModuleType, *, name: str, forward: str = "forward_propaga
             X, Y, values = default_case()
             m = np.shape(X)[-1]
         else:
-            m = batch or 3
+            m = batch or default_m
             rng = np.random.default_rng(0 if seed is None else seed)
             if inputs_fn is not None:
                 X, Y = inputs_fn(rng, m)
@@ -116,4 +119,4 @@ def seed_style(module: ModuleType, *, name: str, forward: str = "forward_propaga
 
     return Subject(name=name, description=description or f"{where} (seed-style)",
                    backward=backward_fn, param_names=names, cost=cost, gradients=gradients,
-                   make_case=make_case, forward=forward_fn)
+                   make_case=make_case, forward=forward_fn, default_batch=default_m)

@@ -21,6 +21,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    case,
     create_engine,
     delete,
     event,
@@ -99,6 +100,7 @@ class _Mutant(Base):
     original: Mapped[str] = mapped_column(Text)
     replacement: Mapped[str] = mapped_column(Text)
     diff: Mapped[str] = mapped_column(Text)
+    hidden_by: Mapped[str | None] = mapped_column(Text)
 
 
 class _Case(Base):
@@ -339,6 +341,26 @@ class Store:
                                _Trial.epsilon)
         with _reading(self.url), self.Session() as s:
             return [TrialInfo(*row) for row in s.execute(query)]
+
+    def set_hidden_by(self, campaign_id: int, mutant_id: str, hidden_by: str) -> None:
+        """Record what the exploratory cases found for a mutant."""
+        try:
+            with self.Session.begin() as s:
+                s.execute(update(_Mutant).where(_Mutant.campaign_id == campaign_id,
+                                                _Mutant.mutant_id == mutant_id)
+                          .values(hidden_by=hidden_by))
+        except SQLAlchemyError as e:
+            raise StoreError(f"cannot update mutant {mutant_id}: {_first_line(e)}") from e
+
+    def unexplored_equivalents(self, campaign_id: int) -> set[str]:
+        """Mutants equivalent on every stored trial and not explored yet (one query)."""
+        equivalent = func.sum(case((_Trial.outcome == "equivalent", 1), else_=0))
+        query = (select(_Trial.mutant_id).join(_Mutant, (_Mutant.campaign_id == _Trial.campaign_id)
+                                               & (_Mutant.mutant_id == _Trial.mutant_id))
+                 .where(_Trial.campaign_id == campaign_id, _Mutant.hidden_by.is_(None))
+                 .group_by(_Trial.mutant_id).having(func.count() == equivalent))
+        with _reading(self.url), self.Session() as s:
+            return set(s.scalars(query))
 
     def done_keys(self, campaign_id: int) -> set[tuple[str, int]]:
         """(mutant id, case index) pairs that already have their trials stored."""

@@ -139,6 +139,75 @@ def user_code(subject: str, doing: str) -> Iterator[None]:
                             f"while {doing}", frames=shown) from e
 
 
+JITTER_SCALE = 0.5  # noise sd, in units of the parameter's own rms (1 when it is all zeros)
+_JITTER_STREAM = 0x717  # a stream of its own: the case's other draws are unchanged
+
+
+def jittered(case: Case, scale: float = JITTER_SCALE) -> Case:
+    """The case with its floating-point parameters moved off their initial values.
+
+    ``p + scale * max(rms(p), 1 if p is all zeros) * z``, z standard normal drawn from the
+    case's seed (reproducible): gamma = 1 and zero biases, which hide bugs that multiply by
+    or add them (``dx`` from ``dy`` instead of ``gamma * dy``), become generic values; a
+    small weight initialisation stays small. The data are shared, not copied.
+    """
+    rng = np.random.default_rng([0 if case.seed is None else case.seed, _JITTER_STREAM])
+    params: Params = {}
+    for name, value in case.params.items():
+        array = np.asarray(value)
+        if array.dtype.kind != "f" or array.size == 0:
+            params[name] = array.copy()
+            continue
+        rms = float(np.sqrt(np.mean(np.square(array, dtype=np.float64))))
+        noise = scale * (rms if rms > 0 else 1.0) * rng.standard_normal(array.shape)
+        params[name] = (array + noise).astype(array.dtype)
+    return Case(case.seed, case.batch, case.dtype, params, case.data,
+                f"{case.shape} jittered".strip())
+
+
+FAMILIES: dict[str, str] = {
+    "stress": "float32, with the data's floating-point inputs 10x larger (round-off, "
+              "overflow: a surrogate gradient that is NaN in float32)",
+    "repeats": "integer inputs (indices) drawn from two values, so they repeat "
+               "(x[idx] += g where np.add.at is needed)",
+}
+
+
+def _mapped(value: Any, leaf: Callable[[np.ndarray], np.ndarray]) -> Any:
+    """``value`` rebuilt with ``leaf`` applied to every array in it."""
+    if isinstance(value, np.ndarray):
+        return leaf(value)
+    if isinstance(value, Mapping):
+        return {k: _mapped(v, leaf) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_mapped(v, leaf) for v in value]
+    if isinstance(value, tuple):
+        return tuple(_mapped(v, leaf) for v in value)
+    return value
+
+
+def family_case(case: Case, family: str) -> Case:
+    """The case turned into one of the named ``FAMILIES``. Raises ``InvalidInput`` for an
+    unknown name."""
+    if family == "stress":
+        def leaf(a: np.ndarray) -> np.ndarray:
+            return (a * 10).astype(np.float32) if a.dtype.kind == "f" else a.copy()
+        return Case(case.seed, case.batch, "float32", cast(case.params, "float32"),
+                    _mapped(dict(case.data), leaf), f"{case.shape} stress".strip())
+    if family == "repeats":
+        rng = np.random.default_rng([0 if case.seed is None else case.seed, _JITTER_STREAM, 1])
+
+        def leaf(a: np.ndarray) -> np.ndarray:
+            if a.dtype.kind not in "iu" or a.size < 2:
+                return a.copy()
+            pair = rng.choice(a.ravel(), size=2)
+            return pair[rng.integers(0, 2, size=a.shape)].astype(a.dtype)
+        return Case(case.seed, case.batch, case.dtype, dict(case.params),
+                    _mapped(dict(case.data), leaf), f"{case.shape} repeats".strip())
+    raise InvalidInput(f"unknown case family {family!r}: use one of {', '.join(FAMILIES)}",
+                       parameter="families")
+
+
 def freeze(value: Any) -> None:
     """Make every numpy array in ``value`` read-only, through tuples, lists and dicts."""
     if isinstance(value, np.ndarray):
@@ -278,8 +347,8 @@ def validate(subject: Subject, case: Case) -> None:
     try:
         with user_code(subject.name, f"running the backward {subject.backward.__name__}"):
             grads = subject.gradients(subject.backward, case)
-    except GradientMismatch as e:
-        raise CheckFailed(f"{subject.name}: {e}") from e
+    except GradientMismatch as e:  # keys that do not fit the convention: say how to name them
+        raise InvalidInput(f"{subject.name}: {e}") from e
     except UserCodeError as e:
         alias = aliasing_message(e.__cause__) if e.__cause__ else None
         if alias is None:

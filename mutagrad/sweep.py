@@ -99,13 +99,24 @@ class ToleranceCurve:
 
 
 def _recommend(lo: float, hi: float, strategy: str, dtype: str,
-               epsilon: float) -> tuple[float | None, str]:
+               epsilon: float, kinked: bool = False) -> tuple[float | None, str]:
+    """A tolerance in the safe window (lo, hi), and what it is; or why there is none.
+
+    ``kinked``: the correct code's largest differences come from steps that cross a kink,
+    which no epsilon fixes (the finite difference is not the derivative there)."""
     if lo < hi:
         floor = max(lo, hi * 1e-6, np.finfo(float).tiny)
         pick = math.sqrt(floor * hi)
-        return pick, (f"the middle (log scale) of the safe window {lo:.2e} .. {hi:.2e}: "
-                      f"correct code stays {pick / max(lo, 1e-300):.0f}x under it, every real "
-                      f"bug {hi / pick:.0f}x over it")
+        where = ("the middle (log scale) of the safe window" if floor == lo else
+                 "the middle (log scale) of the top six decades of the safe window")
+        return pick, (f"{where} {lo:.2e} .. {hi:.2e}: correct code stays "
+                      f"{pick / max(lo, 1e-300):.3g}x under it, every real bug "
+                      f"{hi / pick:.3g}x over it")
+    if kinked:
+        return None, (f"no tolerance separates correct from buggy code at epsilon {epsilon:g} "
+                      f"in {dtype}, and no epsilon fixes it: the correct code's largest "
+                      "differences come from steps that cross a kink (ties, relu at 0), where "
+                      "the finite difference is not the derivative at any step")
     best = theory_epsilon(strategy, dtype)
     if best and not math.isclose(best, epsilon, rel_tol=0.5):
         return None, (f"no tolerance separates correct from buggy code at epsilon {epsilon:g} "
@@ -132,15 +143,21 @@ def tolerance_curves(store: Store, ref: str | int | None = None, strategy: str |
     curves = []
     for (dtype, name, eps), trials in sorted(groups.items()):
         original = [t for t in trials if t.mutant_id == ORIGINAL]
+        # real bugs whatever the tolerance: indeterminate only because the original alarms
+        # at the run's tolerance still count; those whose step crosses a kink do not
         bugs = [t for t in trials if t.mutant_id != ORIGINAL
-                and t.outcome in (Outcome.DETECTED, Outcome.MISSED)]
+                and (t.outcome in (Outcome.DETECTED, Outcome.MISSED)
+                     or (t.outcome == Outcome.INDETERMINATE and t.note is None))]
         o = np.array([math.inf if t.difference is None else t.difference for t in original])
         b = np.array([math.inf if t.difference is None else t.difference for t in bugs])
         detection = (b[None, :] > tolerances[:, None]).mean(axis=1) if b.size else np.zeros_like(tolerances)
         alarm = (o[None, :] > tolerances[:, None]).mean(axis=1) if o.size else np.zeros_like(tolerances)
         largest = float(o.max()) if o.size else 0.0
         smallest = float(b.min()) if b.size else math.inf
-        pick, reason = _recommend(largest, smallest, name, dtype, eps)
+        worst = max(original, key=lambda t: math.inf if t.difference is None
+                    else t.difference, default=None)
+        pick, reason = _recommend(largest, smallest, name, dtype, eps,
+                                  kinked=worst is not None and worst.note is not None)
         overlaps = tuple(sorted((Overlap(t.mutant_id, cases[t.case_index].label, t.difference)
                                  for t in bugs if t.difference is not None
                                  and t.difference <= largest), key=lambda x: x.difference))

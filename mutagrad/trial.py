@@ -7,10 +7,8 @@ backward does (raise, hang, return NaN or the wrong shapes); it never raises its
 from __future__ import annotations
 
 import math
-import signal
 import time
-from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -20,6 +18,7 @@ from mutagrad.errors import GradientMismatch
 from mutagrad.gradcheck import (
     check_layout,
     describe_kinks,
+    equivalence_floor,
     flatten,
     norm,
     relative_difference_to,
@@ -27,15 +26,12 @@ from mutagrad.gradcheck import (
 from mutagrad.strategy import Reference
 from mutagrad.strategy import difference as strategy_difference
 from mutagrad.subject import Case, Subject, aliasing_message
+from mutagrad.timelimit import EvaluationTimeout, alarm_handler, arm
 from mutagrad.values import BUG_OUTCOMES, ORIGINAL, Outcome, TrialResult
 
 __all__ = ["BUG_OUTCOMES", "ORIGINAL", "CaseData", "Outcome", "TrialResult", "classify",
            "classify_original", "equivalence_floor", "evaluate"]
 
-
-def equivalence_floor(dtype: str) -> float:
-    """True errors at or under this are rounding, not a bug: 100 ulps of the case's dtype."""
-    return float(100 * np.finfo(dtype).eps)
 
 
 def classify(difference: float, true_error: float, tolerance: float, floor: float,
@@ -80,34 +76,6 @@ class CaseData:
             object.__setattr__(self, "original_norm", norm(self.original))
 
 
-class EvaluationTimeout(BaseException):
-    """Raised inside a backward that ran too long (a BaseException: `except Exception` in the
-    user's code must not swallow it)."""
-
-
-@contextmanager
-def alarm_handler() -> Iterator[None]:
-    """Route SIGALRM to ``EvaluationTimeout`` for the block (main thread, Unix only)."""
-    if not hasattr(signal, "setitimer"):
-        yield
-        return
-
-    def expire(signum: int, frame: Any) -> None:
-        raise EvaluationTimeout()
-
-    previous = signal.signal(signal.SIGALRM, expire)
-    try:
-        yield
-    finally:
-        signal.setitimer(signal.ITIMER_REAL, 0)
-        signal.signal(signal.SIGALRM, previous)
-
-
-def _arm(seconds: float | None) -> None:
-    if seconds and hasattr(signal, "setitimer"):
-        signal.setitimer(signal.ITIMER_REAL, seconds)
-
-
 def _finite_or_none(x: float) -> float | None:
     return x if math.isfinite(x) else None
 
@@ -135,11 +103,11 @@ def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: st
     flat_norm = 0.0
     outcome: Outcome | None = None
     try:
-        _arm(timeout)
+        arm(timeout)
         try:
             grads = subject.gradients(backward, data.case)
         finally:
-            _arm(0)  # disarm before anything else can be interrupted
+            arm(0)  # disarm before anything else can be interrupted
         check_layout(grads, data.keys, data.shapes)
         flat = flatten(grads, data.keys).astype(np.float64, copy=False)
         flat_norm = norm(flat)
@@ -213,12 +181,17 @@ def worker_init(spec: Any, data: list[CaseData], tolerances: dict[str, float],
     return subjects.load(spec), {d.index: d for d in data}, tolerances, timeout
 
 
-def worker_task(state: WorkerState,
-                task: tuple[str, str, str, tuple[int, ...]]) -> list[TrialResult]:
-    """Compile one mutant's function in memory and evaluate it on the task's cases."""
+def worker_task(state: WorkerState, task: Any) -> Any:
+    """Compile one mutant's function in memory and evaluate it on the task's cases (or, for
+    an ``explore.Exploration``, try it on exploratory cases)."""
+    from mutagrad.explore import Exploration, explore
     from mutagrad.mutation import bind
 
     subject, data, tolerances, timeout = state
+    if isinstance(task, Exploration):
+        backward = bind(subject, task.function, task.function_source,
+                        f"<mutant {task.mutant_id}>")
+        return explore(subject, backward, task, timeout)
     mutant_id, function, function_source, case_indices = task
     backward = bind(subject, function, function_source, f"<mutant {mutant_id}>")
     return evaluate(subject, backward, mutant_id, [data[i] for i in case_indices],

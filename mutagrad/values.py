@@ -74,6 +74,9 @@ class Settings:
     tolerance: float | None = None  # None: each strategy's own
     categories: tuple[str, ...] = ()
     operators: tuple[str, ...] = ()
+    jitter: bool = True  # parameters moved off their initial values (subject.jittered)
+    families: tuple[str, ...] = ()  # extra cases of these families (subject.FAMILIES)
+    explore: bool = True  # try other cases on mutants no case distinguishes (explore.py)
     # how to run it (may change on resume)
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1, compare=False)
     timeout: float = field(default=10.0, compare=False)
@@ -152,6 +155,10 @@ class MutantInfo:
     original: str
     replacement: str
     diff: str
+    # what exploratory cases found for a mutant no campaign case distinguishes: the case
+    # that shows the bug ("seed=1000 m=1 float64 jittered: true error 3.1e-01"), "none"
+    # when no case tried does, None when not explored
+    hidden_by: str | None = None
 
 
 @dataclass(frozen=True)

@@ -167,7 +167,7 @@ def _ties(A_prev, f, stride):
 
 def test_kinks_are_exactly_the_max_ties():
     from mutagrad import gradcheck
-    from mutagrad.trial import describe_kinks
+    from mutagrad.gradcheck import describe_kinks
 
     subject = load("pool")
     case = subject.case(9, 2)  # repeated values, max mode

@@ -228,7 +228,8 @@ def test_a_relu_mask_boundary_at_exact_zeros_is_indeterminate(tmp_path, capsys):
     path = tmp_path / "relu.py"
     path.write_text(RELU)
     store = Store(f"sqlite:///{tmp_path / 'r.db'}")
-    cid = campaign.start(store, parse_spec(str(path)), Settings(cases=2, jobs=1))
+    # no jitter: the exact zeros of the input are the point (jitter would move them)
+    cid = campaign.start(store, parse_spec(str(path)), Settings(cases=2, jobs=1, jitter=False))
     r = analysis.report(store, cid)
     by_op = {v.mutant.operator: v for v in r.verdicts}
     boundary = by_op["mask-boundary"]  # x > 0 -> x >= 0: both valid subgradients at 0
@@ -407,3 +408,29 @@ def test_check_json_is_strict_and_names_the_nan(tmp_path, capsys):
     assert payload["difference"] == "NaN"
     worst = payload["parameters"][0]
     assert worst["gradient"] == "dW1" and worst["index"] == [1, 2]
+
+
+def test_no_epsilon_advice_where_a_tie_makes_the_difference(tmp_path):
+    from mutagrad import sweep
+
+    store = Store(f"sqlite:///{tmp_path / 't.db'}")
+    # seeds 8 and up of pool repeat values; max mode at stride 2 meets ties in every window
+    cid = campaign.start(store, "pool", Settings(seed=8, cases=3, batches=(2,), jobs=1,
+                                                 categories=("sign",)))
+    _, curves = sweep.tolerance_curves(store, cid)
+    [curve] = curves
+    if curve.window is None:
+        assert "try epsilon" not in curve.reason
+        assert "no epsilon fixes it" in curve.reason
+    else:  # a window despite the ties: the advice is a tolerance, never an epsilon
+        assert "try epsilon" not in curve.reason
+
+
+def test_a_kink_gets_no_epsilon_advice_and_the_window_is_described_as_it_is():
+    from mutagrad import sweep
+
+    pick, reason = sweep._recommend(0.28, 0.1, "centered", "float64", 1e-7, kinked=True)
+    assert pick is None and "no epsilon fixes it" in reason and "try epsilon" not in reason
+    pick, reason = sweep._recommend(1e-10, 1.0, "centered", "float64", 1e-7)
+    assert pick is not None and "top six decades" in reason  # not "the middle" of 1e-10..1
+    assert 1e-6 < pick < 1.0 and abs(pick - (1e-6 * 1.0) ** 0.5) < 1e-12

@@ -5,6 +5,7 @@ from __future__ import annotations
 import builtins
 import functools
 import inspect
+import linecache
 import os
 import tokenize
 import types
@@ -88,6 +89,9 @@ def bind(subject: Subject, function: str, function_source: str,
     module or the next call. The module and its file are untouched.
     """
     module_globals = subject.backward.__globals__
+    # tracebacks (and the aliasing message) can then quote the mutant's own lines
+    linecache.cache[filename] = (len(function_source), None,
+                                 function_source.splitlines(keepends=True), filename)
     scratch = dict(module_globals)  # exec needs a plain dict: it only creates the functions
     compiled = compile_functions(function_source, [function], scratch, filename)
     own: dict[str, Any] = {"__builtins__": module_globals.get("__builtins__", builtins)}
