@@ -29,7 +29,7 @@ from dataclasses import dataclass
 from mutagrad.errors import InvalidInput
 from mutagrad.store import Store
 from mutagrad.trial import ORIGINAL, Outcome, classify, classify_original, equivalence_floor
-from mutagrad.values import FIXED_OUTCOMES, CampaignInfo, CaseInfo, MutantInfo
+from mutagrad.values import FIXED_OUTCOMES, CampaignInfo, CaseInfo, MutantInfo, doubtful
 from mutagrad.values import TrialResult as TrialInfo
 
 STATUS_ORDER = ("detected", "missed", "shape", "nonfinite", "aliasing", "crashed", "timeout",
@@ -64,7 +64,7 @@ def outcome_at(trial: TrialInfo, tolerance: float, dtype: str,
         # A gradient whose true error overflowed (mutagrad 0.1 stored these as equivalent).
         return Outcome.NONFINITE
     return classify(difference, trial.true_error, tolerance, equivalence_floor(dtype),
-                    doubtful=trial.note is not None or original_alarms)
+                    doubtful=doubtful(trial.note) or original_alarms)
 
 
 @dataclass(frozen=True)

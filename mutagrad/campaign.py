@@ -188,7 +188,10 @@ def _check_original(subject: Subject, data: list[CaseData],
     for d in data:
         grads = subject.gradients(subject.backward, d.case)
         flat = gradcheck.flatten(grads, d.keys).astype(np.float64)
-        with_original.append(replace(d, original=flat, alarms=frozenset(alarms[d.index])))
+        cost = (float(subject.own_cost(subject.backward, d.case.params, d.case))
+                if subject.own_cost is not None else None)
+        with_original.append(replace(d, original=flat, alarms=frozenset(alarms[d.index]),
+                                     original_cost=cost))
     return trials, with_original
 
 

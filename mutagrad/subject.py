@@ -89,6 +89,10 @@ class Subject:
       not) are part of the check's reference and may not be mutated.
     - ``helpers`` are functions of the backward's file mutated along with it
       (``--mutate``); the backward sees the mutated helper.
+    - ``own_cost(backward, params, case)``, for a function under test that returns the cost
+      with the gradients (``lossFun``, ``costAndGradient``): the cost as *that* function
+      computes it. A mutant that changes it is checked against the numerical gradient of
+      its own cost, as the user's own check would be.
     """
 
     name: str
@@ -102,6 +106,7 @@ class Subject:
     default_batch: int = 3
     forward: Callable[..., Any] | None = None
     helpers: tuple[Callable[..., Any], ...] = ()
+    own_cost: Callable[[Callable[..., Any], Params, Case], float] | None = None
 
     def case(self, seed: int | None = None, batch: int | None = None,
              dtype: str = "float64") -> Case:

@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Any
 
 import numpy as np
@@ -25,9 +25,10 @@ from mutagrad.gradcheck import (
 )
 from mutagrad.strategy import Reference
 from mutagrad.strategy import difference as strategy_difference
+from mutagrad.strategy import references as strategy_references
 from mutagrad.subject import Case, Subject, aliasing_message
 from mutagrad.timelimit import EvaluationTimeout, alarm_handler, arm
-from mutagrad.values import BUG_OUTCOMES, ORIGINAL, Outcome, TrialResult
+from mutagrad.values import BUG_OUTCOMES, ORIGINAL, OWN_COST_NOTE, Outcome, TrialResult
 
 __all__ = ["BUG_OUTCOMES", "ORIGINAL", "CaseData", "Outcome", "TrialResult", "classify",
            "classify_original", "equivalence_floor", "evaluate"]
@@ -70,6 +71,7 @@ class CaseData:
     original: np.ndarray | None = None
     original_norm: float = 0.0
     alarms: frozenset[tuple[str, float]] = frozenset()  # checks the original fails here
+    original_cost: float | None = None  # subject.own_cost of the original, when it has one
 
     def __post_init__(self) -> None:
         if self.original is not None:
@@ -146,8 +148,21 @@ def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: st
             error = (f"the gradient's norm overflows (largest entry "
                      f"{float(np.max(np.abs(flat))):.3e}): no difference can be computed")
     floor = equivalence_floor(data.case.dtype)
+    references, own_note = data.references, None
+    if flat is not None and outcome is None and subject.own_cost is not None \
+            and data.original_cost is not None:
+        # A function that returns the cost with the gradients: a mutant that changes the
+        # cost is checked against the numerical gradient of ITS cost, as the user's own
+        # check would be, and the changed cost is a bug of its own.
+        own = _own_references(subject, backward, data, timeout)
+        if isinstance(own, str):
+            outcome, error = Outcome.CRASHED, own
+        elif own is not None:
+            references, cost_error = own
+            own_note = f"{OWN_COST_NOTE} (it changes the cost by {cost_error:.2e})"
+            true_error = max(true_error or 0.0, cost_error)
     results = []
-    for check, reference in data.references.items():
+    for check, reference in references.items():
         difference = None
         verdict = outcome
         tolerance = tolerances[check[0]]
@@ -162,10 +177,40 @@ def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: st
                                        bool(reference.kinks) or check in data.alarms)
             difference = _finite_or_none(difference)
         assert verdict is not None
+        notes = [n for n in (describe_kinks(reference.kinks, data.keys, data.shapes), own_note)
+                 if n]
         results.append(TrialResult(mutant_id, data.index, check[0], check[1], difference,
                                    true_error, verdict.value, error, elapsed,
-                                   describe_kinks(reference.kinks, data.keys, data.shapes)))
+                                   "; ".join(notes) or None))
     return results
+
+
+def _own_references(subject: Subject, backward: Callable[..., Any], data: CaseData,
+                    timeout: float | None
+                    ) -> tuple[dict[tuple[str, float], Reference], float] | str | None:
+    """The mutant's own cost's references and how far its cost is from the original's;
+    None when the cost is unchanged (to rounding); a message when computing it failed."""
+    own_cost = subject.own_cost
+    assert own_cost is not None and data.original_cost is not None
+    try:
+        arm(timeout)
+        try:
+            cost = float(own_cost(backward, data.case.params, data.case))
+            c0 = data.original_cost
+            scale = abs(cost) + abs(c0)
+            cost_error = abs(cost - c0) / scale if scale else 0.0
+            if not math.isfinite(cost_error) or cost_error <= equivalence_floor(data.case.dtype):
+                return None
+            mutant_subject = replace(subject, cost=lambda p, c: float(own_cost(backward, p, c)))
+            names = tuple(dict.fromkeys(k[0] for k in data.references))
+            epsilons = tuple(dict.fromkeys(k[1] for k in data.references))
+            return strategy_references(mutant_subject, data.case, names, epsilons), cost_error
+        finally:
+            arm(0)
+    except EvaluationTimeout:
+        return f"its own cost ran longer than {timeout:g} s"
+    except Exception as e:  # noqa: BLE001 - the mutant's cost may raise anything
+        return f"its own cost raised {type(e).__name__}: {e}"[:2000]
 
 
 # -- the worker side of a campaign (kept here, away from the database code, so that worker

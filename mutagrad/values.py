@@ -38,6 +38,14 @@ class Outcome(StrEnum):
 
 
 BUG_OUTCOMES = (Outcome.DETECTED, Outcome.MISSED)
+# A trial note that does not put the check in doubt (the others do: a kink, clipping, ...)
+OWN_COST_NOTE = "checked against the numerical gradient of its own cost"
+
+
+def doubtful(note: str | None) -> bool:
+    """Whether a trial's note says the check itself cannot be trusted on its case."""
+    return note is not None and any(not part.startswith(OWN_COST_NOTE)
+                                    for part in note.split("; "))
 # Outcomes that do not depend on the tolerance: re-judging stored numbers keeps them.
 FIXED_OUTCOMES = frozenset({Outcome.CRASHED, Outcome.TIMEOUT, Outcome.NONFINITE, Outcome.SHAPE,
                             Outcome.ALIASING})
