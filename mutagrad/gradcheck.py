@@ -296,6 +296,41 @@ def describe_kinks(kinks: Sequence[int], keys: Sequence[str],
     return None
 
 
+def describe_clipping(grad: np.ndarray, numerical: np.ndarray, keys: Sequence[str],
+                      shapes: Sequence[tuple[int, ...]]) -> str | None:
+    """"dWxh[0, 3] is clipped: analytic exactly -5, numerical -5.49", or None.
+
+    A backward that clips its gradient (``np.clip(dW, -5, 5)``) leaves entries exactly on a
+    constant bound B = max|g| while the true derivative is past it. Said when some entry
+    sits exactly on B, the numerical value there is past B by more than 0.1%, and B looks
+    like a bound: two or more entries on it, or a round number (2B an integer).
+    """
+    if grad.size == 0 or grad.shape != numerical.shape:
+        return None
+    magnitude = np.abs(grad)
+    bound = float(magnitude.max())
+    if not bound > 0 or not math.isfinite(bound):
+        return None
+    on = np.flatnonzero(magnitude == bound)
+    if len(on) < 2 and not float(2 * bound).is_integer():
+        return None
+    past = [i for i in on if abs(numerical[i]) > bound * 1.001
+            and np.sign(numerical[i]) == np.sign(grad[i])]
+    if not past:
+        return None
+    flat = int(past[0])
+    for key, shape in zip(keys, shapes):
+        size = int(np.prod(shape))
+        if flat < size:
+            index = ", ".join(str(int(i)) for i in np.unravel_index(flat, shape))
+            more = f" (+{len(past) - 1} more)" if len(past) > 1 else ""
+            return (f"{key}[{index}] is clipped{more}: analytic exactly {grad[past[0]]:g}, "
+                    f"numerical {numerical[past[0]]:.6g}: the backward clips its gradient, "
+                    "so the check fails where the bound binds")
+        flat -= size
+    return None
+
+
 def equivalence_floor(dtype: str) -> float:
     """True errors at or under this are rounding, not a bug: 100 ulps of the case's dtype."""
     return float(100 * np.finfo(dtype).eps)
@@ -361,5 +396,8 @@ def check(subject: Subject, case: Case, epsilon: float = DEFAULT_EPSILON,
     numerical = NumericalGradient(p.keys, p.shapes, centered_from(p), epsilon, 2 * p.J_plus.size)
     analytic = subject.gradients(subject.backward, case)
     kinks = describe_kinks([int(i) for i in kinks_from(p, case.dtype)], p.keys, p.shapes)
+    clipped = describe_clipping(flatten(analytic, p.keys).astype(np.float64), numerical.vector,
+                                p.keys, p.shapes)
+    notes = "; ".join(n for n in (kinks, clipped) if n) or None
     return CheckResult(subject.name, case, epsilon, tolerance, compare(analytic, numerical),
-                       kinks)
+                       notes)

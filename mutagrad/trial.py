@@ -17,6 +17,7 @@ import numpy as np
 from mutagrad.errors import GradientMismatch
 from mutagrad.gradcheck import (
     check_layout,
+    describe_clipping,
     describe_kinks,
     equivalence_floor,
     flatten,
@@ -177,8 +178,11 @@ def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: st
                                        bool(reference.kinks) or check in data.alarms)
             difference = _finite_or_none(difference)
         assert verdict is not None
-        notes = [n for n in (describe_kinks(reference.kinks, data.keys, data.shapes), own_note)
-                 if n]
+        clipped = (describe_clipping(flat, reference.vector, data.keys, data.shapes)
+                   if data.original is None and flat is not None
+                   and reference.directions is None else None)
+        notes = [n for n in (describe_kinks(reference.kinks, data.keys, data.shapes), clipped,
+                             own_note) if n]
         results.append(TrialResult(mutant_id, data.index, check[0], check[1], difference,
                                    true_error, verdict.value, error, elapsed,
                                    "; ".join(notes) or None))

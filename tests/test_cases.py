@@ -171,3 +171,35 @@ def test_the_users_prints_never_reach_json_stdout(tmp_path, capsys, command):
     ran = run_cli(capsys, *command, str(tmp_path / "loud.py"), "--json")
     json.loads(ran.out)
     assert "LOUD" not in ran.out
+
+
+CLIPPED = '''
+import numpy as np
+
+def init_params(rng):
+    return {"W1": 3.0 * rng.standard_normal((2, 4))}
+
+def forward_propagation_n(X, Y, parameters):
+    Z = parameters["W1"] @ X
+    return float(np.sum(Z * Z)), (Z, X)
+
+def backward_propagation_n(X, Y, cache):
+    Z, X = cache
+    dW1 = 2 * Z @ X.T
+    np.clip(dW1, -5, 5, out=dW1)  # exploding gradients, as the char-RNN clips them
+    return {"dW1": dW1}
+'''
+
+
+def test_a_clipped_gradient_gets_a_note_not_just_a_failure(tmp_path, capsys):
+    (tmp_path / "clip.py").write_text(CLIPPED)
+    ran = run_cli(capsys, "check", str(tmp_path / "clip.py"), "--batch", "5")
+    assert ran.code == 1
+    text = " ".join(ran.out.split())
+    assert "is clipped" in text and "analytic exactly" in text
+    db = f"sqlite:///{tmp_path / 'c.db'}"
+    assert run_cli(capsys, "run", str(tmp_path / "clip.py"), "--cases", "1", "--jobs", "1",
+                   "--db", db, "--category", "sign").code == 0
+    shown = run_cli(capsys, "show", "original", "--db", db, "--json")
+    notes = [t["note"] or "" for t in json.loads(shown.out)["trials"]]
+    assert any("is clipped" in n for n in notes)
