@@ -197,12 +197,12 @@ def report(store: Store, ref: str | int | None = None, tolerance: float | None =
     ``only_cases`` keeps the cases with these (seed, batch, dtype) keys (``compare`` judges
     two campaigns on the cases they share)."""
     if by not in ("category", "operator"):
-        raise InvalidInput(f"--by takes category or operator, not {by!r}")
+        raise InvalidInput(f"group by category or operator, not {by!r}", parameter="by")
     info = store.campaign(ref)
     strategy, epsilon = pick_check(info, strategy, epsilon)
     tolerance = tolerance if tolerance is not None else run_tolerance(info, strategy)
     if not (tolerance > 0):
-        raise InvalidInput(f"tolerance must be positive, got {tolerance}: pass --tolerance 1e-7")
+        raise InvalidInput(f"tolerance must be positive, got {tolerance}", parameter="tolerance")
     cases = store.cases(info.id)
     if only_cases is not None:
         cases = [c for c in cases if case_key(c) in only_cases]

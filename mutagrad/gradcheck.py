@@ -331,6 +331,43 @@ def describe_clipping(grad: np.ndarray, numerical: np.ndarray, keys: Sequence[st
     return None
 
 
+def subgradient_at_kinks(cost: Callable[[Params], float], params: Params,
+                         keys: tuple[str, ...], kinks: Sequence[int], epsilon: float,
+                         analytic: np.ndarray) -> str | None:
+    """Whether the analytic gradient is a valid (sub)gradient where steps cross kinks.
+
+    Along u, the sum of the kink entries' unit vectors (all tied maxima moved together; all
+    relu inputs at 0 moved together), any valid subgradient g satisfies
+    min(D-, D+) <= g.u <= max(D-, D+) with the one-sided derivatives
+    D+ = (J(theta + h u) - J(theta)) / h and D- = (J(theta) - J(theta - h u)) / h, h = epsilon
+    (exact for the piecewise-linear kinks of max and relu). A max-pool backward that sends
+    the gradient to every tied maximum gives g.u = k D+ for k ties: outside. Cost: 3 forwards.
+    Returns a sentence when g is outside, else None.
+    """
+    if len(kinks) == 0:
+        return None
+    theta = flatten(params, keys).astype(np.float64)
+    shapes = tuple(np.shape(params[k]) for k in keys)
+    dtype = np.result_type(*(np.asarray(params[k]) for k in keys))
+    u = np.zeros_like(theta)
+    u[np.asarray(kinks, dtype=int)] = 1.0
+
+    def J(x: np.ndarray) -> float:
+        return float(cost(_views(x.astype(dtype), keys, shapes)))
+
+    base = J(theta)
+    up, down = (J(theta + epsilon * u) - base) / epsilon, (base - J(theta - epsilon * u)) / epsilon
+    along = float(analytic @ u)
+    low, high = min(up, down), max(up, down)
+    slack = 1e-3 * (abs(up) + abs(down)) + 100 * np.finfo(dtype).eps / epsilon * (abs(base) + 1)
+    if low - slack <= along <= high + slack:
+        return None
+    return (f"the analytic gradient is not a valid subgradient at the kinks: moving the "
+            f"{len(kinks)} kink entries together, it predicts {along:.6g} while the cost "
+            f"changes at {down:.6g} .. {up:.6g} (one-sided); a backward that sends the gradient "
+            "to every tied maximum (or splits it wrongly) does this")
+
+
 def equivalence_floor(dtype: str) -> float:
     """True errors at or under this are rounding, not a bug: 100 ulps of the case's dtype."""
     return float(100 * np.finfo(dtype).eps)

@@ -26,13 +26,16 @@ from mutagrad.errors import InvalidInput
 from mutagrad.subject import Case, Params, Subject, cast, pick_gradients
 
 
-def _function(module: ModuleType, name: str, role: str, flag: str, where: str) -> Callable[..., Any]:
+def _function(module: ModuleType, name: str, role: str, parameter: str,
+              where: str) -> Callable[..., Any]:
     fn = getattr(module, name, None)
     if not callable(fn):
         have = ", ".join(sorted(n for n, v in vars(module).items()
                                 if inspect.isfunction(v) and v.__module__ == module.__name__))
         raise InvalidInput(f"{where} has no function {name!r} for the {role} "
-                           f"(functions there: {have or 'none'}): pass {flag} NAME")
+                           f"(functions there: {have or 'none'}): name the {role} function, "
+                           "or write an adapter (a SUBJECT in the file; see the README)",
+                           parameter=parameter)
     return fn
 
 
@@ -65,10 +68,10 @@ def seed_style(module: ModuleType, *, name: str, forward: str = "forward_propaga
     ``param_names`` and ``n_x`` are read off one call of ``params`` unless given.
     """
     where = where or module.__name__
-    forward_fn = _function(module, forward, "forward", "--forward", where)
-    backward_fn = _function(module, backward, "backward", "--backward", where)
-    init = _function(module, params, "parameters", "--params", where)
-    inputs_fn = _function(module, inputs, "inputs", "--inputs", where) if inputs else None
+    forward_fn = _function(module, forward, "forward", "forward", where)
+    backward_fn = _function(module, backward, "backward", "backward", where)
+    init = _function(module, params, "parameters", "params", where)
+    inputs_fn = _function(module, inputs, "inputs", "inputs", where) if inputs else None
     probe = _call_init(init, np.random.default_rng(0))
     if param_names is None or (n_x is None and inputs_fn is None):
         param_names = tuple(probe)
@@ -79,9 +82,10 @@ def seed_style(module: ModuleType, *, name: str, forward: str = "forward_propaga
     names = param_names
     if inputs_fn is None and n_x is None:
         raise InvalidInput(f"cannot tell the input size of {where} from its parameters "
-                           "(no 2-D parameter): pass --inputs NAME, a function (rng, m) -> (X, Y)")
+                           "(no 2-D parameter): name a function (rng, m) -> (X, Y)", parameter="inputs")
     if "{}" not in grad_key:
-        raise InvalidInput(f"--grad-key needs '{{}}' where the parameter name goes, got {grad_key!r}")
+        raise InvalidInput(f"the gradient key needs '{{}}' where the parameter name goes, got "
+                           f"{grad_key!r}", parameter="grad_key")
 
     def make_case(seed: int | None, batch: int | None, dtype: str) -> Case:
         if seed is None and default_case is not None:

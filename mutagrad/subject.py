@@ -328,7 +328,7 @@ def pick_gradients(grads: Any, names: tuple[str, ...], key: str = "d{}") -> Para
         raise GradientMismatch(
             f"the backward's gradient keys do not match the parameters: expected "
             f"{', '.join(wanted)}; it returned {', '.join(map(str, grads)) or 'none'} "
-            "(--grad-key sets the naming, e.g. 'grad_{}')")
+            "(the gradient key sets the naming, e.g. 'grad_{}')", parameter="grad_key")
     return {n: np.asarray(grads[key.format(n)]) for n in names}
 
 

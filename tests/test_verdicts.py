@@ -434,3 +434,29 @@ def test_a_kink_gets_no_epsilon_advice_and_the_window_is_described_as_it_is():
     pick, reason = sweep._recommend(1e-10, 1.0, "centered", "float64", 1e-7)
     assert pick is not None and "top six decades" in reason  # not "the middle" of 1e-10..1
     assert 1e-6 < pick < 1.0 and abs(pick - (1e-6 * 1.0) ** 0.5) < 1e-12
+
+
+def test_a_pool_that_duplicates_the_gradient_over_ties_is_told_so(monkeypatch):
+    from mutagrad.subjects import pool
+
+    subject = load("pool")
+    case = next(c for c in (subject.case(s, 2) for s in range(8, 16))
+                if "max" in c.shape and "repeated" in c.shape)
+    data = campaign.prepare(subject, [case], Settings())
+    reference = data[0].references[("centered", 1e-7)]
+    assert reference.kinks, "no tie in this case"
+    trials, _ = campaign._check_original(subject, data, Settings(jobs=1))
+    # the exercise's mask (x == max) sends the gradient to every tied maximum
+    assert "not a valid subgradient" in (trials[0].note or "")
+
+    def first_maximum(x):  # a valid subgradient: the gradient goes to one maximum
+        mask = np.zeros(x.shape, dtype=bool)
+        mask[np.unravel_index(np.argmax(x), x.shape)] = True
+        return mask
+
+    monkeypatch.setattr(pool, "create_mask_from_window", first_maximum)
+    analytic = gradcheck.flatten(subject.gradients(subject.backward, case),
+                                 subject.param_names).astype(np.float64)
+    assert gradcheck.subgradient_at_kinks(lambda p: subject.cost(p, case), case.params,
+                                          subject.param_names, reference.kinks, 1e-7,
+                                          analytic) is None
