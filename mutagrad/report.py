@@ -440,10 +440,16 @@ def strategies_table(info: CampaignInfo, rows: Sequence[Any]) -> Table:
 def suite_table(suite: Any) -> Table:
     table = new_table(f"Suite '{suite.name}': detection per subject and category "
                       "(rate: detected / real bugs, 95% Wilson CI)")
+    t = suite.total
+    extra = [name for name, n in (("indet.", t.indeterminate), ("alias.", t.aliasing)) if n]
     for column in ("subject", "category", "mut.", "det.", "missed", "rate", "95% CI",
-                   "equiv", "shape", "crash"):
+                   "equiv", *extra, "shape", "crash"):
         table.add_column(column, justify="left" if column in ("subject", "category")
                          else "right", no_wrap=True)
+
+    def counts(row: GroupRow) -> list[str]:
+        return [str({"indet.": row.indeterminate, "alias.": row.aliasing}[e]) for e in extra]
+
     for r in suite.reports:
         for row in [*r.groups, r.total]:
             total = row is r.total
@@ -451,12 +457,11 @@ def suite_table(suite: Any) -> Table:
                           str(row.mutants), str(row.detected),
                           Text(str(row.missed), style="red") if row.missed else "0",
                           "-" if row.rate is None else f"{row.rate:.0%}", _ci(row),
-                          str(row.equivalent), str(row.shape), str(row.crashed),
+                          str(row.equivalent), *counts(row), str(row.shape), str(row.crashed),
                           style="bold" if total else None, end_section=total)
-    t = suite.total
     table.add_row("all", "total", str(t.mutants), str(t.detected), str(t.missed),
                   "-" if t.rate is None else f"{t.rate:.0%}", _ci(t), str(t.equivalent),
-                  str(t.shape), str(t.crashed), style="bold")
+                  *counts(t), str(t.shape), str(t.crashed), style="bold")
     return table
 
 
