@@ -213,3 +213,34 @@ def test_the_store_does_not_import_the_numerics():
         names |= {n.module for n in ast.walk(tree) if isinstance(n, ast.ImportFrom)}
         assert not {n for n in names if n and n.split(".")[0] == "numpy"}, module
         assert not names & {"mutagrad.trial", "mutagrad.gradcheck", "mutagrad.subject"}, module
+
+
+def test_the_package_has_no_import_cycle():
+    graph: dict[str, set[str]] = {}
+    for path in sorted(PACKAGE.rglob("*.py")):
+        relative = path.relative_to(PACKAGE).with_suffix("")
+        if relative.parts[0] == "subjects" and len(relative.parts) > 1:
+            continue
+        name = relative.parts[0] if relative.parts[-1] == "__init__" or len(relative.parts) == 1 \
+            else ".".join(relative.parts)
+        graph.setdefault(name.split(".")[0], set()).update(
+            m.split(".")[0] for m in _imports(path))
+    for module in graph:
+        graph[module].discard(module)
+    visiting: list[str] = []
+    done: set[str] = set()
+
+    def visit(module: str) -> None:
+        if module in visiting:
+            pytest.fail(f"import cycle: {' -> '.join(visiting[visiting.index(module):])} -> "
+                        f"{module}")
+        if module in done or module not in graph:
+            return
+        visiting.append(module)
+        for imported in sorted(graph[module]):
+            visit(imported)
+        visiting.pop()
+        done.add(module)
+
+    for module in sorted(graph):
+        visit(module)
