@@ -50,6 +50,12 @@ def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
     return (max(0.0, centre - half), min(1.0, centre + half))
 
 
+def hidden(mutant: MutantInfo) -> bool:
+    """Whether exploratory cases showed the mutant to be a real bug the cases hide."""
+    found = mutant.hidden_by
+    return found is not None and found != "none" and not found.startswith("exploration stopped")
+
+
 def outcome_at(trial: TrialInfo, tolerance: float, dtype: str,
                original_alarms: bool = False) -> Outcome:
     """The trial's outcome had the check used ``tolerance``; ``original_alarms``: the
@@ -94,6 +100,7 @@ class GroupRow:
     high: float
     indeterminate: int = 0  # bugs only where the check cannot judge: not in the rate
     aliasing: int = 0       # the backward wrote into its inputs
+    hidden: int = 0         # equivalent on every case, a real bug on an exploratory case
 
 
 @dataclass(frozen=True)
@@ -138,7 +145,8 @@ def _row(group: str, verdicts: Sequence[Verdict]) -> GroupRow:
     rate = detected / (detected + missed) if detected + missed else None
     return GroupRow(group, len(verdicts), detected, missed, count["equivalent"], count["shape"],
                     count["crashed"] + count["timeout"] + count["nonfinite"], rate, low, high,
-                    count["indeterminate"], count["aliasing"])
+                    count["indeterminate"], count["aliasing"],
+                    sum(v.status == "equivalent" and hidden(v.mutant) for v in verdicts))
 
 
 def run_tolerance(info: CampaignInfo, strategy: str) -> float:

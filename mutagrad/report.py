@@ -17,8 +17,15 @@ from rich.console import Group, RenderableType
 from rich.table import Table
 from rich.text import Text
 
-from mutagrad.analysis import Change, Comparison, GroupRow, MutantReport, Report, Verdict
-from mutagrad.explore import NOTHING
+from mutagrad.analysis import (
+    Change,
+    Comparison,
+    GroupRow,
+    MutantReport,
+    Report,
+    Verdict,
+    hidden,
+)
 from mutagrad.store import Store
 from mutagrad.values import CampaignInfo, CaseInfo, plan_config
 from mutagrad.values import TrialResult as TrialInfo
@@ -84,14 +91,14 @@ def original_warning(r: Report) -> str | None:
 def groups_table(r: Report) -> Table:
     table = new_table(f"Detection per {r.by} (rate: detected / real bugs, 95% Wilson CI)")
     # indeterminate and aliasing get a column only where they occur (the table stays narrow)
-    extra = [name for name, n in (("indet.", r.total.indeterminate),
+    extra = [name for name, n in (("hidden", r.total.hidden), ("indet.", r.total.indeterminate),
                                   ("alias.", r.total.aliasing)) if n]
     for column in (r.by, "mutants", "detected", "missed", "rate", "95% CI", "equiv",
                    *extra, "shape", "crashed"):
         table.add_column(column, justify="left" if column == r.by else "right", no_wrap=True)
     for row in [*r.groups, r.total]:
         style = "bold" if row is r.total else None
-        counts = {"indet.": row.indeterminate, "alias.": row.aliasing}
+        counts = {"hidden": row.hidden, "indet.": row.indeterminate, "alias.": row.aliasing}
         table.add_row(Text(row.group), str(row.mutants), str(row.detected),
                       Text(str(row.missed), style="red") if row.missed else "0",
                       "-" if row.rate is None else f"{row.rate:.0%}", _ci(row),
@@ -170,9 +177,7 @@ def results(r: Report, only: str | None) -> RenderableType:
 
 def hidden_bugs(r: Report) -> list[Verdict]:
     """Mutants equivalent on every case that an exploratory case shows to be real bugs."""
-    return [v for v in r.verdicts if v.status == "equivalent"
-            and v.mutant.hidden_by not in (None, NOTHING)
-            and not v.mutant.hidden_by.startswith("exploration stopped")]
+    return [v for v in r.verdicts if v.status == "equivalent" and hidden(v.mutant)]
 
 
 def hidden_table(hidden: Sequence[Verdict]) -> Table:
@@ -441,14 +446,16 @@ def suite_table(suite: Any) -> Table:
     table = new_table(f"Suite '{suite.name}': detection per subject and category "
                       "(rate: detected / real bugs, 95% Wilson CI)")
     t = suite.total
-    extra = [name for name, n in (("indet.", t.indeterminate), ("alias.", t.aliasing)) if n]
+    extra = [name for name, n in (("hidden", t.hidden), ("indet.", t.indeterminate),
+                                  ("alias.", t.aliasing)) if n]
     for column in ("subject", "category", "mut.", "det.", "missed", "rate", "95% CI",
                    "equiv", *extra, "shape", "crash"):
         table.add_column(column, justify="left" if column in ("subject", "category")
                          else "right", no_wrap=True)
 
     def counts(row: GroupRow) -> list[str]:
-        return [str({"indet.": row.indeterminate, "alias.": row.aliasing}[e]) for e in extra]
+        return [str({"hidden": row.hidden, "indet.": row.indeterminate,
+                     "alias.": row.aliasing}[e]) for e in extra]
 
     for r in suite.reports:
         for row in [*r.groups, r.total]:
