@@ -45,6 +45,9 @@ def mutable_helpers(backward: Callable[..., Any], forward: Callable[..., Any] | 
     graph = calls(ast.parse(Path(source_file or "").read_text()))
     helpers = []
     for name in names:
+        if "." in name:  # a method
+            helpers.append(_method(module, name, backward, forward, source_file or "", where))
+            continue
         fn = getattr(module, name, None)
         if name not in graph or not inspect.isfunction(fn):
             raise InvalidInput(f"mutate {name}: no top-level function {name!r} in the "
@@ -62,3 +65,46 @@ def mutable_helpers(backward: Callable[..., Any], forward: Callable[..., Any] | 
                                parameter="mutate")
         helpers.append(fn)
     return tuple(helpers)
+
+
+def methods_reached(tree: ast.Module, start: set[str]) -> set[str]:
+    """Names called as attributes (``self.f(...)``, ``layer.forward(...)``) by the functions
+    and methods named ``start``, and by the methods of the file's classes those name, on."""
+    bodies: dict[str, list[ast.AST]] = {}
+    for node in tree.body:
+        if isinstance(node, ast.FunctionDef):
+            bodies.setdefault(node.name, []).append(node)
+        elif isinstance(node, ast.ClassDef):
+            for item in node.body:
+                if isinstance(item, ast.FunctionDef):
+                    bodies.setdefault(item.name, []).append(item)
+    reached = set(start)
+    todo = list(start)
+    while todo:
+        for body in bodies.get(todo.pop(), []):
+            for call in ast.walk(body):
+                if isinstance(call, ast.Call) and isinstance(call.func, ast.Attribute) \
+                        and call.func.attr not in reached:
+                    reached.add(call.func.attr)
+                    todo.append(call.func.attr)
+    return reached
+
+
+def _method(module: Any, name: str, backward: Callable[..., Any],
+            forward: Callable[..., Any] | None, source_file: str,
+            where: str) -> Callable[..., Any]:
+    """The method ``Class.name`` as Python resolves it, refused when the forward reaches a
+    method of that name (through the functions it calls)."""
+    from mutagrad.mutation.methods import resolve
+
+    fn = resolve(module, name, where)
+    if forward is None:
+        raise InvalidInput(f"mutate needs to know the forward, to keep it intact: "
+                           f"set forward= in the SUBJECT of {where}", parameter="mutate")
+    tree = ast.parse(Path(source_file).read_text())
+    start = set(reachable(calls(tree), forward.__name__)) | {forward.__name__}
+    if name.rpartition(".")[2] in methods_reached(tree, start):
+        raise InvalidInput(f"mutate {name}: the forward calls a method of that name, so "
+                           "mutating it would change the check's own reference",
+                           parameter="mutate")
+    return fn

@@ -175,12 +175,15 @@ def mutants(
                     "counts": counts, "exported_to": str(folder) if folder else None})
         return
     out = console()
-    table = report.new_table(f"Mutants of {subj.name} ({subj.backward.__name__})")
-    for column in ("id", "category", "operator", "line", "original -> replacement"):
+    functions = mutation.mutated_names(subj)
+    table = report.new_table(f"Mutants of {subj.name} ({', '.join(functions)})")
+    several = len(functions) > 1  # then each row says which function it changes
+    for column in ("id", "category", "operator", *(["function"] if several else []), "line",
+                   "original -> replacement"):
         table.add_column(column, overflow="fold")
     for m in found:
-        table.add_row(m.id, m.category, m.operator, str(m.line),
-                      Text.assemble(m.original, (" -> ", "bold"), m.replacement))
+        table.add_row(m.id, m.category, m.operator, *([m.function] if several else []),
+                      str(m.line), Text.assemble(m.original, (" -> ", "bold"), m.replacement))
     out.print(table)
     summary = report.new_table("Per category")
     summary.add_column("category")

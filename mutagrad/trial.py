@@ -24,6 +24,7 @@ from mutagrad.gradcheck import (
     norm,
     relative_difference_to,
 )
+from mutagrad.mutation.methods import installed
 from mutagrad.strategy import Reference
 from mutagrad.strategy import difference as strategy_difference
 from mutagrad.strategy import references as strategy_references
@@ -108,7 +109,8 @@ def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: st
     try:
         arm(timeout)
         try:
-            grads = subject.gradients(backward, data.case)
+            with installed(backward):  # a mutant's methods on their classes, for this call only
+                grads = subject.gradients(backward, data.case)
         finally:
             arm(0)  # disarm before anything else can be interrupted
         check_layout(grads, data.keys, data.shapes)

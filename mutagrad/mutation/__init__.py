@@ -8,19 +8,21 @@ import inspect
 import linecache
 import os
 import tokenize
-import types
 from collections.abc import Callable
 from typing import Any
 
 from mutagrad.errors import InvalidInput
+from mutagrad.mutation import methods
 from mutagrad.mutation.engine import Mutant, compile_functions, find_mutants
 from mutagrad.mutation.export import export
+from mutagrad.mutation.methods import is_method, qualname
 from mutagrad.mutation.operator import CATEGORIES, Operator
 from mutagrad.mutation.registry import OPERATORS, select
 from mutagrad.subject import Subject
 
 __all__ = ["CATEGORIES", "OPERATORS", "Mutant", "Operator", "bind", "export", "find_mutant",
-           "find_mutants", "mutant_backward", "mutants_of", "select", "source_of"]
+           "find_mutants", "mutant_backward", "mutants_of", "mutated_names", "select",
+           "source_of"]
 
 
 def source_of(func: Callable[..., Any]) -> tuple[str, str]:
@@ -44,8 +46,20 @@ def mutants_of(subject: Subject, categories: list[str] | None = None,
     """Every mutant of the subject's backward (and its --mutate helpers) made by the
     selected operators."""
     path, text = source_of(subject.backward)
-    names = [subject.backward.__name__] + [h.__name__ for h in subject.helpers]
-    return find_mutants(text, names, path, select(categories, operators))
+    return find_mutants(text, mutated_names(subject), path, select(categories, operators))
+
+
+def mutated_names(subject: Subject) -> list[str]:
+    """The qualified names (``f``, ``Class.method``) of the functions mutants are made in:
+    the backward, then its helpers; all in the backward's file."""
+    home = inspect.getsourcefile(subject.backward)
+    for helper in subject.helpers:
+        if inspect.getsourcefile(helper) != home:
+            raise InvalidInput(f"{qualname(helper)} is defined in another file than the "
+                               f"backward {qualname(subject.backward)}: mutants are made in "
+                               "one file", parameter="mutate")
+    names = [qualname(subject.backward)]
+    return names + [n for n in map(qualname, subject.helpers) if n not in names]
 
 
 class LiveGlobals(dict[str, Any]):
@@ -71,14 +85,6 @@ class LiveGlobals(dict[str, Any]):
             del self[name]
 
 
-def _rebind(fn: Callable[..., Any], namespace: dict[str, Any]) -> Callable[..., Any]:
-    rebound = types.FunctionType(fn.__code__, namespace, fn.__name__, fn.__defaults__,
-                                 fn.__closure__)
-    rebound.__kwdefaults__ = fn.__kwdefaults__
-    rebound.__qualname__ = fn.__qualname__
-    return rebound
-
-
 def bind(subject: Subject, function: str, function_source: str,
          filename: str) -> Callable[..., Any]:
     """The backward that a mutant of ``function`` makes, compiled in memory.
@@ -87,6 +93,10 @@ def bind(subject: Subject, function: str, function_source: str,
     ``LiveGlobals`` over the backward's module: a mutated helper is the one they call, every
     other global is read live from the module, and nothing the mutant assigns reaches the
     module or the next call. The module and its file are untouched.
+
+    Methods (``Class.method``) are reached through their class, so the backward and helpers
+    that are methods are set on their classes while an evaluation runs
+    (``methods.installed(backward)``, which ``trial.evaluate`` does) and restored after.
     """
     module_globals = subject.backward.__globals__
     # tracebacks (and the aliasing message) can then quote the mutant's own lines
@@ -96,18 +106,34 @@ def bind(subject: Subject, function: str, function_source: str,
     compiled = compile_functions(function_source, [function], scratch, filename)
     own: dict[str, Any] = {"__builtins__": module_globals.get("__builtins__", builtins)}
     namespace = LiveGlobals(module_globals, own)
+    patches = []
     for fn in (subject.backward, *subject.helpers):
-        namespace[fn.__name__] = _rebind(compiled.get(fn.__name__, fn), namespace)
+        name = qualname(fn)
+        if is_method(fn):
+            cls = methods.owner_of(fn)
+            attr = name.rpartition(".")[2]
+            patches.append(methods.method_patch(cls, attr, compiled.get(name, vars(cls)[attr]),
+                                                namespace))
+        else:
+            namespace[name] = methods.rebind(compiled.get(name, fn), namespace)
     for name, fn in compiled.items():
-        namespace[name] = _rebind(fn, namespace)
+        if "." not in name and name not in namespace:
+            namespace[name] = methods.rebind(fn, namespace)
     namespace.own = frozenset(namespace)
-    entry = namespace[subject.backward.__name__]
+    if is_method(subject.backward):
+        attr = qualname(subject.backward).rpartition(".")[2]
+        value = next(v for c, a, v in patches if c is methods.owner_of(subject.backward)
+                     and a == attr)
+        entry = getattr(value, "__func__", value)
+    else:
+        entry = namespace[subject.backward.__name__]
 
     @functools.wraps(entry)
     def backward(*args: Any, **kwargs: Any) -> Any:
         namespace.reset()
         return entry(*args, **kwargs)
 
+    methods.mark(backward, methods.Patches(tuple(patches), namespace.reset))
     return backward
 
 

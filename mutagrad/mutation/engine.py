@@ -29,7 +29,7 @@ import re
 import tokenize
 import warnings
 from collections import Counter
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -73,6 +73,11 @@ class _Site:
     node: ast.AST
     stmt: ast.stmt
     func: ast.FunctionDef
+    owner: str = ""  # the class a method is defined in
+
+    @property
+    def function(self) -> str:
+        return f"{self.owner}.{self.func.name}" if self.owner else self.func.name
 
 
 def skip_lines(source: str) -> set[int]:
@@ -85,16 +90,33 @@ def skip_lines(source: str) -> set[int]:
 
 
 def find_functions(tree: ast.Module, names: Sequence[str], path: str) -> list[ast.FunctionDef]:
-    found = {n.name: n for n in tree.body if isinstance(n, ast.FunctionDef)}
+    """The named functions: ``name`` is a top-level function, ``Class.name`` a method defined
+    in the body of the top-level class ``Class``."""
+    return [func for _, func in find_owned(tree, names, path)]
+
+
+def find_owned(tree: ast.Module, names: Sequence[str],
+               path: str) -> list[tuple[str, ast.FunctionDef]]:
+    """(owning class or "", definition) of each named function (see ``find_functions``)."""
+    found: dict[str, tuple[str, ast.FunctionDef]] = {
+        n.name: ("", n) for n in tree.body if isinstance(n, ast.FunctionDef)}
+    for cls in tree.body:
+        if isinstance(cls, ast.ClassDef):
+            found.update({f"{cls.name}.{n.name}": (cls.name, n) for n in cls.body
+                          if isinstance(n, ast.FunctionDef)})
     missing = [n for n in names if n not in found]
     if missing:
-        have = ", ".join(sorted(found)) or "none"
+        if any("." in n for n in missing):
+            have = ", ".join(sorted(n for n in found if "." in n)) or "none"
+            raise InvalidInput(f"{path} has no method {', '.join(missing)} defined in a "
+                               f"top-level class (methods there: {have})")
+        have = ", ".join(sorted(n for n in found if "." not in n)) or "none"
         raise InvalidInput(f"{path} has no top-level function {', '.join(missing)} "
                            f"(functions there: {have})")
     return [found[n] for n in names]
 
 
-def _sites(func: ast.FunctionDef, skipped: set[int]) -> Iterator[_Site]:
+def _sites(func: ast.FunctionDef, skipped: set[int], owner: str = "") -> Iterator[_Site]:
     body = func.body
     if body and isinstance(body[0], ast.Expr) and isinstance(body[0].value, ast.Constant) \
             and isinstance(body[0].value.value, str):
@@ -108,7 +130,7 @@ def _sites(func: ast.FunctionDef, skipped: set[int]) -> Iterator[_Site]:
         if getattr(node, "lineno", None) in skipped:
             return
         if hasattr(node, "end_col_offset"):
-            yield _Site(node, stmt, func)
+            yield _Site(node, stmt, func, owner)
         for child in ast.iter_child_nodes(node):
             yield from visit(child, stmt)
 
@@ -200,9 +222,10 @@ def _reparsed(text: str) -> ast.FunctionDef | None:
         tree = ast.parse(text)
     except SyntaxError:
         return None
-    if len(tree.body) == 1 and isinstance(tree.body[0], ast.FunctionDef):
-        return tree.body[0]
-    return None
+    node = tree.body[0] if len(tree.body) == 1 else None
+    if isinstance(node, ast.ClassDef) and len(node.body) == 1:  # a method, in its class line
+        node = node.body[0]
+    return node if isinstance(node, ast.FunctionDef) else None
 
 
 def _statement_at(func: ast.FunctionDef, line: int, col: int) -> ast.stmt | None:
@@ -243,11 +266,15 @@ def _function_span(func: ast.FunctionDef) -> tuple[int, int]:
     return first, func.end_lineno  # type: ignore[return-value]
 
 
-def _function_text(source: str, func: ast.FunctionDef, line_delta: int) -> str:
+def _function_text(source: str, func: ast.FunctionDef, line_delta: int,
+                   owner: str = "") -> str:
     """The function's text in ``source`` (after an edit that added ``line_delta`` lines),
-    preceded by blank lines so that its line numbers are the file's."""
+    preceded by blank lines so that its line numbers are the file's. A method keeps its
+    indentation under a bare ``class Owner:`` line (its class's line, or one above it)."""
     first, last = _function_span(func)
     lines = source.splitlines(keepends=True)[first - 1:last + line_delta]
+    if owner:
+        return "\n" * (first - 2) + f"class {owner}:\n" + "".join(lines)
     return "\n" * (first - 1) + "".join(lines)
 
 
@@ -262,7 +289,7 @@ def find_mutants(source: str, functions: Sequence[str], path: str = "<string>",
     tree = ast.parse(source)
     skipped = skip_lines(source)
     mutants: list[Mutant] = []
-    for func in find_functions(tree, functions, path):
+    for owner, func in find_owned(tree, functions, path):
         scope = Scope.of(func)
         originals = {id(n) for n in ast.walk(func) if hasattr(n, "end_col_offset")}
         # A mutant changes one statement: two mutants are the same program exactly when
@@ -270,7 +297,7 @@ def find_mutants(source: str, functions: Sequence[str], path: str = "<string>",
         seen = {(s.lineno, s.col_offset, ast.dump(s)) for s in ast.walk(func)
                 if isinstance(s, ast.stmt)}
         occurrences: Counter[str] = Counter()
-        for site in list(_sites(func, skipped)):
+        for site in list(_sites(func, skipped, owner)):
             for op in operators:
                 for replacement in op.mutate(site.node, scope):
                     mutant = _make(site, replacement, op, scope, src, originals, path,
@@ -297,7 +324,7 @@ def _make(site: _Site, replacement: ast.AST, op: Operator, scope: Scope, src: _S
     for candidate in candidates:
         new_source = src.text[:start] + candidate + src.text[end:]
         delta = candidate.count("\n") - original_text.count("\n")
-        function_source = _function_text(new_source, site.func, delta)
+        function_source = _function_text(new_source, site.func, delta, site.owner)
         reparsed = _reparsed(function_source)
         if reparsed is None or _count_statements(reparsed) != statements:
             continue
@@ -313,29 +340,45 @@ def _make(site: _Site, replacement: ast.AST, op: Operator, scope: Scope, src: _S
                                  f"{text!r} does not re-parse as intended")
         return None
     seen.add(intended)
-    key = "\0".join([site.func.name, op.name, _statement_key(site.stmt),
+    key = "\0".join([site.function, op.name, _statement_key(site.stmt),
                      ast.dump(site.node), ast.dump(replacement)])
     occurrences[key] += 1
     mutant_id = hashlib.sha256(f"{key}\0{occurrences[key]}".encode()).hexdigest()[:10]
     diff = _windowed_diff(src.lines, new_source.splitlines(keepends=True),
                           site.node.lineno, site.node.end_lineno,  # type: ignore[attr-defined]
                           delta, path, f"{path} (mutant {mutant_id})")
-    return Mutant(mutant_id, site.func.name, op.category, op.name, path,
+    return Mutant(mutant_id, site.function, op.category, op.name, path,
                   site.node.lineno, site.node.col_offset,  # type: ignore[attr-defined]
                   original_text, candidate, new_source, diff, function_source)
 
 
 def compile_functions(source: str, names: Sequence[str], namespace: dict[str, Any],
-                      filename: str) -> dict[str, Callable[..., Any]]:
+                      filename: str) -> dict[str, Any]:
     """Compile only the named functions of ``source`` into ``namespace``.
 
     Pass a copy of the original module's globals, so that the mutant sees the same helpers
-    and imports while neither the module nor its file changes.
+    and imports while neither the module nor its file changes. A method ``Class.name`` is
+    compiled inside a bare ``class Class:`` (no bases, no other attributes) and returned as
+    that class holds it (a function, or a staticmethod/classmethod): bind it to the real
+    class with ``mutagrad.mutation.methods``.
     """
     tree = ast.parse(source)
-    defs = find_functions(tree, names, filename)
+    body: list[ast.stmt] = []
+    for owner, func in find_owned(tree, names, filename):
+        if not owner:
+            body.append(func)
+            continue
+        fields: dict[str, Any] = {"type_params": []} if "type_params" in \
+            ast.ClassDef._fields else {}  # Python 3.12+
+        shell = ast.ClassDef(name=owner, bases=[], keywords=[], body=[func],
+                             decorator_list=[], **fields)
+        body.append(ast.copy_location(shell, func))
     with warnings.catch_warnings():  # a mutant may be odd-looking code: `1[i]` is still a mutant
         warnings.simplefilter("ignore", SyntaxWarning)
-        code = compile(ast.Module(body=list(defs), type_ignores=[]), filename, "exec")
+        code = compile(ast.Module(body=body, type_ignores=[]), filename, "exec")
     exec(code, namespace)  # noqa: S102 - compiling the mutant in memory is the point
-    return {name: namespace[name] for name in names}
+    compiled = {}
+    for name in names:
+        owner, _, method = name.rpartition(".")
+        compiled[name] = vars(namespace[owner])[method] if owner else namespace[name]
+    return compiled
