@@ -48,8 +48,18 @@ _SUBJECT_OPTIONS: dict[str, Any] = {
         help="Gradient key of a parameter, {} is its name. [default: d{}]",
         rich_help_panel=_OWN)],
     "mutate": Annotated[list[str] | None, typer.Option(
-        help="Also mutate these helpers of the backward (comma-separated); refused for "
-             "functions the forward calls.", rich_help_panel=_OWN)],
+        help="Also mutate these helpers of the backward (comma-separated), functions or "
+             "methods (Class.method); refused for those the forward calls.",
+        rich_help_panel=_OWN)],
+    "layer": Annotated[str | None, typer.Option(
+        help="Layer classes, no adapter: 'Layer_Dense(4, 3)', a chain 'Layer_Dense(4, 5), "
+             "Activation_ReLU, Layer_Dense(5, 3)' ending in an optional loss, or the name of "
+             "a list of layers or a model in the file. --backward Class.method then picks "
+             "the one method to mutate [default: every layer's backward].",
+        rich_help_panel=_OWN)],
+    "init": Annotated[str | None, typer.Option(
+        help="Constructor arguments of a --layer class named alone: "
+             "'n_inputs=4,n_neurons=3'.", rich_help_panel=_OWN)],
 }
 
 
@@ -63,15 +73,23 @@ class SubjectOptions:
     inputs: str | None = None
     grad_key: str | None = None
     mutate: list[str] | None = None
+    layer: str | None = None
+    init: str | None = None
 
     def spec(self, target: str) -> SubjectSpec:
         return subjects.parse_spec(target, forward=self.forward, backward=self.backward,
                                    params=self.params, inputs=self.inputs,
-                                   grad_key=self.grad_key, mutate=split(self.mutate))
+                                   grad_key=self.grad_key, mutate=split(self.mutate),
+                                   layer=self.layer, init=self.init)
 
     def load(self, target: str) -> tuple[SubjectSpec, Subject]:
+        """The subject; what makes its check doubtful is printed on stderr first."""
         spec = self.spec(target)
-        return spec, subjects.load(spec)
+        subject = subjects.load(spec)
+        err = Console(stderr=True, highlight=False, markup=False, emoji=False)
+        for warning in subject.warnings:
+            err.print(f"mutagrad: warning: {warning}", style="yellow", soft_wrap=True)
+        return spec, subject
 
 
 def subject_options(mutate: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

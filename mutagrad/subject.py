@@ -88,11 +88,13 @@ class Subject:
     - ``forward``, when known, is the forward function: functions it calls (directly or
       not) are part of the check's reference and may not be mutated.
     - ``helpers`` are functions of the backward's file mutated along with it
-      (``--mutate``); the backward sees the mutated helper.
+      (``--mutate``); the backward sees the mutated helper. Either may be a method
+      (``Class.method``: see ``mutagrad.mutation.methods``).
     - ``own_cost(backward, params, case)``, for a function under test that returns the cost
       with the gradients (``lossFun``, ``costAndGradient``): the cost as *that* function
       computes it. A mutant that changes it is checked against the numerical gradient of
       its own cost, as the user's own check would be.
+    - ``warnings``: one line each, what makes the check on this subject doubtful.
     """
 
     name: str
@@ -107,6 +109,7 @@ class Subject:
     forward: Callable[..., Any] | None = None
     helpers: tuple[Callable[..., Any], ...] = ()
     own_cost: Callable[[Callable[..., Any], Params, Case], float] | None = None
+    warnings: tuple[str, ...] = ()  # what the user should know before trusting the check
 
     def case(self, seed: int | None = None, batch: int | None = None,
              dtype: str = "float64") -> Case:
@@ -350,7 +353,7 @@ def validate(subject: Subject, case: Case) -> None:
         raise InvalidInput(f"{subject.name}: the forward's cost is {cost} on case "
                            f"{case.label}: it must be finite")
     try:
-        with user_code(subject.name, f"running the backward {subject.backward.__name__}"):
+        with user_code(subject.name, f"running the backward {subject.backward.__qualname__}"):
             grads = subject.gradients(subject.backward, case)
     except GradientMismatch as e:  # keys that do not fit the convention: say how to name them
         raise InvalidInput(f"{subject.name}: {e}") from e

@@ -120,10 +120,13 @@ class SubjectSpec:
     grad_key: str | None = None
     mutate: tuple[str, ...] = ()
     search_path: str | None = None    # where a module name is imported from (the cwd)
+    layer: str | None = None          # layer classes or a model (mutagrad.layerstyle)
+    init: str | None = None           # constructor arguments of a single layer class
 
     @property
     def conventional(self) -> bool:
-        return any((self.forward, self.backward, self.params, self.inputs, self.grad_key))
+        return any((self.forward, self.backward, self.params, self.inputs, self.grad_key,
+                    self.layer))
 
     def config(self) -> dict[str, Any]:
         return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}

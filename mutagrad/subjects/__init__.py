@@ -77,6 +77,11 @@ def load(spec: str | SubjectSpec) -> Subject:
         raise UnknownSubject(
             f"unknown subject {spec.target!r}: use one of {', '.join(BUILTIN)} "
             "(see 'mutagrad subjects'), a path to a .py file, or a module name")
+    if spec.layer:
+        return _layers_of(module, spec, where)
+    if spec.init:
+        raise InvalidInput("init gives a layer class's constructor arguments: name the class "
+                           "with --layer", parameter="init")
     subject = _subject_of(module, spec, where)
     if spec.mutate:
         subject = replace(subject, helpers=mutable_helpers(subject.backward, subject.forward,
@@ -90,6 +95,20 @@ def all_subjects() -> list[Subject]:
 
 def _looks_like_module(target: str) -> bool:
     return all(part.isidentifier() for part in target.split("."))
+
+
+def _layers_of(module: ModuleType, spec: SubjectSpec, where: str) -> Subject:
+    from mutagrad.layerstyle import layer_objects, layer_style
+
+    for option in ("forward", "params", "inputs", "grad_key"):
+        if getattr(spec, option):
+            raise InvalidInput(f"{option} applies to functions, not to layer classes "
+                               "(their conventions are read off the objects)", parameter=option)
+    assert spec.layer is not None
+    objects = layer_objects(module, spec.layer, spec.init, where)
+    name = Path(spec.target).name if spec.target.endswith(".py") else spec.target
+    return layer_style(module, objects, name=f"{name}:{spec.layer}", where=where,
+                       backward=spec.backward, mutate=spec.mutate)
 
 
 def _subject_of(module: ModuleType, spec: SubjectSpec, where: str) -> Subject:
