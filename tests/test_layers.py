@@ -5,6 +5,7 @@ and files untouched after a campaign.
 Expected gradients are derived by hand here, never read back from mutagrad."""
 
 import hashlib
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -257,3 +258,28 @@ def test_after_a_campaign_the_classes_and_files_are_the_originals(user, tmp_path
     assert relu.dinputs.tolist() == [[0.0, 4.0]] and upstream.tolist() == [[3.0, 4.0]]
     assert {p.name: _sha(p) for p in user.iterdir() if p.name in before} == before
     assert not (user / "__pycache__").exists()
+
+
+def test_the_readme_section_runs_and_prints_what_it_shows(capsys, monkeypatch):
+    """'Layers written as classes': the three commands, and their outputs as printed."""
+    import shlex
+
+    root = Path(__file__).parent.parent
+    section = (root / "README.md").read_text().split("## Layers written as classes", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    blocks = re.findall(r"```(\w*)\n(.*?)```", section, re.DOTALL)
+    commands = [line for lang, b in blocks if lang == "bash" for line in b.splitlines()]
+    assert len(commands) == 3
+    shown = [b.rstrip("\n") for lang, b in blocks if lang == ""]
+    monkeypatch.chdir(root)
+    monkeypatch.setenv("COLUMNS", "80")
+    before = _sha(root / "examples" / "layers" / "layers.py")
+    outputs = []
+    for command in commands:
+        ran = run_cli(capsys, *shlex.split(command)[1:])
+        assert ran.code == 0, (command, ran.err)
+        outputs.append(ran.out.rstrip("\n"))
+    assert outputs[0] == shown[0]
+    assert outputs[1] == shown[1]
+    assert shown[2].startswith("...\n") and outputs[2].endswith(shown[2].removeprefix("...\n"))
+    assert _sha(root / "examples" / "layers" / "layers.py") == before
