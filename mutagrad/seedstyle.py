@@ -28,14 +28,23 @@ from mutagrad.subject import Case, Params, Subject, cast, pick_gradients
 
 def _function(module: ModuleType, name: str, role: str, parameter: str,
               where: str) -> Callable[..., Any]:
+    if "." in name:
+        raise InvalidInput(f"{name} is a method: name its layer classes with --layer (e.g. "
+                           f"--layer {name.split('.')[0]} --backward {name}), or write an "
+                           "adapter whose backward is the method", parameter=parameter)
     fn = getattr(module, name, None)
     if not callable(fn):
         have = ", ".join(sorted(n for n, v in vars(module).items()
                                 if inspect.isfunction(v) and v.__module__ == module.__name__))
+        layers = sorted(n for n, v in vars(module).items() if inspect.isclass(v)
+                        and v.__module__ == module.__name__ and callable(getattr(v, "forward", None))
+                        and callable(getattr(v, "backward", None)))
+        hint = f"; or, for its layer classes ({', '.join(layers)}), --layer CLASS" \
+            if layers else ""
         raise InvalidInput(f"{where} has no function {name!r} for the {role} "
                            f"(functions there: {have or 'none'}): name the {role} function, "
-                           "or write an adapter (a SUBJECT in the file; see the README)",
-                           parameter=parameter)
+                           "or write an adapter (a SUBJECT in the file; see the README)"
+                           f"{hint}", parameter=parameter)
     return fn
 
 
@@ -68,8 +77,8 @@ def seed_style(module: ModuleType, *, name: str, forward: str = "forward_propaga
     ``param_names`` and ``n_x`` are read off one call of ``params`` unless given.
     """
     where = where or module.__name__
-    forward_fn = _function(module, forward, "forward", "forward", where)
     backward_fn = _function(module, backward, "backward", "backward", where)
+    forward_fn = _function(module, forward, "forward", "forward", where)
     init = _function(module, params, "parameters", "params", where)
     inputs_fn = _function(module, inputs, "inputs", "inputs", where) if inputs else None
     probe = _call_init(init, np.random.default_rng(0))

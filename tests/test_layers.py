@@ -283,3 +283,13 @@ def test_the_readme_section_runs_and_prints_what_it_shows(capsys, monkeypatch):
     assert outputs[1] == shown[1]
     assert shown[2].startswith("...\n") and outputs[2].endswith(shown[2].removeprefix("...\n"))
     assert _sha(root / "examples" / "layers" / "layers.py") == before
+
+
+def test_a_layer_file_without_layer_says_how_to_name_its_classes(capsys):
+    ran = run_cli(capsys, "check", str(DICTS))
+    assert ran.code == 2
+    assert "layer classes (FullyConnected, Linear, Tanh), --layer CLASS" in ran.err
+    ran = run_cli(capsys, "mutants", str(BOOK), "--backward", "Layer_Dense.backward")
+    assert ran.code == 2 and "is a method: name its layer classes with --layer" in ran.err
+    ran = run_cli(capsys, "check", str(BOOK), "--init", "n_inputs=2")
+    assert ran.code == 2 and "--layer" in ran.err
