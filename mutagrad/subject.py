@@ -263,7 +263,8 @@ def _restore(value: Any, pristine: Any) -> None:
 
 def _written_name(line: str) -> str | None:
     """The array a statement writes into: ``dnext_c`` of ``dnext_c += g`` or of
-    ``dnext_c[i] = g``, ``dE`` of ``np.add.at(dE, idx, g)``."""
+    ``dnext_c[i] = g``, ``dE`` of ``np.add.at(dE, idx, g)``, ``self.dinputs`` of
+    ``self.dinputs[mask] = 0`` (a layer whose dinputs is the dvalues it was given)."""
     try:
         node = ast.parse(line.strip()).body[0]
     except (SyntaxError, IndexError):
@@ -278,7 +279,7 @@ def _written_name(line: str) -> str | None:
         target = keywords.get("out", node.value.args[0])
     else:
         return None
-    while isinstance(target, ast.Subscript | ast.Attribute | ast.Starred):
+    while isinstance(target, ast.Subscript | ast.Starred):  # self.dinputs[m] -> self.dinputs
         target = target.value
     return ast.unparse(target)
 

@@ -104,6 +104,9 @@ def bind(subject: Subject, function: str, function_source: str,
                                  function_source.splitlines(keepends=True), filename)
     scratch = dict(module_globals)  # exec needs a plain dict: it only creates the functions
     compiled = compile_functions(function_source, [function], scratch, filename)
+    # tracebacks (and the aliasing message) show the mutant's own lines, as for a file
+    linecache.cache[filename] = (len(function_source), None,
+                                 function_source.splitlines(keepends=True), filename)
     own: dict[str, Any] = {"__builtins__": module_globals.get("__builtins__", builtins)}
     namespace = LiveGlobals(module_globals, own)
     patches = []
