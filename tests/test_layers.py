@@ -4,6 +4,7 @@ and files untouched after a campaign.
 
 Expected gradients are derived by hand here, never read back from mutagrad."""
 
+import dataclasses
 import hashlib
 import re
 import shutil
@@ -288,8 +289,28 @@ def test_the_readme_section_runs_and_prints_what_it_shows(capsys, monkeypatch):
 def test_a_layer_file_without_layer_says_how_to_name_its_classes(capsys):
     ran = run_cli(capsys, "check", str(DICTS))
     assert ran.code == 2
-    assert "layer classes (FullyConnected, Linear, Tanh), --layer CLASS" in ran.err
+    assert "layer classes (FullyConnected, Linear, Sigmoid, Tanh), --layer CLASS" in ran.err
     ran = run_cli(capsys, "mutants", str(BOOK), "--backward", "Layer_Dense.backward")
     assert ran.code == 2 and "is a method: name its layer classes with --layer" in ran.err
     ran = run_cli(capsys, "check", str(BOOK), "--init", "n_inputs=2")
     assert ran.code == 2 and "--layer" in ran.err
+
+
+def test_a_helper_method_is_mutated_with_mutate_and_its_bug_caught():
+    subject = _layers(DICTS, "Sigmoid", mutate=["Sigmoid.slope"])
+    assert mutation.mutated_names(subject) == ["Sigmoid.backward", "Sigmoid.slope"]
+    case = subject.case(3, 4)
+    X, dout = case.params["inputs"], case.data["dout"]
+    s = 1 / (1 + np.exp(-X))
+    by_hand = (dout * s * (1 - s)).ravel()
+    np.testing.assert_allclose(subject.gradients(subject.backward, case)["inputs"].ravel(),
+                               by_hand)
+    data = [dataclasses.replace(d, original=by_hand)
+            for d in campaign.prepare(subject, [case], Settings())]
+    dropped = next(m for m in mutation.mutants_of(subject)
+                   if m.function == "Sigmoid.slope" and m.replacement == "self.y")
+    [trial] = evaluate(subject, mutation.mutant_backward(subject, dropped), dropped.id, data,
+                       {"centered": 1e-7}, None)
+    assert trial.outcome == "detected"
+    module = sys.modules[subject.backward.__module__]
+    assert module.Sigmoid.slope.__code__.co_filename.endswith("layers_dicts.py")

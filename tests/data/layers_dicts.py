@@ -49,5 +49,19 @@ class Linear:
         return dout @ self.W.T
 
 
+class Sigmoid:
+    """No parameters, and a helper method the backward calls (mutated with --mutate)."""
+
+    def forward(self, x):
+        self.y = 1 / (1 + np.exp(-x))
+        return self.y
+
+    def backward(self, dout):
+        return dout * self.slope()
+
+    def slope(self):
+        return self.y * (1 - self.y)
+
+
 def network():
     return [FullyConnected(3, 5), Tanh(), Linear(5, 2)]
