@@ -42,7 +42,8 @@ _SUBJECT_OPTIONS: dict[str, Any] = {
     "params": Annotated[str | None, typer.Option(
         help="Function (rng) -> parameter dict. [default: init_params]", rich_help_panel=_OWN)],
     "inputs": Annotated[str | None, typer.Option(
-        help="Function (rng, m) -> (X, Y); default: X normal (n_x, m), Y 0/1 labels (1, m).",
+        help="Function (rng, m) -> (X, Y); default: X normal (n_x, m), Y 0/1 labels (1, m). "
+             "With --layer: (rng, m) -> X, or (X, y) for a loss.",
         rich_help_panel=_OWN)],
     "grad_key": Annotated[str | None, typer.Option(
         help="Gradient key of a parameter, {} is its name. [default: d{}]",

@@ -22,9 +22,10 @@ Regularisers written the book's way (``weight_regularizer_l1``/``_l2`` on ``weig
 ``bias_regularizer_l1``/``_l2`` on ``biases``) add their penalty to the cost.
 
 A case draws, from ``np.random.default_rng(seed)``: the input (batch-major, ``(m, n)`` with
-``n`` the rows of the first layer's first 2-D parameter, 5 without one; rows of
-probabilities for a loss on its own), every parameter (standard normal: constructors' zero
-biases would hide bugs), then the labels (``m`` class indices) or ``dout``. Numpy's global
+``n`` the rows of the first layer's first 2-D parameter, its columns when it is one row, 5
+without one; rows of probabilities for a loss on its own), every parameter (standard
+normal: constructors' zero biases would hide bugs), then the labels (``m`` class indices)
+or ``dout``. Numpy's global
 RNG is seeded the same way before every forward and backward pass, so a dropout mask is the
 same in every pass of a case; ``Subject.warnings`` says so when a forward's output is still
 not reproducible (it draws from another generator).
@@ -49,6 +50,11 @@ from mutagrad.errors import GradientMismatch, InvalidInput
 from mutagrad.subject import Params, user_code
 
 INPUT_GRADIENTS = ("dinputs", "dx", "dX", "grad_inputs")
+# arrays a layer may keep from __init__ that are its input or output, never parameters
+NOT_PARAMETERS = frozenset({"inputs", "x", "X", "output", "out"})
+# the batch of the probe and of the default case: a prime unlike layer widths, so that an
+# input of the wrong orientation fails loudly instead of multiplying by coincidence
+PROBE_BATCH = 7
 _RNG_SEED = 1234567  # numpy's global RNG is seeded with this plus the case's seed
 
 
@@ -156,10 +162,11 @@ def _detect(obj: Any, index: int, x: np.ndarray, y: Any, where: str) -> Layer:
     loss = is_loss(obj)
     dicts = isinstance(getattr(obj, "parameters", None), dict) and isinstance(
         getattr(obj, "gradients", None), dict)
-    before = sorted(k for k, v in vars(obj).items()
-                    if isinstance(v, np.ndarray) and v.dtype.kind == "f")
+    before = sorted(k for k, v in vars(obj).items() if isinstance(v, np.ndarray)
+                    and v.dtype.kind == "f" and k not in NOT_PARAMETERS)
     probe = copy.deepcopy(obj)
-    with user_code(where, f"running {name}.forward"):
+    with user_code(where, f"running {name}.forward on an input of shape {x.shape} "
+                          "(--inputs NAME gives another)"):
         output, _ = _forward(probe, x, y, loss)
     upstream = getattr(probe, "output", x) if loss else np.ones_like(output, dtype=np.float64)
     try:
@@ -171,8 +178,9 @@ def _detect(obj: Any, index: int, x: np.ndarray, y: Any, where: str) -> Layer:
     if dicts:
         params = tuple((k, k) for k in obj.parameters if k in probe.gradients)
     else:
-        params = tuple((k, g) for k in before for g in (f"d{k}", f"grad_{k}")
-                       if isinstance(vars(probe).get(g), np.ndarray))
+        found = {k: [g for g in (f"d{k}", f"grad_{k}")
+                     if isinstance(vars(probe).get(g), np.ndarray)] for k in before}
+        params = tuple((k, grads[0]) for k, grads in found.items() if grads)
     try:
         _input_gradient(probe, returned)
     except GradientMismatch as e:
@@ -186,8 +194,7 @@ class Chain:
 
     objects: tuple[Any, ...]
     layers: tuple[Layer, ...]
-    n_in: int
-    probabilities: bool  # a loss on its own takes rows of probabilities
+    make_input: InputMaker  # (rng, m) -> (input, labels or None)
 
     @property
     def loss(self) -> bool:
@@ -251,8 +258,14 @@ class Chain:
         return x
 
 
-def build_chain(objects: Sequence[Any], where: str) -> Chain:
-    """Probe every layer on a small batch and read its convention."""
+InputMaker = Callable[[np.random.Generator, int], tuple[np.ndarray, Any]]
+
+
+def build_chain(objects: Sequence[Any], where: str,
+                make_input: InputMaker | None = None) -> Chain:
+    """Probe every layer on a small batch and read its convention. ``make_input(rng, m)``
+    gives the input and, for a loss, the labels (None: drawn); by default the input is
+    ``(m, n)`` standard normal, ``n`` read off the first layer's parameters."""
     for i, obj in enumerate(objects):
         for method in ("forward", "backward"):
             if not callable(getattr(obj, method, None)):
@@ -261,30 +274,38 @@ def build_chain(objects: Sequence[Any], where: str) -> Chain:
     if any(is_loss(o) for o in objects[:-1]):
         raise InvalidInput(f"only the last layer of {where} may be a loss (a backward taking "
                            "(dvalues, y_true))", parameter="layer")
-    first = objects[0]
-    shapes = [np.shape(v) for v in (first.parameters.values() if isinstance(
-        getattr(first, "parameters", None), dict) else vars(first).values())
-        if isinstance(v, np.ndarray) and v.ndim == 2]
-    n_in = shapes[0][0] if shapes else 5
-    probabilities = len(objects) == 1 and is_loss(first)
+    maker = make_input or default_inputs(objects)
     rng = np.random.default_rng(0)
-    x = inputs(rng, 3, n_in, probabilities)
+    x, labels = maker(rng, PROBE_BATCH)
     layers = []
     for i, obj in enumerate(objects):
-        y = rng.integers(0, x.shape[1], size=3) if is_loss(obj) else None
+        y = None
+        if is_loss(obj):
+            y = labels if labels is not None else rng.integers(0, x.shape[1], size=PROBE_BATCH)
         layer = _detect(obj, i, x, y, where)
         layers.append(layer)
         probe = copy.deepcopy(obj)
         with fixed_rng(0), user_code(where, f"running {layer.name}.forward"):
             x, _ = _forward(probe, x, y, layer.loss)
-    return Chain(tuple(objects), tuple(layers), n_in, probabilities)
+    return Chain(tuple(objects), tuple(layers), maker)
 
 
-def inputs(rng: np.random.Generator, m: int, n: int, probabilities: bool) -> np.ndarray:
-    x = rng.standard_normal((m, n))
-    if probabilities:
-        e = np.exp(x)
-        return np.asarray(e / e.sum(axis=1, keepdims=True))
-    return x
+def default_inputs(objects: Sequence[Any]) -> InputMaker:
+    """``(m, n)`` standard normal, no labels; ``n`` the rows of the first layer's first 2-D
+    parameter (its columns when it is one row: a scale), 5 without one; rows of
+    probabilities when the only layer is a loss (it takes predictions)."""
+    first = objects[0]
+    shapes = [np.shape(v) for v in (first.parameters.values() if isinstance(
+        getattr(first, "parameters", None), dict) else vars(first).values())
+        if isinstance(v, np.ndarray) and v.ndim == 2]
+    n = (shapes[0][0] if shapes[0][0] > 1 else shapes[0][1]) if shapes else 5
+    probabilities = len(objects) == 1 and is_loss(first)
 
+    def make(rng: np.random.Generator, m: int) -> tuple[np.ndarray, Any]:
+        x = rng.standard_normal((m, n))
+        if probabilities:
+            e = np.exp(x)
+            x = e / e.sum(axis=1, keepdims=True)
+        return x, None
 
+    return make

@@ -25,7 +25,7 @@ import numpy as np
 
 from mutagrad.callgraph import methods_reached
 from mutagrad.errors import InvalidInput
-from mutagrad.layer import Chain, build_chain, fixed_rng, inputs
+from mutagrad.layer import PROBE_BATCH, Chain, InputMaker, build_chain, fixed_rng
 from mutagrad.mutation.methods import installed, qualname, resolve
 from mutagrad.subject import Case, Params, Subject, cast, user_code
 
@@ -136,22 +136,27 @@ def backward_methods(objects: Sequence[Any], backward: str | None, mutate: Seque
 
 
 def layer_style(module: ModuleType, objects: Sequence[Any], *, name: str, where: str,
-                backward: str | None = None, mutate: Sequence[str] = ()) -> Subject:
-    """A Subject for layer objects (one layer, or a chain ending in an optional loss)."""
-    chain = build_chain(objects, where)
+                backward: str | None = None, mutate: Sequence[str] = (),
+                inputs: str | None = None) -> Subject:
+    """A Subject for layer objects (one layer, or a chain ending in an optional loss);
+    ``inputs`` names a function ``(rng, m) -> X`` or ``(X, y)`` of the module."""
+    chain = build_chain(objects, where, _input_function(module, inputs, where))
     methods = backward_methods(objects, backward, mutate, module, where)
     names = chain.names()
 
     def make_case(seed: int | None, batch: int | None, dtype: str) -> Case:
-        m = batch or 3
+        m = batch or PROBE_BATCH
         s = 0 if seed is None else seed
         rng = np.random.default_rng(s)
-        values: Params = {"inputs": inputs(rng, m, chain.n_in, chain.probabilities)}
+        x, labels = chain.make_input(rng, m)
+        values: Params = {"inputs": np.asarray(x, dtype=np.float64)}
         shapes = {chain.prefix(lay) + k: lay.get(o, k).shape
                   for o, lay in zip(chain.objects, chain.layers) for k, _ in lay.params}
         values.update({k: rng.standard_normal(shape) for k, shape in shapes.items()})
         data: dict[str, Any] = {"seed": s}
-        if chain.loss:  # labels: one class index per row, among the loss's input columns
+        if chain.loss and labels is not None:
+            data["y"] = np.asarray(labels)
+        elif chain.loss:  # labels: one class index per row, among the loss's input columns
             width = chain.through(values, s, len(chain.layers) - 1).shape[1]
             data["y"] = rng.integers(0, width, size=m)
         else:
@@ -175,11 +180,29 @@ def layer_style(module: ModuleType, objects: Sequence[Any], *, name: str, where:
     return replace(subject, warnings=_reproducible(chain, subject))
 
 
+def _input_function(module: ModuleType, name: str | None, where: str) -> InputMaker | None:
+    if name is None:
+        return None
+    fn = getattr(module, name, None)
+    if not inspect.isfunction(fn):
+        raise InvalidInput(f"{where} has no function {name!r} for the inputs: it takes "
+                           "(rng, m) and returns X, or (X, y) for a loss", parameter="inputs")
+    user: Callable[..., Any] = fn
+
+    def make(rng: np.random.Generator, m: int) -> tuple[np.ndarray, Any]:
+        with user_code(where, f"calling {name}(rng, {m}) for the inputs"):
+            made = user(rng, m)
+        x, y = made if isinstance(made, tuple) else (made, None)
+        return np.asarray(x, dtype=np.float64), y
+
+    return make
+
+
 def _reproducible(chain: Chain, subject: Subject) -> tuple[str, ...]:
     """A warning when two forward passes of one case differ: the forward draws random
     numbers that seeding numpy's global RNG does not fix, so the backward's mask cannot be
     reproduced and the numerical gradient is noise."""
-    case = subject.case(0, 3)
+    case = subject.case(0, PROBE_BATCH)
     first = chain.run(case.params, dict(case.data), 0, backward=False)[0]
     again = chain.run(case.params, dict(case.data), 0, backward=False)[0]
     if first == again:

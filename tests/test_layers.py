@@ -314,3 +314,78 @@ def test_a_helper_method_is_mutated_with_mutate_and_its_bug_caught():
     assert trial.outcome == "detected"
     module = sys.modules[subject.backward.__module__]
     assert module.Sigmoid.slope.__code__.co_filename.endswith("layers_dicts.py")
+
+
+SCALE = '''
+import numpy as np
+
+
+class Scale:
+    def __init__(self, n):
+        self.W = np.ones((1, n))
+        self.dW = np.zeros((1, n))  # accumulated into, as some code does
+        self.x = np.zeros((1, n))   # a buffer for the input: not a parameter
+
+    def forward(self, x):
+        self.x = x
+        return x * self.W
+
+    def backward(self, dout):
+        self.dW += (dout * self.x).sum(axis=0, keepdims=True)
+        self.grad_W = self.dW       # the same gradient under the other name
+        return dout * self.W
+'''
+
+
+def test_buffers_and_accumulated_gradients_are_read_once(tmp_path, capsys):
+    (tmp_path / "scale.py").write_text(SCALE)
+    subject = _layers(tmp_path / "scale.py", "Scale(3)")
+    assert subject.param_names == ("W", "inputs")
+    case = subject.case(5, 4)
+    grads = subject.gradients(subject.backward, case)
+    X, W, dout = case.params["inputs"], case.params["W"], case.data["dout"]
+    np.testing.assert_allclose(grads["W"], (dout * X).sum(axis=0, keepdims=True))
+    np.testing.assert_allclose(grads["inputs"], dout * W)
+    np.testing.assert_allclose(subject.gradients(subject.backward, case)["W"], grads["W"])
+    assert run_cli(capsys, "check", str(tmp_path / "scale.py"), "--layer", "Scale(3)").code == 0
+
+
+COLUMN_MAJOR = '''
+import numpy as np
+
+
+class Affine:  # column-major, as in the exercise: W (n_out, n_in), x (n_in, m)
+    def __init__(self):
+        self.W = np.ones((2, 3))
+        self.b = np.zeros((2, 1))
+
+    def forward(self, x):
+        self.x = x
+        return self.W @ x + self.b
+
+    def backward(self, dout):
+        self.dW = dout @ self.x.T
+        self.db = dout.sum(axis=1, keepdims=True)
+        return self.W.T @ dout
+
+
+def columns(rng, m):
+    return rng.standard_normal((3, m))
+'''
+
+
+def test_inputs_gives_the_input_when_it_cannot_be_guessed(tmp_path, capsys):
+    path = tmp_path / "columns.py"
+    path.write_text(COLUMN_MAJOR)
+    ran = run_cli(capsys, "check", str(path), "--layer", "Affine")
+    assert ran.code == 2 and "(--inputs NAME gives another)" in ran.err
+    subject = _layers(path, "Affine", inputs="columns")
+    case = subject.case(2, 4)
+    X, W, dout = case.params["inputs"], case.params["W"], case.data["dout"]
+    assert X.shape == (3, 4) and dout.shape == (2, 4)
+    grads = subject.gradients(subject.backward, case)
+    np.testing.assert_allclose(grads["W"], dout @ X.T)
+    np.testing.assert_allclose(grads["b"], dout.sum(axis=1, keepdims=True))
+    np.testing.assert_allclose(grads["inputs"], W.T @ dout)
+    ran = run_cli(capsys, "check", str(path), "--layer", "Affine", "--inputs", "columns")
+    assert ran.code == 0, ran.err

@@ -100,7 +100,7 @@ def _looks_like_module(target: str) -> bool:
 def _layers_of(module: ModuleType, spec: SubjectSpec, where: str) -> Subject:
     from mutagrad.layerstyle import layer_objects, layer_style
 
-    for option in ("forward", "params", "inputs", "grad_key"):
+    for option in ("forward", "params", "grad_key"):
         if getattr(spec, option):
             raise InvalidInput(f"{option} applies to functions, not to layer classes "
                                "(their conventions are read off the objects)", parameter=option)
@@ -108,7 +108,7 @@ def _layers_of(module: ModuleType, spec: SubjectSpec, where: str) -> Subject:
     objects = layer_objects(module, spec.layer, spec.init, where)
     name = Path(spec.target).name if spec.target.endswith(".py") else spec.target
     return layer_style(module, objects, name=f"{name}:{spec.layer}", where=where,
-                       backward=spec.backward, mutate=spec.mutate)
+                       backward=spec.backward, mutate=spec.mutate, inputs=spec.inputs)
 
 
 def _subject_of(module: ModuleType, spec: SubjectSpec, where: str) -> Subject:
