@@ -258,6 +258,29 @@ class Chain:
         return x
 
 
+class SoftmaxClassifier:
+    """The book's ``Model`` ending in softmax and categorical cross-entropy: forward through
+    its softmax and its loss (both trusted), backward through its combined
+    ``softmax_classifier_output`` (under test), as ``Model.backward`` does."""
+
+    def __init__(self, softmax: Any, loss: Any, combined: Any):
+        self.softmax, self.loss, self.combined = softmax, loss, combined
+
+    def forward(self, inputs: np.ndarray, y_true: Any) -> Any:
+        _forward(self.softmax, inputs, None, False)
+        self.output = self.softmax.output
+        return self.loss.forward(self.output, y_true)
+
+    def backward(self, dvalues: np.ndarray, y_true: Any) -> None:
+        self.combined.backward(dvalues, y_true)
+        self.dinputs = self.combined.dinputs
+
+
+def class_of(obj: Any) -> type:
+    """The class whose ``backward`` runs for ``obj`` (the combined one in a model)."""
+    return type(obj.combined) if isinstance(obj, SoftmaxClassifier) else type(obj)
+
+
 InputMaker = Callable[[np.random.Generator, int], tuple[np.ndarray, Any]]
 
 

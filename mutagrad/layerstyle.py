@@ -25,7 +25,15 @@ import numpy as np
 
 from mutagrad.callgraph import methods_reached
 from mutagrad.errors import InvalidInput
-from mutagrad.layer import PROBE_BATCH, Chain, InputMaker, build_chain, fixed_rng
+from mutagrad.layer import (
+    PROBE_BATCH,
+    Chain,
+    InputMaker,
+    SoftmaxClassifier,
+    build_chain,
+    class_of,
+    fixed_rng,
+)
 from mutagrad.mutation.methods import installed, qualname, resolve
 from mutagrad.subject import Case, Params, Subject, cast, user_code
 
@@ -74,7 +82,9 @@ def layer_objects(module: ModuleType, text: str, init: str | None,
                   where: str) -> list[Any]:
     """The layer objects ``text`` names: classes built with their arguments, or one name of
     the module holding a model: a list of layers, a function returning one, or an object
-    with ``layers`` (and ``loss``, appended when set)."""
+    with ``layers`` (and ``loss``, appended when set; with the book's
+    ``softmax_classifier_output`` the last layer, its softmax, and the loss run as
+    ``Model.backward`` runs them: the combined class's backward)."""
     name = text.strip()
     value = getattr(module, name, None) if name.isidentifier() else None
     if value is not None and not inspect.isclass(value):
@@ -84,7 +94,10 @@ def layer_objects(module: ModuleType, text: str, init: str | None,
         objects = list(getattr(value, "layers", value) if not isinstance(value, (list, tuple))
                        else value)
         loss = getattr(value, "loss", None)
-        if loss is not None and not isinstance(value, (list, tuple)):
+        combined = getattr(value, "softmax_classifier_output", None)
+        if loss is not None and combined is not None and objects:
+            objects[-1] = SoftmaxClassifier(objects[-1], loss, combined)  # the book's Model
+        elif loss is not None and not isinstance(value, (list, tuple)):
             objects.append(loss)
         if not objects:
             raise InvalidInput(f"{name} in {where} holds no layers", parameter="layer")
@@ -114,13 +127,13 @@ def backward_methods(objects: Sequence[Any], backward: str | None, mutate: Seque
     each once. Refused when a forward calls one of them."""
     if backward:
         found = [resolve(module, backward, where)]
-        classes = {k.__qualname__ for o in objects for k in type(o).__mro__}
+        classes = {k.__qualname__ for o in objects for k in class_of(o).__mro__}
         if backward.rpartition(".")[0] not in classes:
             raise InvalidInput(f"{backward} is not a method of the layers "
-                               f"({', '.join(type(o).__name__ for o in objects)})",
+                               f"({', '.join(class_of(o).__name__ for o in objects)})",
                                parameter="backward")
     else:
-        found = [resolve(module, f"{type(o).__name__}.backward", where)
+        found = [resolve(module, f"{class_of(o).__name__}.backward", where)
                  for o in reversed(objects)]
     found += [resolve(module, n, where) for n in mutate]
     unique: dict[str, Callable[..., Any]] = {}

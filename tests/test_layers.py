@@ -389,3 +389,26 @@ def test_inputs_gives_the_input_when_it_cannot_be_guessed(tmp_path, capsys):
     np.testing.assert_allclose(grads["inputs"], W.T @ dout)
     ran = run_cli(capsys, "check", str(path), "--layer", "Affine", "--inputs", "columns")
     assert ran.code == 0, ran.err
+
+
+def test_the_books_model_runs_its_combined_softmax_classifier(tmp_path):
+    """Model.finalize() swaps softmax + cross-entropy's backward for the combined class's:
+    that backward is the one checked and mutated, as Model.backward runs it."""
+    combined = "Activation_Softmax_Loss_CategoricalCrossentropy.backward"
+    model = _layers(BOOK, "build")
+    assert mutation.mutated_names(model) == [combined, "Layer_Dense.backward",
+                                             "Layer_Dropout.backward", "Activation_ReLU.backward"]
+    plain = _layers(BOOK, "build_unfinalized")
+    assert mutation.mutated_names(plain)[:2] == ["Loss_CategoricalCrossentropy.backward",
+                                                 "Activation_Softmax.backward"]
+    case = model.case(3, 5)
+    np.testing.assert_allclose(model.gradients(model.backward, case)["inputs"],
+                               plain.gradients(plain.backward, case)["inputs"], rtol=1e-10)
+    spec = parse_spec(str(BOOK), layer="build", backward=combined)
+    store = Store(str(tmp_path / "r.db"))
+    cid = campaign.start(store, spec, Settings(cases=1, batches=(4,), jobs=2))
+    mutants = {m.mutant_id: m for m in store.mutants(cid)}
+    assert {m.function for m in mutants.values()} == {combined}
+    detected = {mutants[t.mutant_id].original for t in store.trials(cid)
+                if t.outcome == "detected"}
+    assert "self.dinputs / samples" in detected  # the division by the batch dropped

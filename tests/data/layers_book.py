@@ -129,15 +129,44 @@ class Activation_Softmax_Loss_CategoricalCrossentropy:
         self.dinputs = self.dinputs / samples
 
 
+class Layer_Input:
+    def forward(self, inputs, training):
+        self.output = inputs
+
+
 class Model:
+    """The book's Model, trimmed to what a check needs (no optimizer, no accuracy)."""
+
     def __init__(self):
         self.layers = []
+        self.softmax_classifier_output = None
 
     def add(self, layer):
         self.layers.append(layer)
 
     def set(self, *, loss):
         self.loss = loss
+
+    def finalize(self):
+        self.input_layer = Layer_Input()
+        layer_count = len(self.layers)
+        for i in range(layer_count):
+            self.layers[i].prev = self.input_layer if i == 0 else self.layers[i - 1]
+            self.layers[i].next = self.layers[i + 1] if i < layer_count - 1 else self.loss
+        if isinstance(self.layers[-1], Activation_Softmax) and \
+                isinstance(self.loss, Loss_CategoricalCrossentropy):
+            self.softmax_classifier_output = Activation_Softmax_Loss_CategoricalCrossentropy()
+
+    def backward(self, output, y):
+        if self.softmax_classifier_output is not None:
+            self.softmax_classifier_output.backward(output, y)
+            self.layers[-1].dinputs = self.softmax_classifier_output.dinputs
+            for layer in reversed(self.layers[:-1]):
+                layer.backward(layer.next.dinputs)
+            return
+        self.loss.backward(output, y)
+        for layer in reversed(self.layers):
+            layer.backward(layer.next.dinputs)
 
 
 def build():
@@ -148,4 +177,11 @@ def build():
     model.add(Layer_Dense(6, 3))
     model.add(Activation_Softmax())
     model.set(loss=Loss_CategoricalCrossentropy())
+    model.finalize()
+    return model
+
+
+def build_unfinalized():
+    model = build()
+    model.softmax_classifier_output = None
     return model
