@@ -225,8 +225,8 @@ def test_the_package_has_no_import_cycle():
             else ".".join(relative.parts)
         graph.setdefault(name.split(".")[0], set()).update(
             m.split(".")[0] for m in _imports(path))
-    for module in graph:
-        graph[module].discard(module)
+    for module, imported in graph.items():
+        imported.discard(module)
     visiting: list[str] = []
     done: set[str] = set()
 
