@@ -259,7 +259,7 @@ def mutant_report(store: Store, mutant_id: str, ref: str | int | None = None,
         if len(matches) != 1:
             raise InvalidInput(f"{'no' if not matches else 'more than one'} mutant {mutant_id!r} "
                                f"in campaign {info.id}: see 'mutagrad results {info.id} --only "
-                               "...'", parameter="mutant_id")
+                               "...'")
         mutant = matches[0]
         mutant_id = mutant.mutant_id
     cases = store.cases(info.id)

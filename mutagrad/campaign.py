@@ -81,6 +81,11 @@ def validate_settings(settings: Settings) -> None:
         if family not in FAMILIES:
             raise InvalidInput(f"unknown case family {family!r}: use one of "
                                f"{', '.join(FAMILIES)}", parameter="families")
+    if settings.seed < 0:
+        raise InvalidInput(f"seed must be 0 or more, got {settings.seed}", parameter="seed")
+    if settings.memory_mb < 64:
+        raise InvalidInput(f"memory must be at least 64 MiB, got {settings.memory_mb}",
+                           parameter="memory_mb")
     if not settings.timeout > 0:
         raise InvalidInput(f"timeout must be positive, got {settings.timeout}",
                            parameter="timeout")
@@ -202,8 +207,10 @@ def _check_original(subject: Subject, data: list[CaseData],
     broken = [t for t in trials if t.outcome not in (Outcome.PASSED, Outcome.ALARM)]
     if broken:
         t = broken[0]
-        raise SubjectBroken(f"the subject's own backward fails on case {data[t.case_index].case.label}"
-                            f" ({t.outcome}: {t.error}): fix it before running mutants")
+        why = f"{t.outcome}: {t.error}" if t.error else t.outcome
+        raise SubjectBroken(f"the subject's own backward fails on case "
+                            f"{data[t.case_index].case.label} ({why}): fix it before running "
+                            "mutants")
     trials = _subgradient_notes(subject, data, trials)
     alarms: dict[int, set[tuple[str, float]]] = {d.index: set() for d in data}
     for t in trials:

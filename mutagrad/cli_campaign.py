@@ -19,6 +19,7 @@ from mutagrad.cli_common import (
     SubjectOptions,
     ToleranceOpt,
     app,
+    check_fail_under,
     console,
     emit_json,
     gate,
@@ -94,6 +95,7 @@ def run(
 
     Example: mutagrad run mlp3 --cases 5 --batch 1,6 --dtype float64,float32
     """
+    check_fail_under(fail_under)
     targets = list(subject or [])
     if run_all:
         targets += subjects.SUITE
@@ -130,7 +132,7 @@ def run(
         if as_json:
             emit_json(report.suite_json(whole))
         else:
-            console().print(report.suite_table(whole))
+            console().print(report.suite_report(whole))
         raise typer.Exit(gate(whole.total.rate, fail_under, whole.alarms))
     result = analysis.report(store, ran.campaigns[-1])
     _render_results(result, None, as_json)
@@ -182,7 +184,7 @@ def results(
         if as_json:
             emit_json(report.suite_json(whole))
         else:
-            console().print(report.suite_table(whole))
+            console().print(report.suite_report(whole))
         raise typer.Exit(gate(whole.total.rate, fail_under, whole.alarms))
     result = analysis.report(Store(db, create=False), campaign_ref, tolerance, strategy,
                              epsilon, by)

@@ -22,8 +22,8 @@ from mutagrad.cli_common import (
     split,
     subject_options,
 )
-from mutagrad.errors import InvalidInput
-from mutagrad.subject import validate
+from mutagrad.errors import CheckFailed, InvalidInput
+from mutagrad.subject import jittered, validate
 
 
 @app.command("subjects")
@@ -61,6 +61,9 @@ def check(
     batch: Annotated[int | None, typer.Option(help="Batch size m of a generated case.")] = None,
     dtype: Annotated[str, typer.Option(help="float64 or float32.")] = "float64",
     top: Annotated[int, typer.Option(help="How many parameters to list.")] = 5,
+    jitter: Annotated[bool, typer.Option(
+        "--jitter", help="Move the parameters off their initial values, as a campaign does "
+                         "for every seed but its first (to reproduce a campaign's case).")] = False,
     as_json: JsonOpt = False,
     own: SubjectOptions = SubjectOptions(),
 ) -> None:
@@ -74,7 +77,17 @@ def check(
     """
     _, subj = own.load(subject)
     case = subj.case(seed, batch, dtype)
-    validate(subj, case)
+    if jitter:
+        case = jittered(case)
+    try:
+        validate(subj, case)
+    except CheckFailed as e:  # a verdict on the user's backward: --json still gets a document
+        if not as_json:
+            raise
+        emit_json({"subject": subj.name, "case": {"seed": case.seed, "batch": case.batch,
+                                                  "dtype": case.dtype, "label": case.label},
+                   "passed": False, "error": str(e)})
+        raise typer.Exit(1) from None
     names = parse_list(strategy, str, "--strategy") or ("centered",)
     others = strategy_mod.check_all(subj, case, names, epsilon, tolerance) if (
         names != ("centered",)) else []

@@ -173,12 +173,20 @@ def parse_list(text: str | None, kind: type, flag: str) -> tuple[Any, ...] | Non
                            f"got {text!r}") from None
 
 
+def check_fail_under(fail_under: float | None) -> None:
+    """Refuse a --fail-under that can never mean anything, before any work is done."""
+    if fail_under is not None and not 0 <= fail_under <= 100:
+        raise InvalidInput(f"fail-under takes a rate from 0 to 1 (or a percentage up to 100), "
+                           f"got {fail_under}", parameter="fail_under")
+
+
 def gate(rate: float | None, fail_under: float | None, alarms: int = 0) -> int:
     """Exit code of ``--fail-under``: 1 when the detection rate is under it, or when the
     original backward itself fails the check on some case (then no rate means anything)."""
     if fail_under is None:
         return 0
     err = Console(stderr=True, highlight=False)
+    check_fail_under(fail_under)
     threshold = fail_under / 100 if fail_under > 1 else fail_under
     if alarms:
         err.print(f"[red]fail-under: the original backward fails the check on {alarms} "

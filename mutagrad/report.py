@@ -46,10 +46,19 @@ def strict(payload: Any) -> Any:
     return payload
 
 
+class _Table(Table):
+    """A table whose cells fold onto more lines when the terminal is narrow: an id or a
+    number is never cut short (2.478e-0 for 2.478e-03 would read as another value)."""
+
+    def add_column(self, *args: Any, **kwargs: Any) -> None:
+        kwargs.setdefault("overflow", "fold")
+        super().add_column(*args, **kwargs)
+
+
 def new_table(title: str | None = None) -> Table:
     """Every table of mutagrad: a light box that leaves room for the numbers."""
-    return Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
-                 collapse_padding=True, show_edge=False)
+    return _Table(title=title, title_justify="left", box=box.SIMPLE_HEAD, pad_edge=False,
+                  collapse_padding=True, show_edge=False)
 
 
 def _num(x: float | None, spec: str = ".3e") -> str:
@@ -95,7 +104,7 @@ def groups_table(r: Report) -> Table:
                                   ("alias.", r.total.aliasing)) if n]
     for column in (r.by, "mutants", "detected", "missed", "rate", "95% CI", "equiv",
                    *extra, "shape", "crashed"):
-        table.add_column(column, justify="left" if column == r.by else "right", no_wrap=True)
+        table.add_column(column, justify="left" if column == r.by else "right")
     for row in [*r.groups, r.total]:
         style = "bold" if row is r.total else None
         counts = {"hidden": row.hidden, "indet.": row.indeterminate, "alias.": row.aliasing}
@@ -451,7 +460,7 @@ def suite_table(suite: Any) -> Table:
     for column in ("subject", "category", "mut.", "det.", "missed", "rate", "95% CI",
                    "equiv", *extra, "shape", "crash"):
         table.add_column(column, justify="left" if column in ("subject", "category")
-                         else "right", no_wrap=True)
+                         else "right")
 
     def counts(row: GroupRow) -> list[str]:
         return [str({"hidden": row.hidden, "indet.": row.indeterminate,
@@ -470,6 +479,18 @@ def suite_table(suite: Any) -> Table:
                   "-" if t.rate is None else f"{t.rate:.0%}", _ci(t), str(t.equivalent),
                   *counts(t), str(t.shape), str(t.crashed), style="bold")
     return table
+
+
+def suite_report(suite: Any) -> RenderableType:
+    """The suite table, then, loudly, every subject whose original fails the check."""
+    parts: list[RenderableType] = [suite_table(suite)]
+    failing = [f"{r.campaign.subject} (campaign {r.campaign.id}: {r.alarms} of "
+               f"{len(r.original)} cases)" for r in suite.reports if r.alarms]
+    if failing:
+        parts.append(Text(f"THE ORIGINAL BACKWARD FAILS THE CHECK in {', '.join(failing)}: "
+                          "see 'mutagrad results ID' and 'mutagrad show original --campaign "
+                          "ID'.", style="bold red"))
+    return Group(*parts)
 
 
 def suite_json(suite: Any) -> dict[str, Any]:

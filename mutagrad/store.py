@@ -8,6 +8,7 @@ one unit of work (one transaction). The URL is any SQLAlchemy URL; SQLite (the d
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -56,6 +57,10 @@ class StoreError(MutagradError):
     """The database could not be reached, read or written: an environment error."""
 
     exit_code = 2
+
+
+class _SchemaInProgress(Exception):
+    """Another process is creating the schema of this database right now."""
 
 
 class SchemaMismatch(InvalidInput):
@@ -150,8 +155,9 @@ def resolve_url(url: str | None) -> str:
 
 
 def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
+    # journal_mode=WAL is written into the file: it is set once the file is known to be
+    # mutagrad's (Store._check_schema), so a foreign database is never changed
     cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
     cursor.execute("PRAGMA busy_timeout=30000")
     cursor.execute("PRAGMA synchronous=NORMAL")
     cursor.close()
@@ -181,7 +187,24 @@ class Store:
         self._check_schema(create)
 
     def _check_schema(self, create: bool) -> None:
-        """Create a new database, upgrade an older one in place, refuse a newer one."""
+        """Create a new database, upgrade an older one in place, refuse a newer one.
+
+        Several processes may open a new file at once (campaigns started together): one
+        creates the schema, the others wait for it and read it (about 5 s at most)."""
+        for _ in range(50):
+            try:
+                self._open_schema(create)
+                break
+            except _SchemaInProgress:
+                time.sleep(0.1)
+        else:
+            raise StoreError(f"{self.url} is being created by another process and did not "
+                             "become ready: try again")
+        if self.engine.dialect.name == "sqlite":
+            with self.engine.connect() as connection:
+                connection.exec_driver_sql("PRAGMA journal_mode=WAL")
+
+    def _open_schema(self, create: bool) -> None:
         try:
             tables = set(inspect(self.engine).get_table_names())
             if not tables:
@@ -189,6 +212,8 @@ class Store:
                     migrate.upgrade(self.engine)
                     self._set_schema_version()
                 return
+            if tables <= {"alembic_version"}:
+                raise _SchemaInProgress()  # another process is creating the schema
             if _Schema.__tablename__ not in tables:
                 raise InvalidInput(f"{self.url} is not a mutagrad database "
                                    "(it has other tables): pass --db with another file")
@@ -196,7 +221,11 @@ class Store:
                 version = s.scalar(select(func.max(_Schema.version)))
             revision = migrate.current(self.engine) if version == SCHEMA_VERSION else None
         except SQLAlchemyError as e:
+            if "already exists" in str(e) or "locked" in str(e):
+                raise _SchemaInProgress() from e  # another process is creating it
             raise StoreError(f"cannot read database {self.url}: {_first_line(e)}") from e
+        if version is None:
+            raise _SchemaInProgress()  # tables made, version not written yet
         newer = (version is None or version > SCHEMA_VERSION
                  or (revision is not None and not migrate.known(revision)))
         if newer:

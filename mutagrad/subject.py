@@ -118,7 +118,7 @@ class Subject:
         Raises ``InvalidInput`` for a bad batch or dtype, ``UserCodeError`` when the
         subject's own code (its parameter or input generator) raises.
         """
-        validate_case_options(batch, dtype)
+        validate_case_options(batch, dtype, seed)
         if batch is not None and seed is None:
             seed = 0
         with user_code(self.name, "making a case"):
@@ -302,7 +302,9 @@ def aliasing_message(error: BaseException) -> str | None:
             f"in {last.name}): it must copy before changing an array it was given")
 
 
-def validate_case_options(batch: int | None, dtype: str) -> None:
+def validate_case_options(batch: int | None, dtype: str, seed: int | None = None) -> None:
+    if seed is not None and seed < 0:
+        raise InvalidInput(f"seed must be 0 or more, got {seed}", parameter="seed")
     if batch is not None and batch < 1:
         raise InvalidInput(f"batch size must be at least 1, got {batch}", parameter="batch")
     if dtype not in DTYPES:

@@ -118,8 +118,11 @@ def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: st
         flat_norm = norm(flat)
         # A finite norm proves every entry finite; only an infinite or NaN norm (or one
         # that overflowed) needs the elementwise look.
-        if not math.isfinite(flat_norm) and not np.all(np.isfinite(flat)):
+        if not math.isfinite(flat_norm):
             outcome = Outcome.NONFINITE
+            error = ("NaN or inf in the gradient" if not np.all(np.isfinite(flat)) else
+                     f"the gradient's norm overflows (largest entry "
+                     f"{float(np.max(np.abs(flat))):.3e}): no difference can be computed")
     except EvaluationTimeout:
         outcome, error = Outcome.TIMEOUT, f"ran longer than {timeout:g} s"
     except GradientMismatch as e:
