@@ -122,10 +122,13 @@ def build_cases(subject: Subject, settings: Settings) -> list[Case]:
     """seeds x batch sizes x dtypes (a subject without a batch dimension has one batch).
 
     With ``jitter``, every case but those of the first seed (the user's exact
-    initialisation) has its parameters moved off their initial values."""
+    initialisation) has its parameters moved off their initial values.
+    A subject with several kinds of case (a layer's grid points and non-square variant)
+    gets at least one seed per kind, so ``cases`` below the grid's size still covers it.
+    """
     batches = settings.batches if subject.batched else (subject.default_batch,)
     cases = []
-    for seed in range(settings.seed, settings.seed + settings.cases):
+    for seed in range(settings.seed, settings.seed + max(settings.cases, subject.kinds)):
         for batch in batches:
             for dtype in settings.dtypes:
                 case = subject.case(seed, batch, dtype)
@@ -136,6 +139,20 @@ def build_cases(subject: Subject, settings: Settings) -> list[Case]:
             case = family_case(subject.case(seed, max(batches), settings.dtypes[0]), family)
             cases.append(jittered(case) if settings.jitter else case)
     return cases
+
+
+def coverage(specs: Sequence[SubjectSpec], settings: Settings) -> list[str]:
+    """What the planned cases cannot show, per layer subject: every case square, or every
+    case with batch 1 (a missing 1/N, a swapped height and width look right)."""
+    from mutagrad.pairs import coverage_warnings
+
+    warnings = []
+    for spec in specs:
+        subject = subjects.load(spec)
+        if subject.vary_batch:
+            cases = build_cases(subject, replace(settings, dtypes=settings.dtypes[:1]))
+            warnings += [f"{subject.name}: {w}" for w in coverage_warnings(cases)]
+    return warnings
 
 
 def source_hash(subject: Subject) -> str:

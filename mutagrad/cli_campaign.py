@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from pathlib import Path
 from typing import Annotated
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from mutagrad import analysis, campaign, report, subjects
+from mutagrad import analysis, campaign, config, report, subjects
 from mutagrad.cli_common import (
     CategoryOpt,
     DbOpt,
@@ -93,6 +94,9 @@ def run(
     with a per-evaluation timeout and memory cap. Ctrl-C keeps every finished trial; resume
     with --resume.
 
+    With no subject, runs the layers that pyproject.toml's [tool.mutagrad] names (see
+    'mutagrad init'), as one suite.
+
     Example: mutagrad run mlp3 --cases 5 --batch 1,6 --dtype float64,float32
     """
     check_fail_under(fail_under)
@@ -100,9 +104,6 @@ def run(
     if run_all:
         targets += subjects.SUITE
     if resume is None:
-        if not targets:
-            raise InvalidInput("name a subject (mutagrad run mlp3), pass --all, or "
-                               "--resume CAMPAIGN")
         settings = replace(
             DEFAULTS, cases=cases, seed=seed, batches=parse_list(batch, int, "--batch") or (),
             dtypes=parse_list(dtype, str, "--dtype") or (),
@@ -112,7 +113,11 @@ def run(
             jitter=jitter, families=parse_list(family, str, "--family") or (),
             explore=explore, memory_mb=memory).running(jobs, timeout)
         campaign.validate_settings(settings)  # before the database is opened: no file left
-        specs = [own.spec(t) for t in targets]
+        # no subject: the layers pyproject.toml's [tool.mutagrad] names, as one suite
+        specs = ([s for t in targets for s in own.specs(t)] if targets
+                 else config.specs(Path.cwd()))
+        for warning in campaign.coverage(specs, settings):
+            Console(stderr=True, highlight=False).print(f"[yellow]warning: {warning}[/yellow]")
     store = Store(db, create=resume is None)
     with _progress() as bar:
         task = bar.add_task("mutants", total=None, detected=0)

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any
 
 import typer
+from rich.console import Console
 from rich.text import Text
 
-from mutagrad import gradcheck, mutation, report, subjects
+from mutagrad import config, gradcheck, mutation, pairs, report, subjects
 from mutagrad import strategy as strategy_mod
 from mutagrad.cli_common import (
     CategoryOpt,
@@ -18,12 +20,13 @@ from mutagrad.cli_common import (
     app,
     console,
     emit_json,
+    load_warned,
     parse_list,
     split,
     subject_options,
 )
 from mutagrad.errors import CheckFailed, InvalidInput
-from mutagrad.subject import jittered, validate
+from mutagrad.subject import Case, Subject, jittered, validate
 
 
 @app.command("subjects")
@@ -70,25 +73,64 @@ def check(
     """Run the seed's gradient check on a subject's own backward.
 
     Prints the difference ||grad - gradapprox|| / (||grad|| + ||gradapprox||), the verdict at
-    the tolerance, and the parameters whose gradient disagrees most. Exit code 0 when the
-    check passes, 1 when it fails.
+    the tolerance, and the parameters whose gradient disagrees most. A layer file (or one
+    with SUBJECTS) checks each of its subjects on each kind of case. Exit code 0 when the
+    check passes, 1 when it fails (a gradient of the wrong shape, a write into an input).
 
     Example: mutagrad check mlp3 --epsilon 1e-6 --tolerance 2e-7
     """
-    _, subj = own.load(subject)
-    case = subj.case(seed, batch, dtype)
-    if jitter:
-        case = jittered(case)
-    try:
-        validate(subj, case)
-    except CheckFailed as e:  # a verdict on the user's backward: --json still gets a document
-        if not as_json:
-            raise
-        emit_json({"subject": subj.name, "case": {"seed": case.seed, "batch": case.batch,
-                                                  "dtype": case.dtype, "label": case.label},
-                   "passed": False, "error": str(e)})
-        raise typer.Exit(1) from None
     names = parse_list(strategy, str, "--strategy") or ("centered",)
+    checked = []
+    for spec in own.specs(subject):
+        subj = load_warned(spec)
+        cases = [subj.case(seed, batch, dtype)] if seed is not None else subj.default_cases(
+            batch, dtype)
+        if jitter:
+            cases = [jittered(c) for c in cases]
+        warnings = pairs.coverage_warnings(cases) if subj.vary_batch else []
+        try:
+            checked.append((subj, [_check_case(subj, c, names, epsilon, tolerance)
+                                   for c in cases], warnings))
+        except CheckFailed as e:  # a verdict on the user's backward: --json gets a document
+            if not as_json:
+                raise
+            emit_json({"subject": subj.name, "passed": False, "error": str(e)})
+            raise typer.Exit(1) from None
+    passed = all(ok for _, results, _ in checked for _, _, ok in results)
+    if len(checked) == 1 and len(checked[0][1]) == 1:
+        result, others, ok = checked[0][1][0]
+        if as_json:
+            emit_json({**_check_json(result), "passed": ok,
+                       "strategies": [report.asdict(o) for o in others]})
+        else:
+            _render_one(result, others, names, top)
+        raise typer.Exit(0 if passed else 1)
+    if as_json:
+        emit_json({"passed": passed, "subjects": [
+            {"subject": subj.name, "passed": all(ok for _, _, ok in results),
+             "warnings": warnings,
+             "cases": [{**_check_json(r), "passed": ok,
+                        "strategies": [report.asdict(o) for o in others]}
+                       for r, others, ok in results]}
+            for subj, results, warnings in checked]})
+        raise typer.Exit(0 if passed else 1)
+    for subj, results, warnings in checked:
+        console().print(report.case_checks_table(
+            subj.name, [(r.case.label, r.difference, ok, "; ".join(
+                n for n in (r.kinks, r.precision) if n)) for r, _, ok in results]))
+        failed = [(r, others) for r, others, ok in results if not ok]
+        if failed:
+            _render_one(*failed[0], names, top)
+        for warning in warnings:
+            Console(stderr=True, highlight=False).print(f"[yellow]warning: {subj.name}: "
+                                                        f"{warning}[/yellow]")
+    raise typer.Exit(0 if passed else 1)
+
+
+def _check_case(subj: Subject, case: Case, names: tuple[str, ...], epsilon: float,
+                tolerance: float | None) -> tuple[gradcheck.CheckResult,
+                                                  list[strategy_mod.StrategyCheck], bool]:
+    validate(subj, case)
     others = strategy_mod.check_all(subj, case, names, epsilon, tolerance) if (
         names != ("centered",)) else []
     if "centered" not in names and all(o.passed is None for o in others):
@@ -98,18 +140,18 @@ def check(
                              if tolerance is None else tolerance)
     passed = all(o.passed is not False for o in others) and (
         "centered" not in names or result.passed)
-    if as_json:
-        emit_json({**_check_json(result), "passed": passed,
-                    "strategies": [report.asdict(o) for o in others]})
-    else:
-        if "centered" in names:
-            _render_check(result, top)
-        if others:
-            console().print(report.strategy_checks_table(others))
-            for o in others:
-                if o.note:
-                    console().print(o.note)
-    raise typer.Exit(0 if passed else 1)
+    return result, others, passed
+
+
+def _render_one(result: gradcheck.CheckResult, others: list[strategy_mod.StrategyCheck],
+                names: tuple[str, ...], top: int) -> None:
+    if "centered" in names:
+        _render_check(result, top)
+    if others:
+        console().print(report.strategy_checks_table(others))
+        for o in others:
+            if o.note:
+                console().print(o.note)
 
 
 def _check_json(result: gradcheck.CheckResult) -> dict[str, Any]:
@@ -123,6 +165,7 @@ def _check_json(result: gradcheck.CheckResult) -> dict[str, Any]:
         "passed": result.passed,
         "message": result.message,
         "kinks": result.kinks,
+        "precision": result.precision,
         "parameters": [
             {"gradient": "d" + d.name, "difference": d.difference, "index": list(d.index),
              "analytic": d.analytic, "numerical": d.numerical}
@@ -149,8 +192,9 @@ def _render_check(result: gradcheck.CheckResult, top: int) -> None:
         table.add_row(Text.assemble(f"d{d.name}", (mark, "red")), f"{d.difference:.3e}",
                       Text(f"[{index}]"), f"{d.analytic:.10g}", f"{d.numerical:.10g}")
     out.print(table)
-    if result.kinks:
-        out.print(Text(f"note: {result.kinks}", style="yellow"))
+    for note in (result.kinks, result.precision):
+        if note:
+            out.print(Text(f"note: {note}", style="yellow"))
 
 
 @app.command()
@@ -256,3 +300,21 @@ def operators(as_json: JsonOpt = False) -> None:
     console().print(table)
 
 
+
+
+@app.command()
+def init(
+    file: Annotated[str, typer.Argument(help="Your layers file (X_forward/X_backward pairs).")],
+) -> None:
+    """List every X_forward/X_backward pair of a file in pyproject.toml's [tool.mutagrad].
+
+    Appends one table per layer to the pyproject.toml of the working folder (created when
+    missing), shapes left for you to fill; refuses when [tool.mutagrad] exists already. Then
+    'mutagrad check FILE' and 'mutagrad run' (no subject) check every layer it lists.
+
+    Example: mutagrad init layers.py
+    """
+    path, layers = config.init(Path(file), Path("."))
+    console().print(Text(f"wrote [tool.mutagrad] to {path}: {len(layers)} layers "
+                         f"({', '.join(layers)}); fill in their shapes (the comment says how), "
+                         f"then 'mutagrad check {file}'"), soft_wrap=True)

@@ -30,6 +30,7 @@ app = typer.Typer(
 SubjectArg = Annotated[str, typer.Argument(
     help="A built-in subject (see 'mutagrad subjects'), your .py file, or a module name.")]
 _OWN = "Your own code (seed-style files need no adapter)"
+_LAYER = "Your own layers (cs231n style: X_forward -> (out, cache), X_backward(dout, cache))"
 # The options that say how to read a user's own code, defined once: ``subject_options``
 # adds them to a command and hands the command one ``SubjectOptions``.
 _SUBJECT_OPTIONS: dict[str, Any] = {
@@ -55,12 +56,22 @@ _SUBJECT_OPTIONS: dict[str, Any] = {
     "layer": Annotated[str | None, typer.Option(
         help="Layer classes, no adapter: 'Layer_Dense(4, 3)', a chain 'Layer_Dense(4, 5), "
              "Activation_ReLU, Layer_Dense(5, 3)' ending in an optional loss, or the name of "
-             "a list of layers or a model in the file. --backward Class.method then picks "
+             "a list of layers or a model in the file; or a cs231n-style pair of functions "
+             "FORWARD:BACKWARD (with --shapes). --backward Class.method then picks "
              "the one method to mutate [default: every layer's backward].",
         rich_help_panel=_OWN)],
     "init": Annotated[str | None, typer.Option(
         help="Constructor arguments of a --layer class named alone: "
              "'n_inputs=4,n_neurons=3'.", rich_help_panel=_OWN)],
+    "shapes": Annotated[list[str] | None, typer.Option(
+        help="Shapes of the forward's array arguments: 'x=2,3,5,7 w=4,3,3,3 b=4' (N for the "
+             "batch; x=2,4<10 for integers below 10).", rich_help_panel=_LAYER)],
+    "constants": Annotated[list[str] | None, typer.Option(
+        help="Other arguments, JSON: 'conv_param={\"stride\": 2, \"pad\": 1}'.",
+        rich_help_panel=_LAYER)],
+    "grid": Annotated[list[str] | None, typer.Option(
+        help="Constants to vary across cases: 'pad=0,1,2 stride=1,2' (a key of a dict "
+             "constant, or a constant).", rich_help_panel=_LAYER)],
 }
 
 
@@ -76,21 +87,40 @@ class SubjectOptions:
     mutate: list[str] | None = None
     layer: str | None = None
     init: str | None = None
+    shapes: list[str] | None = None
+    constants: list[str] | None = None
+    grid: list[str] | None = None
 
     def spec(self, target: str) -> SubjectSpec:
         return subjects.parse_spec(target, forward=self.forward, backward=self.backward,
                                    params=self.params, inputs=self.inputs,
                                    grad_key=self.grad_key, mutate=split(self.mutate),
-                                   layer=self.layer, init=self.init)
+                                   layer=self.layer, init=self.init, shapes=self.shapes,
+                                   constants=self.constants, grid=self.grid)
+
+    def specs(self, target: str) -> list[SubjectSpec]:
+        """Every subject the target names (a file's SUBJECTS, its configured layer pairs)."""
+        return subjects.expand(self.spec(target))
 
     def load(self, target: str) -> tuple[SubjectSpec, Subject]:
-        """The subject; what makes its check doubtful is printed on stderr first."""
-        spec = self.spec(target)
-        subject = subjects.load(spec)
-        err = Console(stderr=True, highlight=False, markup=False, emoji=False)
-        for warning in subject.warnings:
-            err.print(f"mutagrad: warning: {warning}", style="yellow", soft_wrap=True)
-        return spec, subject
+        """The one subject the target names (a file holding several must say which); what
+        makes its check doubtful is printed on stderr first."""
+        found = self.specs(target)
+        if len(found) > 1:
+            names = ", ".join(s.select or s.target for s in found)
+            raise InvalidInput(f"{target} holds several subjects ({names}): name one, e.g. "
+                               f"{target}::{found[0].select}")
+        spec = found[0]
+        return spec, load_warned(spec)
+
+
+def load_warned(spec: SubjectSpec) -> Subject:
+    """The subject; what makes its check doubtful is printed on stderr first."""
+    subject = subjects.load(spec)
+    err = Console(stderr=True, highlight=False, markup=False, emoji=False)
+    for warning in subject.warnings:
+        err.print(f"mutagrad: warning: {warning}", style="yellow", soft_wrap=True)
+    return subject
 
 
 def subject_options(mutate: bool = True) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

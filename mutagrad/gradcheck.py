@@ -16,6 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mutagrad.errors import GradientMismatch, InvalidInput
+from mutagrad.precision import describe_lossy, lossy_entries, rounding_error
 from mutagrad.subject import Case, Params, Subject
 
 DEFAULT_EPSILON = 1e-7
@@ -60,6 +61,7 @@ class CheckResult:
     tolerance: float
     comparison: Comparison
     kinks: str | None = None  # which step crosses a kink, when one does
+    precision: str | None = None  # where the cost loses precision, when it does
 
     @property
     def difference(self) -> float:
@@ -436,5 +438,11 @@ def check(subject: Subject, case: Case, epsilon: float = DEFAULT_EPSILON,
     clipped = describe_clipping(flatten(analytic, p.keys).astype(np.float64), numerical.vector,
                                 p.keys, p.shapes)
     notes = "; ".join(n for n in (kinks, clipped) if n) or None
+    assert p.J is not None
+    error = rounding_error(lambda q: subject.cost(q, case), case.params, p.keys, p.J,
+                           case.dtype)
+    lossy = [int(i) for i in lossy_entries(p.J, p.J_plus, p.J_minus, p.epsilon, error,
+                                           numerical.vector, case.dtype)]
+    precision = describe_lossy(lossy, p.keys, p.shapes, error)
     return CheckResult(subject.name, case, epsilon, tolerance, compare(analytic, numerical),
-                       notes)
+                       notes, precision)

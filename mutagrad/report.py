@@ -89,9 +89,14 @@ def original_warning(r: Report) -> str | None:
     worst = max((o for o in r.original if o.difference is not None),
                 key=lambda o: o.difference or 0.0, default=None)
     where = f" (largest difference {worst.difference:.3e} on {worst.case})" if worst else ""
-    kinks = sum(o.outcome == "alarm" and bool(o.note) for o in r.original)
-    explained = (f" {kinks} of them cross a kink, where the finite difference is not the "
-                 "derivative: see 'mutagrad show original'." if kinks else "")
+    noted = [o.note or "" for o in r.original if o.outcome == "alarm" and o.note]
+    kinks = sum("kink" in n for n in noted)
+    lossy = sum("loses precision" in n for n in noted)
+    reasons = [(f"{kinks} of them cross a kink, where the finite difference is not the "
+                "derivative")] if kinks else []
+    reasons += [(f"on {lossy} the cost loses precision, so the numerical gradient is "
+                 "wrong")] if lossy else []
+    explained = f" {'; '.join(reasons)}: see 'mutagrad show original'." if reasons else ""
     return (f"THE ORIGINAL BACKWARD FAILS THE CHECK on {r.alarms} of {len(r.original)} cases"
             f"{where}: at this tolerance the check raises false alarms on correct code, or the "
             f"backward itself is wrong.{explained}")
@@ -367,6 +372,19 @@ def export_text(store: Store, campaign_id: int, fmt: str) -> str:
     writer.writeheader()
     writer.writerows(rows)
     return out.getvalue()
+
+
+def case_checks_table(subject: str,
+                      rows: Sequence[tuple[str, float, bool, str | None]]) -> Table:
+    """One line per case a subject was checked on: (label, difference, passed, note)."""
+    table = new_table(f"{subject}: the check on each case")
+    for column in ("case", "difference", "verdict", "note"):
+        table.add_column(column, justify="right" if column == "difference" else "left",
+                         overflow="fold")
+    for label, difference, passed, note in rows:
+        table.add_row(Text(label), _num(difference),
+                      "[green]pass[/green]" if passed else "[red]FAIL[/red]", Text(note or ""))
+    return table
 
 
 def strategy_checks_table(rows: Sequence[Any]) -> Table:

@@ -25,7 +25,7 @@ from pathlib import Path
 
 import numpy as np
 
-from mutagrad import gradcheck
+from mutagrad import gradcheck, precision
 from mutagrad.errors import InvalidInput
 from mutagrad.subject import Case, Subject
 
@@ -70,6 +70,8 @@ class Reference:
     vector: np.ndarray                    # g' (or, for directional, the d_j)
     directions: np.ndarray | None = None  # the u_j, for directional
     kinks: tuple[int, ...] = ()           # entries whose step crosses a kink
+    lossy: tuple[int, ...] = ()           # entries whose step the cost's rounding spoils
+    rounding: float = 0.0                 # how far rounding moved the cost (precision)
     norm: float = field(default=0.0)
 
     def __post_init__(self) -> None:
@@ -92,6 +94,7 @@ def references(subject: Subject, case: Case, strategies: Sequence[str],
     """Every (strategy, epsilon) reference of a case, sharing forward evaluations."""
     keys = subject.param_names
     out: dict[tuple[str, float], Reference] = {}
+    rounding: float | None = None
 
     def J(p: dict[str, np.ndarray]) -> float:
         return subject.cost(p, case)
@@ -102,12 +105,19 @@ def references(subject: Subject, case: Case, strategies: Sequence[str],
             shared = gradcheck.perturbed_costs(J, case.params, keys, eps, with_base=True)
             centered = gradcheck.centered_from(shared)
             kinks = tuple(int(i) for i in gradcheck.kinks_from(shared, case.dtype))
+            assert shared.J is not None
+            if rounding is None:  # once per case: one forward in a wider float
+                rounding = precision.rounding_error(J, case.params, keys, shared.J,
+                                                    case.dtype)
+            lossy = tuple(int(i) for i in precision.lossy_entries(
+                shared.J, shared.J_plus, shared.J_minus, eps, rounding, centered, case.dtype))
             for s in strategies:
                 if s in ("centered", "max-relerr", "allclose"):
-                    out[(s, eps)] = Reference(s, eps, centered, kinks=kinks)
+                    out[(s, eps)] = Reference(s, eps, centered, kinks=kinks, lossy=lossy,
+                                              rounding=rounding)
                 elif s == "forward":
                     out[(s, eps)] = Reference(s, eps, gradcheck.forward_from(shared),
-                                              kinks=kinks)
+                                              kinks=kinks, lossy=lossy, rounding=rounding)
         if "directional" in strategies:
             size = int(sum(np.size(case.params[k]) for k in keys))
             rng = np.random.default_rng([0 if case.seed is None else case.seed, case.batch])

@@ -95,6 +95,9 @@ class Subject:
       computes it. A mutant that changes it is checked against the numerical gradient of
       its own cost, as the user's own check would be.
     - ``warnings``: one line each, what makes the check on this subject doubtful.
+    - ``kinds`` is how many kinds of case ``make_case`` makes (a layer's grid points and
+      variants): seeds 0 .. kinds-1 make one of each, and ``check`` checks them all;
+      ``vary_batch`` makes ``check`` run each at batch 1 too (layers: a missing 1/N).
     """
 
     name: str
@@ -110,6 +113,8 @@ class Subject:
     helpers: tuple[Callable[..., Any], ...] = ()
     own_cost: Callable[[Callable[..., Any], Params, Case], float] | None = None
     warnings: tuple[str, ...] = ()  # what the user should know before trusting the check
+    kinds: int = 1
+    vary_batch: bool = False
 
     def case(self, seed: int | None = None, batch: int | None = None,
              dtype: str = "float64") -> Case:
@@ -123,6 +128,14 @@ class Subject:
             seed = 0
         with user_code(self.name, "making a case"):
             return self.make_case(seed, batch, dtype)
+
+    def default_cases(self, batch: int | None = None, dtype: str = "float64") -> list[Case]:
+        """The cases ``check`` runs when no seed is given: the default case, or one case of
+        each kind at the default batch and at batch 1 (unless ``batch`` says otherwise)."""
+        if self.kinds == 1 and not self.vary_batch:
+            return [self.case(None, batch, dtype)]
+        batches = (batch,) if batch else tuple(dict.fromkeys((self.default_batch, 1)))
+        return [self.case(seed, b, dtype) for seed in range(self.kinds) for b in batches]
 
 
 @contextmanager
@@ -341,8 +354,9 @@ def pick_gradients(grads: Any, names: tuple[str, ...], key: str = "d{}") -> Para
 def validate(subject: Subject, case: Case) -> None:
     """Run the subject's forward and backward once and say in one line what is wrong.
 
-    Checks that the cost is one number, that the backward returns a dict of numeric arrays
-    with the parameters' keys and shapes. Raises ``InvalidInput``.
+    Checks that the cost is one number, that the backward returns numeric arrays for the
+    parameters. Raises ``InvalidInput`` for bad input; wrong keys or shapes (the ``shape``
+    verdict) and a write into the inputs (``aliasing``) are a failed check, ``CheckFailed``.
     """
     from mutagrad.errors import GradientMismatch
 
@@ -375,5 +389,6 @@ def validate(subject: Subject, case: Case) -> None:
             raise InvalidInput(f"{subject.name}: the gradient of {name} is not an array of "
                                f"numbers ({type(g).__name__} of {g.dtype})")
         if g.shape != np.shape(case.params[name]):
-            raise CheckFailed(f"{subject.name}: the gradient of {name} has shape {g.shape}, "
-                              f"{name} has {np.shape(case.params[name])}")
+            raise CheckFailed(f"{subject.name}: wrong shape on case {case.label}: the gradient "
+                              f"of {name} has shape {g.shape}, {name} has "
+                              f"{np.shape(case.params[name])}")

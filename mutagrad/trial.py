@@ -25,6 +25,7 @@ from mutagrad.gradcheck import (
     relative_difference_to,
 )
 from mutagrad.mutation.methods import installed
+from mutagrad.precision import describe_lossy
 from mutagrad.strategy import Reference
 from mutagrad.strategy import difference as strategy_difference
 from mutagrad.strategy import references as strategy_references
@@ -179,15 +180,19 @@ def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: st
                     verdict = classify_original(difference, tolerance)
                 else:
                     assert true_error is not None  # a non-finite one set NONFINITE above
+                    # the check cannot be trusted where a step crosses a kink, where the
+                    # cost loses precision, or where the original itself alarms
                     verdict = classify(difference, true_error, tolerance, floor,
-                                       bool(reference.kinks) or check in data.alarms)
+                                       bool(reference.kinks) or bool(reference.lossy)
+                                       or check in data.alarms)
             difference = _finite_or_none(difference)
         assert verdict is not None
         clipped = (describe_clipping(flat, reference.vector, data.keys, data.shapes)
                    if data.original is None and flat is not None
                    and reference.directions is None else None)
-        notes = [n for n in (describe_kinks(reference.kinks, data.keys, data.shapes), clipped,
-                             own_note) if n]
+        lossy = describe_lossy(reference.lossy, data.keys, data.shapes, reference.rounding)
+        notes = [n for n in (describe_kinks(reference.kinks, data.keys, data.shapes), lossy,
+                             clipped, own_note) if n]
         results.append(TrialResult(mutant_id, data.index, check[0], check[1], difference,
                                    true_error, verdict.value, error, elapsed,
                                    "; ".join(notes) or None))

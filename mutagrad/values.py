@@ -120,8 +120,15 @@ class SubjectSpec:
     grad_key: str | None = None
     mutate: tuple[str, ...] = ()
     search_path: str | None = None    # where a module name is imported from (the cwd)
-    layer: str | None = None          # layer classes or a model (mutagrad.layerstyle)
+    # layer classes or a model (mutagrad.layerstyle), or a cs231n-style pair of functions
+    # "forward:backward" or the stem "conv" of conv_forward/conv_backward (mutagrad.pairs)
+    layer: str | None = None
     init: str | None = None           # constructor arguments of a single layer class
+    # a pair's shapes, constants and grid as command-line text ("x=2,3,5,7", 'conv_param={}')
+    shapes: tuple[str, ...] = ()
+    constants: tuple[str, ...] = ()
+    grid: tuple[str, ...] = ()
+    select: str | None = None         # one subject of a file's SUBJECTS or config, by name
 
     @property
     def conventional(self) -> bool:
@@ -135,7 +142,8 @@ class SubjectSpec:
     def from_config(cls, config: dict[str, Any]) -> SubjectSpec:
         names = {f.name for f in fields(cls)}
         known = {k: v for k, v in config.items() if k in names}
-        return cls(**{**known, "mutate": tuple(known.get("mutate") or ())})
+        return cls(**{**known, **{k: tuple(known.get(k) or ())
+                                  for k in ("mutate", "shapes", "constants", "grid")}})
 
 
 @dataclass(frozen=True)

@@ -90,7 +90,9 @@ def test_finite_strategies_share_their_forward_evaluations():
 
     counted = dataclasses.replace(subject, cost=counting)
     strategy.references(counted, case, VECTOR_STRATEGIES, [1e-6])
-    assert len(calls) == 2 * 47 + 1  # one pass for all four, plus J(theta) for forward
+    # one pass for all four, plus J(theta) for forward and kinks, plus J(theta) once more and
+    # in a wider float, once per case (does the cost lose precision?)
+    assert len(calls) == 2 * 47 + 3
 
 
 def test_metrics_closed_forms():
