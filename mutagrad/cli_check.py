@@ -8,7 +8,7 @@ import typer
 from rich.text import Text
 
 from mutagrad import gradcheck, mutation, report, subjects
-from mutagrad import strategy as strategy_mod
+from mutagrad import strategies as strategy_mod
 from mutagrad.cli_common import (
     CategoryOpt,
     JsonOpt,
@@ -54,8 +54,7 @@ def check(
         help="Largest difference that passes [default: each strategy's own; the seed's "
              "1e-7 for centered].")] = None,
     strategy: Annotated[str, typer.Option(
-        help="Strategies, comma-separated: centered, forward, max-relerr, allclose, "
-             "directional, complex-step.")] = "centered",
+        help=f"Strategies, comma-separated: {strategy_mod.names_help()}.")] = "centered",
     seed: Annotated[int | None, typer.Option(
         help="Seed of a generated case; without it, the subject's default case.")] = None,
     batch: Annotated[int | None, typer.Option(help="Batch size m of a generated case.")] = None,
@@ -94,6 +93,8 @@ def check(
         if others:
             console().print(report.strategy_checks_table(others))
             for o in others:
+                if o.worst:
+                    console().print(report.worst_table(o))
                 if o.note:
                     console().print(o.note)
     raise typer.Exit(0 if passed else 1)
