@@ -14,6 +14,7 @@ from mutagrad.strategies import (
     finite,
     jax_check_grads,
     scipy_check_grad,
+    taylor,
     theano_verify_grad,
     torch_gradcheck,
 )
@@ -35,4 +36,5 @@ STRATEGIES: dict[str, Strategy] = {s.name: s for s in (
     cs231n.CS231N_SPARSE,
     theano_verify_grad.THEANO,
     chainer_check_backward.CHAINER,
+    taylor.TAYLOR,
 )}
