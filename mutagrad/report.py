@@ -453,12 +453,12 @@ def strategies_table(info: CampaignInfo, rows: Sequence[Any]) -> RenderableType:
 
 
 def splits_table(splits: Sequence[Any], limit: int = 20) -> Table:
-    table = new_table(f"Mutants some strategies catch and others miss ({len(splits)}"
-                      f"{f', first {limit}' if len(splits) > limit else ''})")
-    for column in ("mutant", "operator", "dtype", "caught by", "missed by"):
+    table = new_table(f"Mutants some strategies catch and others miss on the same case "
+                      f"({len(splits)}{f', first {limit}' if len(splits) > limit else ''})")
+    for column in ("mutant", "operator", "case", "caught by", "missed by"):
         table.add_column(column, overflow="fold")
     for x in splits[:limit]:
-        table.add_row(x.mutant_id, x.operator, x.dtype, ", ".join(x.caught_by),
+        table.add_row(x.mutant_id, x.operator, x.case, ", ".join(x.caught_by),
                       ", ".join(x.missed_by))
     return table
 

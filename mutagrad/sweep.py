@@ -245,10 +245,12 @@ class StrategyRow:
 
 @dataclass(frozen=True)
 class Split:
-    """A mutant that some strategies catch and others miss, in one dtype."""
+    """A mutant that some strategies catch and others miss on the same case (strategies
+    that fail the correct code on that case are left out)."""
 
     mutant_id: str
     operator: str
+    case: str
     dtype: str
     caught_by: tuple[str, ...]
     missed_by: tuple[str, ...]
@@ -309,16 +311,20 @@ def compare_strategies(store: Store, ref: str | int | None = None
     for name, why in info.unsupported.items():
         rows.append(StrategyRow(name, "-", None, 0, 0, None, None, None, None, None, 0, None,
                                 f"unsupported: {why}"))
+    labels = {c.index: c.label for c in store.cases(info.id)}
+    verdicts: dict[tuple[str, int], dict[str, str]] = defaultdict(dict)
+    for t in trials:
+        if (t.mutant_id != ORIGINAL and t.outcome in (Outcome.DETECTED, Outcome.MISSED)
+                and (t.strategy, t.case_index) not in alarmed):
+            verdicts[(t.mutant_id, t.case_index)][t.strategy] = t.outcome
     splits = []
-    for dtype in info.settings.dtypes:
-        ran = [n for n in info.settings.strategies if (n, dtype) in status]
-        for mutant_id in sorted({m for n in ran for m in status[(n, dtype)]}):
-            verdicts = {n: status[(n, dtype)].get(mutant_id) for n in ran}
-            by = tuple(n for n, v in verdicts.items() if v == "detected")
-            not_by = tuple(n for n, v in verdicts.items() if v == "missed")
-            if by and not_by:
-                splits.append(Split(mutant_id, operator.get(mutant_id, "?"), dtype, by, not_by))
-    splits.sort(key=lambda x: (x.dtype, -len(x.missed_by), x.mutant_id))
+    for (mutant_id, index), mine in verdicts.items():
+        by = tuple(n for n in info.settings.strategies if mine.get(n) == Outcome.DETECTED)
+        not_by = tuple(n for n in info.settings.strategies if mine.get(n) == Outcome.MISSED)
+        if by and not_by:
+            splits.append(Split(mutant_id, operator.get(mutant_id, "?"), labels[index],
+                                dtype_of[index], by, not_by))
+    splits.sort(key=lambda x: (x.dtype, -len(x.missed_by), x.mutant_id, x.case))
     return info, rows, splits
 
 

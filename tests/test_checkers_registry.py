@@ -127,8 +127,14 @@ def test_run_all_and_the_side_by_side_table(tmp_path, capsys):
         assert row["forwards"] == S.cost(name, 1, 1)
         if row["per_check"] is not None:
             assert row["per_1000"] == pytest.approx(1000 * row["per_check"] / row["forwards"])
+    label = {c.index: c.label for c in store.cases(cid)}
+    outcome = {(t.mutant_id, label[t.case_index], t.strategy): t.outcome for t in trials}
     for split in data["splits"]:
         assert split["caught_by"] and split["missed_by"]
+        for name in split["caught_by"]:
+            assert outcome[(split["mutant_id"], split["case"], name)] == "detected"
+        for name in split["missed_by"]:
+            assert outcome[(split["mutant_id"], split["case"], name)] == "missed"
     ran = run_cli(capsys, "strategies", str(cid), "--db", str(db))
     assert ran.code == 0 and "/1k fwd" in ran.out and "torch-fast" in ran.out
 
@@ -141,3 +147,20 @@ def test_strategies_runs_a_subject(tmp_path, capsys):
     data = json.loads(ran.out)
     assert data["subject"] == "linear1d"
     assert {r["strategy"] for r in data["strategies"]} == set(S.STRATEGIES)
+
+
+def test_a_mutant_sparse_checking_misses_is_listed_with_both_verdicts(tmp_path):
+    from mutagrad import sweep
+
+    store = Store(str(tmp_path / "v.db"))
+    cid = campaign.start(store, "mlp3", campaign.Settings(
+        cases=3, strategies=("torch", "cs231n-sparse"), categories=("variable",), jobs=1))
+    _, _, splits = sweep.compare_strategies(store, cid)
+    assert splits  # 10 sampled entries per array miss a swapped variable somewhere
+    label = {c.index: c.label for c in store.cases(cid)}
+    outcome = {(t.mutant_id, label[t.case_index], t.strategy): t.outcome
+               for t in store.trials(cid)}
+    for x in splits:
+        assert x.caught_by == ("torch",) and x.missed_by == ("cs231n-sparse",)
+        assert outcome[(x.mutant_id, x.case, "torch")] == "detected"
+        assert outcome[(x.mutant_id, x.case, "cs231n-sparse")] == "missed"
