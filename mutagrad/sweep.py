@@ -324,7 +324,8 @@ def compare_strategies(store: Store, ref: str | int | None = None
         if by and not_by:
             splits.append(Split(mutant_id, operator.get(mutant_id, "?"), labels[index],
                                 dtype_of[index], by, not_by))
-    splits.sort(key=lambda x: (x.dtype, -len(x.missed_by), x.mutant_id, x.case))
+    # most telling first: a bug every other strategy catches
+    splits.sort(key=lambda x: (-len(x.caught_by), x.mutant_id, x.case))
     return info, rows, splits
 
 

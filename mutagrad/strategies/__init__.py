@@ -104,7 +104,8 @@ def check_all(subject: Subject, case: Case, names: Sequence[str], epsilon: float
               tolerance: float | None = None, top: int = 5) -> list[StrategyCheck]:
     """The subject's own backward checked by each strategy (unsupported ones say why).
 
-    A failed check lists its ``top`` worst entries (parameter, index, analytic, numerical);
+    A failed check lists its ``top`` worst entries (parameter, index, analytic, numerical),
+    ranked by the strategy's own per-entry measure (else the absolute gap);
     projection strategies fall back to per-entry centered differences at their step, and
     torch-fast says what slow mode would have said, as torch does."""
     names = expand(names)
@@ -126,7 +127,9 @@ def check_all(subject: Subject, case: Case, names: Sequence[str], epsilon: float
         worst: tuple[Entry, ...] = ()
         note = None
         if not passed:
-            worst = worst_entries(flat, strategy.per_entry(ctx, ref), ctx.keys, ctx.shapes, top)
+            numerical = strategy.per_entry(ctx, ref)
+            worst = worst_entries(flat, numerical, ctx.keys, ctx.shapes, top,
+                                  strategy.entry_scores(flat, numerical))
             note = _slow_mode_note(ctx, flat, ref, tol) if name == "torch-fast" else None
         out.append(StrategyCheck(name, diff, tol, passed,
                                  strategy.cost(ctx.parameters, len(ctx.keys)), note,

@@ -190,6 +190,11 @@ class Strategy:
     def passes(self, difference: float, tolerance: float) -> bool:
         return gradcheck.passes(difference, tolerance)
 
+    def entry_scores(self, flat: np.ndarray, numerical: np.ndarray) -> np.ndarray:
+        """How bad each entry is, for the 'where' report: the strategy's own per-entry
+        measure when it has one, else |analytic - numerical|."""
+        return np.abs(flat - numerical)
+
     def per_entry(self, ctx: Context, ref: Reference) -> np.ndarray:
         """Per-entry numerical gradient for the 'where' report: the strategy's own when it
         has one, else centered differences at its step (as torch's fast mode reruns slow
@@ -200,11 +205,13 @@ class Strategy:
 
 
 def worst_entries(flat: np.ndarray, numerical: np.ndarray, keys: tuple[str, ...],
-                  shapes: tuple[tuple[int, ...], ...], top: int = 5) -> tuple[Entry, ...]:
-    """The ``top`` entries with the largest |analytic - numerical|, largest first."""
-    gap = np.abs(flat - numerical)
-    gap = np.where(np.isnan(gap), np.inf, gap)
-    order = np.argsort(-gap, kind="stable")[:top]
+                  shapes: tuple[tuple[int, ...], ...], top: int = 5,
+                  scores: np.ndarray | None = None) -> tuple[Entry, ...]:
+    """The ``top`` entries with the largest score (default |analytic - numerical|), worst
+    first; NaN counts as worst."""
+    score = np.abs(flat - numerical) if scores is None else np.asarray(scores, dtype=float)
+    score = np.where(np.isnan(score), np.inf, score)
+    order = np.argsort(-score, kind="stable")[:top]
     bounds = np.cumsum([0, *(math.prod(s) for s in shapes)])
     out = []
     for flat_index in order:

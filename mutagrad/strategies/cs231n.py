@@ -57,6 +57,9 @@ class Cs231n(Strategy):
                    flat_norm: float | None = None) -> float:
         return rel_error(ref.vector, flat)
 
+    def entry_scores(self, flat: np.ndarray, numerical: np.ndarray) -> np.ndarray:
+        return np.abs(numerical - flat) / np.maximum(1e-8, np.abs(numerical) + np.abs(flat))
+
 
 class Cs231nSparse(Cs231n):
     name = "cs231n-sparse"

@@ -57,6 +57,10 @@ class MaxRelErr(Centered):
                    flat_norm: float | None = None) -> float:
         return gradcheck.max_relative_error(flat, ref.vector)
 
+    def entry_scores(self, flat: np.ndarray, numerical: np.ndarray) -> np.ndarray:
+        scale = np.maximum(np.abs(flat), np.abs(numerical))
+        return np.abs(flat - numerical) / np.where(scale > 0, scale, 1.0)
+
 
 class Allclose(Centered):
     name = "allclose"
@@ -66,6 +70,9 @@ class Allclose(Centered):
     def difference(self, flat: np.ndarray, ref: Reference,
                    flat_norm: float | None = None) -> float:
         return gradcheck.allclose_ratio(flat, ref.vector)
+
+    def entry_scores(self, flat: np.ndarray, numerical: np.ndarray) -> np.ndarray:
+        return np.abs(flat - numerical) / (1e-5 + 1e-3 * np.abs(numerical))
 
 
 CENTERED, FORWARD, MAX_RELERR, ALLCLOSE = Centered(), Forward(), MaxRelErr(), Allclose()

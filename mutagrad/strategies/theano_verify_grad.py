@@ -75,5 +75,11 @@ class Theano(Strategy):
                 worst = max(worst, float(np.max(np.minimum(abs_err / tol, rel_err / tol))))
         return worst
 
+    def entry_scores(self, flat: np.ndarray, numerical: np.ndarray) -> np.ndarray:
+        tol = TYPE_TOL["float64"]  # the ranking does not depend on the dtype's tolerance
+        gap = np.abs(flat - numerical)
+        return np.minimum(gap / tol, gap / np.maximum(np.abs(flat) + np.abs(numerical), 1e-8)
+                          / tol)
+
 
 THEANO = Theano()

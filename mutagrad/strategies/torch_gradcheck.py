@@ -82,6 +82,9 @@ class Torch(Strategy):
                    flat_norm: float | None = None) -> float:
         return ratio(flat - ref.vector, ATOL, RTOL, ref.vector)
 
+    def entry_scores(self, flat: np.ndarray, numerical: np.ndarray) -> np.ndarray:
+        return np.abs(flat - numerical) / (ATOL + RTOL * np.abs(numerical))
+
 
 class TorchFast(Strategy):
     name = "torch-fast"
