@@ -57,7 +57,8 @@ def run(
         help="Largest difference that passes [default: each strategy's own, 1e-7; "
              "allclose 1].")] = None,
     strategy: Annotated[str, typer.Option(
-        help=f"Check strategies, comma-separated: {strategies.names_help()}.")] = ",".join(DEFAULTS.strategies),
+        help=f"Check strategies, comma-separated: {strategies.names_help()}.")] = (
+            ",".join(DEFAULTS.strategies)),
     category: CategoryOpt = None,
     operator: OperatorOpt = None,
     jobs: Annotated[int | None, typer.Option(
