@@ -9,6 +9,7 @@
   torch-fast misses, in mutagrad and in torch itself.
 """
 
+import contextlib
 import math
 
 import numpy as np
@@ -373,3 +374,106 @@ def test_chainer_on_linear1d_by_hand():
     for g in (2.0, 2.0001, 2.01):
         expected = abs(numerical - g * d) / (1e-5 + 1e-4 * abs(g * d))
         assert S.difference(np.array([g]), ref) == pytest.approx(expected, rel=1e-9)
+
+
+# -- every mutant of the seed network, against torch itself -----------------------------
+
+
+def _mutant_gradients(subject, case):
+    """(id, gradients) of every mutant whose backward returns the right keys and shapes
+    (crashes and wrong shapes have no verdict to compare)."""
+    from mutagrad import mutation
+
+    keys = subject.param_names
+    shapes = tuple(np.shape(case.params[k]) for k in keys)
+    for m in mutation.mutants_of(subject):
+        backward = mutation.bind(subject, m.function, m.function_source, f"<mutant {m.id}>")
+        with contextlib.suppress(Exception):
+            grads = subject.gradients(backward, case)
+            gradcheck.check_layout(grads, keys, shapes)
+            yield m.id, grads
+
+
+def test_torch_and_fast_mode_verdicts_equal_gradcheck_on_every_mlp3_mutant():
+    """torch.autograd.gradcheck runs the subject's numpy forward (perturbed in place, in
+    float64) and takes the mutant's gradient as the backward: its verdicts, slow and fast,
+    are mutagrad's on every mutant that returns a gradient."""
+    subject = load("mlp3")
+    case = subject.case(1, 4)
+    keys = subject.param_names
+
+    def verdicts_of(grads):
+        flat = gradcheck.flatten(grads, keys).astype(np.float64)
+
+        class Net(torch.autograd.Function):
+            @staticmethod
+            def forward(ctx, *params):
+                p = {k: t.detach().numpy() for k, t in zip(keys, params)}
+                return torch.tensor(subject.cost(p, case), dtype=torch.float64)
+
+            @staticmethod
+            def backward(ctx, grad):
+                return tuple(grad * torch.tensor(np.asarray(grads[k], dtype=np.float64))
+                             for k in keys)
+
+        inputs = tuple(torch.tensor(np.array(case.params[k]), requires_grad=True) for k in keys)
+        theirs = tuple(torch.autograd.gradcheck(Net.apply, inputs, fast_mode=fast,
+                                                raise_exception=False) for fast in (False, True))
+        ours = tuple(S.get(name).passes(S.difference(flat, _ref(subject, case, name)), 1.0)
+                     for name in ("torch", "torch-fast"))
+        return ours, theirs
+
+    ours, theirs = verdicts_of(subject.gradients(subject.backward, case))
+    assert ours == theirs == (True, True)
+    compared = 0
+    for mutant_id, grads in _mutant_gradients(subject, case):
+        ours, theirs = verdicts_of(grads)
+        assert ours == theirs, mutant_id
+        compared += 1
+    assert compared >= 50
+
+
+def test_jax_verdicts_equal_check_grads_on_every_mlp3_mutant():
+    """jax.test_util.check_grads (rev mode) on the subject's numpy forward (a pure callback)
+    with the mutant's gradient as the VJP: its verdicts are mutagrad's."""
+    import jax
+    import jax.numpy as jnp
+    from jax.test_util import check_grads
+
+    jax.config.update("jax_enable_x64", True)
+    subject = load("mlp3")
+    case = subject.case(2, 3)
+    keys = subject.param_names
+
+    def cost(*params):
+        p = {k: np.asarray(v) for k, v in zip(keys, params)}
+        return np.asarray(subject.cost(p, case), dtype=np.float64)
+
+    def verdicts_of(grads):
+        @jax.custom_vjp
+        def f(*params):
+            return jax.pure_callback(cost, jax.ShapeDtypeStruct((), jnp.float64), *params)
+
+        def f_fwd(*params):
+            return f(*params), None
+
+        def f_bwd(_, g):
+            return tuple(g * jnp.asarray(np.asarray(grads[k], dtype=np.float64)) for k in keys)
+
+        f.defvjp(f_fwd, f_bwd)
+        try:
+            check_grads(f, tuple(jnp.asarray(case.params[k]) for k in keys), order=1,
+                        modes=["rev"])
+            theirs = True
+        except AssertionError:
+            theirs = False
+        flat = gradcheck.flatten(grads, keys).astype(np.float64)
+        return S.get("jax").passes(S.difference(flat, _ref(subject, case, "jax")), 1.0), theirs
+
+    assert verdicts_of(subject.gradients(subject.backward, case)) == (True, True)
+    seen = set()
+    for mutant_id, grads in _mutant_gradients(subject, case):
+        ours, theirs = verdicts_of(grads)
+        assert ours == theirs, mutant_id
+        seen.add(ours)
+    assert seen == {True, False}
