@@ -85,7 +85,8 @@ class ToleranceCurve:
 
     @property
     def window(self) -> tuple[float, float] | None:
-        if self.largest_correct < self.smallest_bug:
+        """None also when no real-bug trial was judged (all indeterminate: no evidence)."""
+        if self.largest_correct < self.smallest_bug and math.isfinite(self.smallest_bug):
             return (self.largest_correct, self.smallest_bug)
         return None
 
@@ -100,7 +101,7 @@ def _recommend(lo: float, hi: float, strategy: str, dtype: str,
 
     ``kinked``: the correct code's largest differences come from steps that cross a kink,
     which no epsilon fixes (the finite difference is not the derivative there)."""
-    if lo < hi:
+    if lo < hi and math.isfinite(hi):
         floor = max(lo, hi * 1e-6, np.finfo(float).tiny)
         pick = math.sqrt(floor * hi)
         where = ("the middle (log scale) of the safe window" if floor == lo else
