@@ -151,7 +151,7 @@ def _row(group: str, verdicts: Sequence[Verdict]) -> GroupRow:
 
 def run_tolerance(info: CampaignInfo, strategy: str) -> float:
     """The tolerance a campaign judged ``strategy`` with: --tolerance, or the strategy's own."""
-    from mutagrad.strategy import STRATEGIES
+    from mutagrad.strategies import STRATEGIES
 
     given = info.settings.tolerance
     return float(STRATEGIES[strategy].tolerance if given is None else given)

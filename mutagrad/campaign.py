@@ -18,7 +18,8 @@ from typing import Any
 
 import numpy as np
 
-from mutagrad import __version__, explore, gradcheck, mutation, strategy, subjects
+from mutagrad import __version__, explore, gradcheck, mutation, subjects
+from mutagrad import strategies as strategy
 from mutagrad.errors import InvalidInput, MutagradError
 from mutagrad.explore import Exploration, Recipe
 from mutagrad.mutation import Mutant
@@ -181,6 +182,7 @@ def prepare(subject: Subject, cases: Sequence[Case], settings: Settings) -> list
 
 def supported(subject: Subject, settings: Settings) -> tuple[Settings, dict[str, str]]:
     """The settings without the strategies this subject cannot use, and why."""
+    settings = replace(settings, strategies=strategy.expand(settings.strategies))
     reasons = {}
     if "complex-step" in settings.strategies:
         reason = strategy.complex_unsafe(subject, subject.case())

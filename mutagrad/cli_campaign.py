@@ -10,7 +10,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from mutagrad import analysis, campaign, config, report, subjects
+from mutagrad import analysis, campaign, config, report, strategies, subjects
 from mutagrad.cli_common import (
     CategoryOpt,
     DbOpt,
@@ -59,8 +59,8 @@ def run(
         help="Largest difference that passes [default: each strategy's own, 1e-7; "
              "allclose 1].")] = None,
     strategy: Annotated[str, typer.Option(
-        help="Check strategies, comma-separated: centered, forward, max-relerr, allclose, "
-             "directional, complex-step.")] = ",".join(DEFAULTS.strategies),
+        help=f"Check strategies, comma-separated: {strategies.names_help()}.")] = (
+            ",".join(DEFAULTS.strategies)),
     category: CategoryOpt = None,
     operator: OperatorOpt = None,
     jobs: Annotated[int | None, typer.Option(

@@ -10,7 +10,7 @@ from rich.console import Console
 from rich.text import Text
 
 from mutagrad import config, gradcheck, mutation, pairs, report, subjects
-from mutagrad import strategy as strategy_mod
+from mutagrad import strategies as strategy_mod
 from mutagrad.cli_common import (
     CategoryOpt,
     JsonOpt,
@@ -57,8 +57,7 @@ def check(
         help="Largest difference that passes [default: each strategy's own; the seed's "
              "1e-7 for centered].")] = None,
     strategy: Annotated[str, typer.Option(
-        help="Strategies, comma-separated: centered, forward, max-relerr, allclose, "
-             "directional, complex-step.")] = "centered",
+        help=f"Strategies, comma-separated: {strategy_mod.names_help()}.")] = "centered",
     seed: Annotated[int | None, typer.Option(
         help="Seed of a generated case; without it, the subject's default case.")] = None,
     batch: Annotated[int | None, typer.Option(help="Batch size m of a generated case.")] = None,
@@ -150,6 +149,8 @@ def _render_one(result: gradcheck.CheckResult, others: list[strategy_mod.Strateg
     if others:
         console().print(report.strategy_checks_table(others))
         for o in others:
+            if o.worst:
+                console().print(report.worst_table(o))
             if o.note:
                 console().print(o.note)
 

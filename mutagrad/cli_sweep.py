@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mutagrad import report, sweep
+from mutagrad import report, strategies, sweep
 from mutagrad.cli_common import (
     DbOpt,
     JsonOpt,
@@ -122,22 +122,38 @@ def epsilon_cmd(
 
 @app.command("strategies")
 def strategies_cmd(
-    campaign_ref: Annotated[str | None, typer.Argument(
-        metavar="[CAMPAIGN]", help="Campaign id or name (default: the latest).")] = None,
+    target: Annotated[str | None, typer.Argument(
+        metavar="[SUBJECT|CAMPAIGN]",
+        help="A subject (built-in name or .py file): run every strategy on it first; or a "
+             "campaign id or name (default: the latest).")] = None,
+    cases: Annotated[int, typer.Option(help="Seeds, when running a subject.")] = 3,
+    dtype: Annotated[str, typer.Option(
+        help="dtypes, comma-separated, when running a subject.")] = "float64,float32",
+    jobs: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")] = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """Per strategy: detection and false alarms at its recommended tolerance, and its cost.
+    """Every strategy side by side on the same mutants and cases, at its own tolerance.
 
-    Run a campaign with several strategies first (mutagrad run mlp3 --strategy
-    centered,forward,max-relerr,allclose,directional).
+    Per strategy and dtype: mutants detected (rate, 95% Wilson CI), the share of single
+    checks that catch a bug, the original's false alarms, forwards per case and bugs caught
+    per 1,000 forwards; then the mutants some strategies catch and others miss.
+    Strategies: {names}.
 
-    Example: mutagrad strategies
+    Example: mutagrad strategies mlp3 --cases 2
     """
-    info, rows = sweep.compare_strategies(Store(db, create=False), campaign_ref)
+    store = Store(db, create=sweep.is_subject(target))
+    info, rows, splits = sweep.side_by_side(store, target, cases,
+                                            parse_list(dtype, str, "--dtype") or ("float64",),
+                                            jobs)
     if as_json:
-        emit_json({"campaign": info.id, "strategies": [report.asdict(r) for r in rows]})
+        emit_json({"campaign": info.id, "subject": info.subject,
+                   "strategies": [report.asdict(r) for r in rows],
+                   "splits": [report.asdict(x) for x in splits]})
         return
     console().print(report.strategies_table(info, rows))
+    console().print(report.splits_table(splits))
 
 
+strategies_cmd.__doc__ = (strategies_cmd.__doc__ or "").replace(
+    "{names}", strategies.names_help())

@@ -454,18 +454,50 @@ def epsilon_report(name: str, curves: Sequence[Any]) -> Table:
     return table
 
 
-def strategies_table(info: CampaignInfo, rows: Sequence[Any]) -> Table:
-    table = new_table(f"campaign {info.id}: strategies at their recommended tolerance "
-                      f"(epsilon {info.settings.epsilons[0]:g})")
-    for column in ("strategy", "dtype", "tolerance", "detection", "false alarms",
-                   "forwards/case", "note"):
-        table.add_column(column, justify="left" if column in ("strategy", "dtype", "note")
-                         else "right", overflow="fold")
+def strategies_table(info: CampaignInfo, rows: Sequence[Any]) -> RenderableType:
+    table = new_table(f"campaign {info.id} ({info.subject}): every strategy at its own "
+                      "tolerance")
+    for column in ("strategy", "dtype", "caught", "rate (95% CI)", "1 check", "alarms", "fwd",
+                   "/1k fwd"):
+        table.add_column(column, justify="left" if column in ("strategy", "dtype") else "right",
+                         no_wrap=True)
+    notes = []
     for r in rows:
-        table.add_row(r.strategy, r.dtype, _num(r.tolerance),
-                      "-" if r.detection is None else f"{r.detection:.1%}",
-                      "-" if r.false_alarm is None else f"{r.false_alarm:.1%}",
-                      str(r.forwards) if r.forwards else "-", r.note)
+        if r.dtype == "-":
+            notes.append(Text(f"{r.strategy}: {r.note}"))
+            continue
+        ci = ("-" if r.low is None else
+              f"{r.detection:.0%} ({100 * r.low:.0f}-{100 * r.high:.0f})")
+        table.add_row(r.strategy, r.dtype.replace("float", "f"), f"{r.detected}/{r.bugs}", ci,
+                      _num(r.per_check, ".1%"), _num(r.false_alarm, ".0%"),
+                      str(r.forwards) if r.forwards else "-", _num(r.per_1000, ".1f"))
+    notes.append(Text("caught: mutants caught on some case, of the real bugs on cases where "
+                      "the correct code passes; 1 check: share of single checks that catch a "
+                      "bug; alarms: the correct code's failures; fwd: forwards per case; "
+                      "/1k fwd: bugs caught per 1,000 forwards. Epsilon "
+                      f"{info.settings.epsilons[0]:g} (checkers take their own step)."))
+    return Group(table, *notes)
+
+
+def splits_table(splits: Sequence[Any], limit: int = 20) -> Table:
+    table = new_table(f"Mutants some strategies catch and others miss on the same case "
+                      f"({len(splits)}{f', first {limit}' if len(splits) > limit else ''})")
+    for column in ("mutant", "operator", "case", "caught by", "missed by"):
+        table.add_column(column, overflow="fold")
+    for x in splits[:limit]:
+        table.add_row(x.mutant_id, x.operator, x.case, ", ".join(x.caught_by),
+                      ", ".join(x.missed_by))
+    return table
+
+
+def worst_table(check: Any) -> Table:
+    """Where a failed check disagrees most: its worst entries."""
+    table = new_table(f"{check.strategy}: worst entries (step {check.step:g})")
+    for column in ("parameter", "index", "analytic", "numerical"):
+        table.add_column(column, justify="left" if column == "parameter" else "right")
+    for e in check.worst:
+        table.add_row(e.parameter, f"[{', '.join(map(str, e.index))}]", f"{e.analytic:.10g}",
+                      f"{e.numerical:.10g}")
     return table
 
 

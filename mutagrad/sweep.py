@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from mutagrad import strategy as strategies
+from mutagrad import strategies
 from mutagrad.analysis import run_tolerance
 from mutagrad.errors import InvalidInput
 from mutagrad.store import Store
@@ -55,12 +55,8 @@ def grid(lo: float, hi: float, per_decade: int = 10) -> np.ndarray:
 
 
 def theory_epsilon(strategy: str, dtype: str) -> float | None:
-    u = float(np.finfo(dtype).eps)
-    if strategy == "forward":
-        return math.sqrt(u)
-    if strategy == "complex-step":
-        return None  # no cancellation: any small step
-    return u ** (1 / 3)
+    """The step theory recommends for the strategy (see each strategy's docstring)."""
+    return strategies.get(strategy).theory_epsilon(dtype)
 
 
 @dataclass(frozen=True)
@@ -89,7 +85,8 @@ class ToleranceCurve:
 
     @property
     def window(self) -> tuple[float, float] | None:
-        if self.largest_correct < self.smallest_bug:
+        """None also when no real-bug trial was judged (all indeterminate: no evidence)."""
+        if self.largest_correct < self.smallest_bug and math.isfinite(self.smallest_bug):
             return (self.largest_correct, self.smallest_bug)
         return None
 
@@ -104,7 +101,7 @@ def _recommend(lo: float, hi: float, strategy: str, dtype: str,
 
     ``kinked``: the correct code's largest differences come from steps that cross a kink,
     which no epsilon fixes (the finite difference is not the derivative there)."""
-    if lo < hi:
+    if lo < hi and math.isfinite(hi):
         floor = max(lo, hi * 1e-6, np.finfo(float).tiny)
         pick = math.sqrt(floor * hi)
         where = ("the middle (log scale) of the safe window" if floor == lo else
@@ -117,6 +114,11 @@ def _recommend(lo: float, hi: float, strategy: str, dtype: str,
                       f"in {dtype}, and no epsilon fixes it: the correct code's largest "
                       "differences come from steps that cross a kink (ties, relu at 0), where "
                       "the finite difference is not the derivative at any step")
+    own = strategies.get(strategy)
+    if own.own_step:
+        return None, (f"no tolerance separates correct from buggy code in {dtype} for "
+                      f"{strategy}, which takes its own step {own.step(epsilon, dtype):g}: "
+                      "the overlapping bugs are below")
     best = theory_epsilon(strategy, dtype)
     if best and not math.isclose(best, epsilon, rel_tol=0.5):
         return None, (f"no tolerance separates correct from buggy code at epsilon {epsilon:g} "
@@ -225,44 +227,145 @@ def detection_by_epsilon(store: Store, ref: str | int | None = None) -> tuple[Ca
 
 @dataclass(frozen=True)
 class StrategyRow:
+    """One strategy in one dtype, judged at its own tolerance (what its users get)."""
+
     strategy: str
     dtype: str
     tolerance: float | None
+    bugs: int                  # mutants that are real bugs on some case of this dtype
+    detected: int              # ... caught on at least one case
     detection: float | None
-    false_alarm: float | None
-    forwards: int
+    low: float | None          # 95% Wilson interval of ``detection``
+    high: float | None
+    per_check: float | None    # share of real-bug trials caught: one check, one case
+    false_alarm: float | None  # share of the original's trials that fail
+    forwards: int              # forward evaluations per case (0: unknown)
+    per_1000: float | None     # bug trials caught per 1,000 forwards: 1000 per_check / forwards
     note: str
 
 
-def compare_strategies(store: Store, ref: str | int | None = None) -> tuple[CampaignInfo,
-                                                                           list[StrategyRow]]:
-    """Per strategy and dtype, at the campaign's first epsilon: detection and false alarms
-    at the recommended tolerance (the safe window's middle, or else the strategy's usual
-    one), and the cost in forward evaluations per case."""
-    info, curves = tolerance_curves(store, ref)
+@dataclass(frozen=True)
+class Split:
+    """A mutant that some strategies catch and others miss on the same case (strategies
+    that fail the correct code on that case are left out)."""
+
+    mutant_id: str
+    operator: str
+    case: str
+    dtype: str
+    caught_by: tuple[str, ...]
+    missed_by: tuple[str, ...]
+
+
+def compare_strategies(store: Store, ref: str | int | None = None
+                       ) -> tuple[CampaignInfo, list[StrategyRow], list[Split]]:
+    """Every strategy of a campaign side by side, per dtype, at each one's own tolerance.
+
+    A mutant counts as a real bug in a dtype when some case of that dtype shows it
+    (detected or missed); it is detected when some case catches it. Cases on which the
+    strategy fails the correct code (a false alarm) tell nothing about bugs and are left
+    out. ``per_check`` is the
+    chance that one check on one case catches a real bug, ``per_1000`` the bugs one
+    thousand forward evaluations catch (1000 per_check / forwards per case). At the
+    campaign's first epsilon.
+    """
+    from mutagrad.analysis import wilson
+
+    info = store.campaign(ref)
     epsilon = info.settings.epsilons[0]
-    params = _parameter_count(info)
+    parameters, arrays = _parameter_count(info)
+    dtype_of = {c.index: c.dtype for c in store.cases(info.id)}
+    operator = {m.mutant_id: m.operator for m in store.mutants(info.id)}
+    status: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)  # (strategy, dtype)
+    alarms: dict[tuple[str, str], list[bool]] = defaultdict(list)
+    checks: dict[tuple[str, str], list[bool]] = defaultdict(list)
+    trials = [t for t in store.trials(info.id) if math.isclose(t.epsilon, epsilon, rel_tol=1e-9)]
+    alarmed = {(t.strategy, t.case_index) for t in trials
+               if t.mutant_id == ORIGINAL and t.outcome == Outcome.ALARM}
+    for t in trials:
+        key = (t.strategy, dtype_of[t.case_index])
+        if t.mutant_id == ORIGINAL:
+            alarms[key].append(t.outcome == Outcome.ALARM)
+        elif (t.outcome in (Outcome.DETECTED, Outcome.MISSED)
+              and (t.strategy, t.case_index) not in alarmed):
+            caught = t.outcome == Outcome.DETECTED
+            checks[key].append(caught)
+            mine = status[key]
+            mine[t.mutant_id] = "detected" if caught or mine.get(t.mutant_id) == "detected" \
+                else "missed"
     rows = []
-    for c in curves:
-        if not math.isclose(c.epsilon, epsilon, rel_tol=1e-9):
-            continue
-        tol = c.recommended if c.recommended is not None else run_tolerance(info, c.strategy)
-        i = int(np.argmin(np.abs(np.log(c.tolerances) - math.log(tol))))
-        note = "safe window" if c.recommended is not None else "no window: usual tol."
-        rows.append(StrategyRow(c.strategy, c.dtype, tol, float(c.detection[i]),
-                                float(c.false_alarm[i]),
-                                strategies.cost(c.strategy, params) if params else 0, note))
+    for name in info.settings.strategies:
+        for dtype in info.settings.dtypes:
+            key = (name, dtype)
+            found = status.get(key, {})
+            bugs, detected = len(found), sum(v == "detected" for v in found.values())
+            low, high = wilson(detected, bugs)
+            cost = strategies.cost(name, parameters, arrays) if parameters else 0
+            per_check = sum(checks[key]) / len(checks[key]) if checks[key] else None
+            rows.append(StrategyRow(
+                name, dtype, run_tolerance(info, name), bugs, detected,
+                detected / bugs if bugs else None, low if bugs else None,
+                high if bugs else None, per_check,
+                sum(alarms[key]) / len(alarms[key]) if alarms[key] else None, cost,
+                1000 * per_check / cost if cost and per_check is not None else None,
+                strategies.STRATEGIES[name].summary))
     for name, why in info.unsupported.items():
-        rows.append(StrategyRow(name, "-", None, None, None, 0, f"unsupported: {why}"))
-    return info, rows
+        rows.append(StrategyRow(name, "-", None, 0, 0, None, None, None, None, None, 0, None,
+                                f"unsupported: {why}"))
+    labels = {c.index: c.label for c in store.cases(info.id)}
+    verdicts: dict[tuple[str, int], dict[str, str]] = defaultdict(dict)
+    for t in trials:
+        if (t.mutant_id != ORIGINAL and t.outcome in (Outcome.DETECTED, Outcome.MISSED)
+                and (t.strategy, t.case_index) not in alarmed):
+            verdicts[(t.mutant_id, t.case_index)][t.strategy] = t.outcome
+    splits = []
+    for (mutant_id, index), mine in verdicts.items():
+        by = tuple(n for n in info.settings.strategies if mine.get(n) == Outcome.DETECTED)
+        not_by = tuple(n for n in info.settings.strategies if mine.get(n) == Outcome.MISSED)
+        if by and not_by:
+            splits.append(Split(mutant_id, operator.get(mutant_id, "?"), labels[index],
+                                dtype_of[index], by, not_by))
+    # most telling first: a bug every other strategy catches
+    splits.sort(key=lambda x: (-len(x.caught_by), x.mutant_id, x.case))
+    return info, rows, splits
 
 
-def _parameter_count(info: CampaignInfo) -> int:
+def _parameter_count(info: CampaignInfo) -> tuple[int, int]:
+    """(P, A): scalar parameters and parameter arrays of the campaign's subject."""
     from mutagrad import subjects
 
     try:
         subject = subjects.load(info.spec)
         case = subject.case()
     except Exception:  # noqa: BLE001 - the subject may have moved since: cost is then unknown
-        return 0
-    return int(sum(np.size(case.params[k]) for k in subject.param_names))
+        return 0, 0
+    return (int(sum(np.size(case.params[k]) for k in subject.param_names)),
+            len(subject.param_names))
+
+
+def is_subject(target: str | None) -> bool:
+    """A built-in subject's name or a .py file (else: a campaign id or name)."""
+    from pathlib import Path
+
+    from mutagrad import subjects
+
+    return target is not None and (target in subjects.BUILTIN or (
+        target.endswith(".py") and Path(target).is_file()))
+
+
+def side_by_side(store: Store, target: str | None, cases: int = 3,
+                 dtypes: Sequence[str] = ("float64", "float32"), jobs: int | None = None,
+                 seed: int = 0) -> tuple[CampaignInfo, list[StrategyRow], list[Split]]:
+    """``compare_strategies`` of a stored campaign, or, when ``target`` is a subject (a
+    built-in name or a .py file), of a new campaign that runs every strategy on it."""
+    from mutagrad import campaign
+    from mutagrad.values import Settings
+
+    if is_subject(target):
+        assert target is not None
+        settings = Settings(cases=cases, seed=seed, dtypes=tuple(dtypes), strategies=("all",))
+        if jobs is not None:
+            settings = settings.running(jobs=jobs)
+        campaign.validate_settings(settings)
+        target = str(campaign.start(store, target, settings))
+    return compare_strategies(store, target)

@@ -26,9 +26,9 @@ from mutagrad.gradcheck import (
 )
 from mutagrad.mutation.methods import installed
 from mutagrad.precision import describe_lossy
-from mutagrad.strategy import Reference
-from mutagrad.strategy import difference as strategy_difference
-from mutagrad.strategy import references as strategy_references
+from mutagrad.strategies import Reference
+from mutagrad.strategies import difference as strategy_difference
+from mutagrad.strategies import references as strategy_references
 from mutagrad.subject import Case, Subject, aliasing_message
 from mutagrad.timelimit import EvaluationTimeout, alarm_handler, arm
 from mutagrad.values import BUG_OUTCOMES, ORIGINAL, OWN_COST_NOTE, Outcome, TrialResult

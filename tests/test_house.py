@@ -141,7 +141,7 @@ def _linear_subject(backward) -> Subject:
 
 
 def test_a_gradient_that_overflows_the_norm_is_nonfinite_not_equivalent():
-    from mutagrad import strategy
+    from mutagrad import strategies as strategy
 
     subject = _linear_subject(lambda x: x.copy())
     case = subject.case(0)
@@ -164,7 +164,8 @@ LAYERS: dict[str, int] = {
     "migrate": 1, "subject": 1, "callgraph": 1, "loader": 1, "gradcheck": 1, "mutation": 1,
     "precision": 1,
     "explore": 2,
-    "store": 2, "seedstyle": 2, "layer": 2, "layerstyle": 2, "pairs": 2, "config": 2, "strategy": 2, "subjects": 2,
+    "store": 2, "seedstyle": 2, "layer": 2, "layerstyle": 2, "pairs": 2, "config": 2,
+    "strategies": 2, "subjects": 2,
     "trial": 3, "workers": 3,
     "campaign": 4, "analysis": 4, "sweep": 4, "plot": 4,
     "report": 5,

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 from cli_helpers import run_cli
 
-from mutagrad import campaign, gradcheck, strategy, sweep
+from mutagrad import campaign, gradcheck, sweep
+from mutagrad import strategies as strategy
 from mutagrad.store import Store
 from mutagrad.subjects import load
 from mutagrad.trial import ORIGINAL

@@ -13,7 +13,8 @@ from cli_helpers import run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from mutagrad import analysis, campaign, gradcheck, mutation, strategy
+from mutagrad import analysis, campaign, gradcheck, mutation
+from mutagrad import strategies as strategy
 from mutagrad.store import Store
 from mutagrad.subject import Case, Subject, cast
 from mutagrad.subjects import load, parse_spec

@@ -1,0 +1,146 @@
+"""Check strategies: how the numerical side is computed, and how the two sides are compared.
+
+Each strategy is one object in ``registry.STRATEGIES`` (see ``base.Strategy`` for what it
+carries). The seed's family (centered, forward, max-relerr, allclose), directional and
+complex-step take the campaign's epsilon; the *checkers* (torch, torch-fast, jax, scipy,
+scipy-random, cs231n, cs231n-sparse, theano, chainer) are numpy ports of real tools'
+decisions and take their own step, per dtype.
+
+Strategies share their forward evaluations through one ``Context`` per case: one pass of
+J(θ±εe_i) per step serves every per-entry strategy at that step. A reference is computed
+once per (case, strategy, epsilon) and compared with every mutant's gradient.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field, replace
+
+import numpy as np
+
+from mutagrad import gradcheck
+from mutagrad.errors import InvalidInput
+from mutagrad.strategies.base import Context, Entry, Reference, Strategy, Unsupported, worst_entries
+from mutagrad.strategies.complex_step import complex_unsafe
+from mutagrad.strategies.directional import DIRECTIONS
+from mutagrad.strategies.registry import STRATEGIES
+from mutagrad.subject import Case, Subject
+
+__all__ = ["DIRECTIONS", "STRATEGIES", "Context", "Entry", "Reference", "Strategy",
+           "StrategyCheck", "Unsupported", "check_all", "complex_unsafe", "cost", "difference",
+           "expand", "get", "references", "validate"]
+
+ALL = "all"
+
+
+def get(name: str) -> Strategy:
+    validate([name])
+    return STRATEGIES[name]
+
+
+def expand(names: Sequence[str]) -> tuple[str, ...]:
+    """``all`` stands for every registered strategy, in the registry's order."""
+    if ALL in names:
+        return tuple(STRATEGIES)
+    return tuple(names)
+
+
+def validate(names: Sequence[str]) -> None:
+    unknown = sorted(set(names) - set(STRATEGIES) - {ALL})
+    if unknown:
+        raise InvalidInput(f"unknown strategy {', '.join(unknown)}: use one of "
+                           f"{', '.join(STRATEGIES)}, or all")
+
+
+def names_help() -> str:
+    return ", ".join(STRATEGIES) + ", or all"
+
+
+def cost(strategy: str, parameters: int, arrays: int = 1) -> int:
+    """Forward evaluations per case the strategy's check spends."""
+    return STRATEGIES[strategy].cost(parameters, arrays)
+
+
+def references(subject: Subject, case: Case, strategies: Sequence[str],
+               epsilons: Sequence[float],
+               ctx: Context | None = None) -> dict[tuple[str, float], Reference]:
+    """Every (strategy, epsilon) reference of a case, sharing forward evaluations.
+
+    A strategy with its own step (a checker) is computed once and stored under every
+    epsilon (its step does not depend on it)."""
+    ctx = ctx or Context(subject, case)
+    out: dict[tuple[str, float], Reference] = {}
+    for name in expand(strategies):
+        strategy = STRATEGIES[name]
+        first: Reference | None = None
+        for eps in epsilons:
+            gradcheck.validate_positive("epsilon", eps, "--epsilon")
+            if strategy.own_step and first is not None:
+                out[(name, eps)] = replace(first, epsilon=eps)
+                continue
+            first = out[(name, eps)] = strategy.reference(ctx, eps)
+    return out
+
+
+def difference(flat: np.ndarray, ref: Reference, flat_norm: float | None = None) -> float:
+    """The strategy's difference between an analytic gradient and its reference."""
+    return STRATEGIES[ref.strategy].difference(flat, ref, flat_norm)
+
+
+@dataclass(frozen=True)
+class StrategyCheck:
+    strategy: str
+    difference: float | None
+    tolerance: float
+    passed: bool | None        # None when unsupported
+    forwards: int
+    note: str | None = None
+    step: float | None = None
+    worst: tuple[Entry, ...] = field(default=())  # on failure: where (top 5 entries)
+
+
+def check_all(subject: Subject, case: Case, names: Sequence[str], epsilon: float,
+              tolerance: float | None = None, top: int = 5) -> list[StrategyCheck]:
+    """The subject's own backward checked by each strategy (unsupported ones say why).
+
+    A failed check lists its ``top`` worst entries (parameter, index, analytic, numerical),
+    ranked by the strategy's own per-entry measure (else the absolute gap);
+    projection strategies fall back to per-entry centered differences at their step, and
+    torch-fast says what slow mode would have said, as torch does."""
+    names = expand(names)
+    validate(names)
+    flat = gradcheck.flatten(subject.gradients(subject.backward, case),
+                             subject.param_names).astype(np.float64)
+    ctx = Context(subject, case)
+    out = []
+    for name in names:
+        strategy = STRATEGIES[name]
+        tol = tolerance if tolerance is not None else strategy.tolerance
+        try:
+            ref = references(subject, case, [name], [epsilon], ctx)[(name, epsilon)]
+        except Unsupported as e:
+            out.append(StrategyCheck(name, None, tol, None, 0, str(e)))
+            continue
+        diff = difference(flat, ref)
+        passed = strategy.passes(diff, tol)
+        worst: tuple[Entry, ...] = ()
+        note = None
+        if not passed:
+            numerical = strategy.per_entry(ctx, ref)
+            worst = worst_entries(flat, numerical, ctx.keys, ctx.shapes, top,
+                                  strategy.entry_scores(flat, numerical))
+            note = _slow_mode_note(ctx, flat, ref, tol) if name == "torch-fast" else None
+        out.append(StrategyCheck(name, diff, tol, passed,
+                                 strategy.cost(ctx.parameters, len(ctx.keys)), note,
+                                 ref.step, worst))
+    return out
+
+
+def _slow_mode_note(ctx: Context, flat: np.ndarray, ref: Reference, tolerance: float) -> str:
+    slow = STRATEGIES["torch"]
+    slow_ref = slow.reference(ctx, ref.epsilon)
+    ratio = slow.difference(flat, slow_ref)
+    if slow.passes(ratio, tolerance):
+        return ("torch-fast: fast gradcheck failed but element-wise differences are small: "
+                f"slow mode would have passed (ratio {ratio:.3g} <= {tolerance:g})")
+    return f"torch-fast: slow mode fails too (ratio {ratio:.3g} > {tolerance:g})"
