@@ -1,0 +1,73 @@
+"""The process that runs one campaign for the service: ``python -m mutagrad.web.runner``.
+
+It reads its plan (JSON) on stdin, writes one JSON line on stdout as soon as the campaign
+has an id (``{"campaign": 7}``) or could not start (``{"error": "..."}``), then runs the
+campaign with the library (``campaign.start`` / ``campaign.resume``), exactly as
+``mutagrad run`` does. It dies with the server (Linux's parent-death signal, SIGINT): the
+campaign then stores what it finished and is marked interrupted, ready to be resumed.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import sys
+from typing import Any
+
+from mutagrad import campaign
+from mutagrad.errors import MutagradError
+from mutagrad.store import Store
+from mutagrad.subjects import SubjectSpec
+
+_PR_SET_PDEATHSIG = 1
+
+
+def _die_with_parent(parent: int) -> None:
+    try:
+        import ctypes
+
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
+    except (OSError, AttributeError):
+        pass  # not Linux: the campaign outlives a killed server, still stored and resumable
+    if os.getppid() != parent:  # the server died before the signal was armed
+        raise KeyboardInterrupt
+
+
+def _announce(payload: dict[str, Any]) -> None:
+    sys.stdout.write(json.dumps(payload) + "\n")
+    sys.stdout.flush()
+
+
+class _AnnouncingStore(Store):
+    """A Store that tells the server the new campaign's id the moment it exists."""
+
+    def create_campaign(self, **kwargs: Any) -> int:
+        campaign_id = super().create_campaign(**kwargs)
+        _announce({"campaign": campaign_id})
+        return campaign_id
+
+
+def main() -> int:
+    plan = json.loads(sys.stdin.read())
+    try:
+        _die_with_parent(int(plan["parent"]))
+        store = _AnnouncingStore(plan["db"])
+        if plan.get("resume") is not None:
+            _announce({"campaign": int(plan["resume"])})
+            campaign.resume(store, int(plan["resume"]))
+        else:
+            settings = campaign.Settings.from_config(plan["settings"])
+            campaign.start(store, SubjectSpec.from_config(plan["spec"]), settings,
+                           plan.get("name"))
+    except MutagradError as e:
+        _announce({"error": str(e)})
+        return e.exit_code
+    except KeyboardInterrupt:
+        return 130
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
