@@ -68,7 +68,7 @@ class State:
     def __init__(self, config: ServeConfig):
         self.config = config
         self.store = Store(config.db)  # created if missing: the server can start campaigns
-        self.jobs = Jobs(self.store.url)
+        self.jobs = Jobs(self.store)
 
 
 def state(request: Request) -> State:

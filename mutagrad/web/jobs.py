@@ -21,6 +21,7 @@ from typing import Any
 from mutagrad import subjects
 from mutagrad.campaign import Settings
 from mutagrad.errors import InvalidInput, MutagradError
+from mutagrad.store import Store
 from mutagrad.subjects import SubjectSpec
 
 START_SECONDS = 120.0  # a child that has not named its campaign by then is stopped
@@ -56,14 +57,16 @@ def resolve_subject(name: str, folder: Path | None) -> SubjectSpec:
 class Jobs:
     """The campaigns this server started and still runs (at most ``limit`` at a time)."""
 
-    db: str
+    store: Store
     limit: int = 1
     _running: dict[int, subprocess.Popen[str]] = field(default_factory=dict)
     _lock: threading.Lock = field(default_factory=threading.Lock)
 
-    def running(self) -> list[int]:
-        with self._lock:
-            return [i for i, p in self._running.items() if p.poll() is None]
+    def _busy(self) -> int:
+        """Campaigns of ours still running (a process that finished its campaign and is
+        shutting its workers down no longer counts)."""
+        return sum(p.poll() is None and self.store.campaign(i).status == "running"
+                   for i, p in self._running.items())
 
     def start(self, spec: SubjectSpec, settings: Settings, name: str | None) -> int:
         settings.validate()
@@ -75,7 +78,7 @@ class Jobs:
 
     def _launch(self, plan: dict[str, Any]) -> int:
         with self._lock:
-            if sum(p.poll() is None for p in self._running.values()) >= self.limit:
+            if self._busy() >= self.limit:
                 raise Busy(f"this server already runs {self.limit} campaign(s): wait for it "
                            "to finish (see /api/campaigns)")
             process = subprocess.Popen(
@@ -83,7 +86,7 @@ class Jobs:
                 stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"})
             assert process.stdin is not None and process.stdout is not None
-            process.stdin.write(json.dumps({**plan, "db": self.db, "parent": os.getpid()}))
+            process.stdin.write(json.dumps({**plan, "db": self.store.url, "parent": os.getpid()}))
             process.stdin.close()
             answer = _first_line(process)
             if "campaign" not in answer:

@@ -41,12 +41,25 @@ def _announce(payload: dict[str, Any]) -> None:
 
 
 class _AnnouncingStore(Store):
-    """A Store that tells the server the new campaign's id the moment it exists."""
+    """A Store that tells the server the campaign's id the moment it is running: when a new
+    campaign is created, or when a resumed one is marked running again."""
+
+    announced = False
+
+    def _announce_once(self, campaign_id: int) -> None:
+        if not self.announced:
+            self.announced = True
+            _announce({"campaign": campaign_id})
 
     def create_campaign(self, **kwargs: Any) -> int:
         campaign_id = super().create_campaign(**kwargs)
-        _announce({"campaign": campaign_id})
+        self._announce_once(campaign_id)
         return campaign_id
+
+    def set_status(self, campaign_id: int, status: str, **kwargs: Any) -> None:
+        super().set_status(campaign_id, status, **kwargs)
+        if status == "running":
+            self._announce_once(campaign_id)
 
 
 def main() -> int:
@@ -55,7 +68,6 @@ def main() -> int:
         _die_with_parent(int(plan["parent"]))
         store = _AnnouncingStore(plan["db"])
         if plan.get("resume") is not None:
-            _announce({"campaign": int(plan["resume"])})
             campaign.resume(store, int(plan["resume"]))
         else:
             settings = campaign.Settings.from_config(plan["settings"])
