@@ -3,8 +3,9 @@
 It reads its plan (JSON) on stdin, writes one JSON line on stdout as soon as the campaign
 has an id (``{"campaign": 7}``) or could not start (``{"error": "..."}``), then runs the
 campaign with the library (``campaign.start`` / ``campaign.resume``), exactly as
-``mutagrad run`` does. It dies with the server (Linux's parent-death signal, SIGINT): the
-campaign then stores what it finished and is marked interrupted, ready to be resumed.
+``mutagrad run`` does. It stops with the server (it notices its parent is gone and
+interrupts itself, as Ctrl-C would): the campaign then stores what it finished and is
+marked interrupted, ready to be resumed.
 """
 
 from __future__ import annotations
@@ -13,6 +14,8 @@ import json
 import os
 import signal
 import sys
+import threading
+import time
 from typing import Any
 
 from mutagrad import campaign
@@ -20,24 +23,32 @@ from mutagrad.errors import MutagradError
 from mutagrad.store import Store
 from mutagrad.subjects import SubjectSpec
 
-_PR_SET_PDEATHSIG = 1
+PARENT_POLL_SECONDS = 0.5
 
 
 def _die_with_parent(parent: int) -> None:
-    try:
-        import ctypes
+    """Interrupt this process (as Ctrl-C would) once the server that started it is gone.
 
-        libc = ctypes.CDLL(None, use_errno=True)
-        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGINT)
-    except (OSError, AttributeError):
-        pass  # not Linux: the campaign outlives a killed server, still stored and resumable
-    if os.getppid() != parent:  # the server died before the signal was armed
+    A polling thread, not Linux's parent-death signal: that one fires when the *thread*
+    that started the child ends, and the server starts campaigns from short-lived worker
+    threads."""
+    if os.getppid() != parent:  # the server died before we got here
         raise KeyboardInterrupt
+
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(PARENT_POLL_SECONDS)
+        os.kill(os.getpid(), signal.SIGINT)
+
+    threading.Thread(target=watch, daemon=True).start()
 
 
 def _announce(payload: dict[str, Any]) -> None:
-    sys.stdout.write(json.dumps(payload) + "\n")
-    sys.stdout.flush()
+    try:
+        sys.stdout.write(json.dumps(payload) + "\n")
+        sys.stdout.flush()
+    except OSError:
+        pass  # the server is gone: the store says everything there is to say
 
 
 class _AnnouncingStore(Store):
