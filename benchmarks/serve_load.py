@@ -25,7 +25,13 @@ from pathlib import Path
 import httpx
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
-from web_server import Server  # noqa: E402
+from web_server import Server
+
+
+def _stored(db_file: Path, campaign_id: int) -> int:
+    with sqlite3.connect(db_file) as c:
+        return int(c.execute("SELECT count(*) FROM trials WHERE campaign_id = ?",
+                             (campaign_id,)).fetchone()[0])
 
 
 async def reader(client: httpx.AsyncClient, urls: list[str], stop: float,
@@ -59,7 +65,7 @@ def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--readers", type=int, default=50)
     parser.add_argument("--seconds", type=float, default=10.0)
-    parser.add_argument("--cases", type=int, default=40, help="seeds of the writing campaign")
+    parser.add_argument("--cases", type=int, default=100, help="seeds of the writing campaign")
     args = parser.parse_args()
     folder = Path(tempfile.mkdtemp(prefix="mutagrad-load-"))
     db_file = folder / "load.db"
@@ -76,8 +82,9 @@ def main() -> int:
         writing = http.post("/api/campaigns", json={"subject": "mlp3", "cases": args.cases})
         writing.raise_for_status()
         campaign_id = writing.json()["campaign"]
+        before = _stored(db_file, campaign_id)
         latencies, errors = asyncio.run(load(server.url, urls, args.readers, args.seconds))
-        during = http.get(f"/api/campaigns/{campaign_id}").json()
+        after = _stored(db_file, campaign_id)
         while http.get(f"/api/campaigns/{campaign_id}").json()["campaign"]["status"] == "running":
             time.sleep(0.5)
         final = http.get(f"/api/campaigns/{campaign_id}").json()
@@ -97,7 +104,7 @@ def main() -> int:
         "requests_per_second": round(len(latencies) / args.seconds, 1), "errors": len(errors),
         "p50_ms": round(pct(0.50), 1), "p95_ms": round(pct(0.95), 1),
         "p99_ms": round(pct(0.99), 1), "max_ms": round(latencies[-1] * 1000, 1),
-        "campaign_written_during_load": during["progress"],
+        "trials_written_during_load": after - before,
         "campaign_final": {"status": final["campaign"]["status"], **final["progress"]},
         "nothing_lost": final["campaign"]["status"] == "finished"
                         and final["progress"]["done"] == final["progress"]["total"] == pairs

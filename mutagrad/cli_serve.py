@@ -48,7 +48,8 @@ def serve(
     for c in interrupted:
         out.print(f"campaign {c.id} ({c.subject}) was interrupted: resume it from its page, "
                   f"or POST /api/campaigns/{c.id}/resume")
-    uvicorn.run(web, host=host, port=port, log_level="warning")
+    # keep-alive longer than uvicorn's 5 s: a busy client must not find its connection closed
+    uvicorn.run(web, host=host, port=port, log_level="warning", timeout_keep_alive=30)
 
 
 @app.command("report")

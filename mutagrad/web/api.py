@@ -69,13 +69,6 @@ def found(s: State, ref: str) -> CampaignInfo:
         raise HTTPException(404, str(e)) from None
 
 
-def progress(s: State, info: CampaignInfo) -> dict[str, int]:
-    """Evaluated (mutant, case) pairs out of all, the original's included."""
-    cases = len(s.store.cases(info.id))
-    total = (len(s.store.mutants(info.id)) + 1) * cases
-    return {"done": len(s.store.done_keys(info.id)), "total": total}
-
-
 def start_campaign(s: State, body: CampaignRequest) -> int:
     spec = resolve_subject(body.subject, s.config.subjects)
     return s.jobs.start(spec, body.settings(), body.name)
@@ -105,12 +98,7 @@ def list_subjects(request: Request) -> dict[str, Any]:
 def list_campaigns(request: Request, subject: str | None = None,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[dict[str, Any]]:
     """Past and running campaigns, newest first (``mutagrad history --json``), with progress."""
-    s = state(request)
-    rows = [(info, analysis.report(s.store, info.id)) for info in s.store.campaigns(subject, limit)]
-    result = report.history_json(rows)
-    for entry, (info, _) in zip(result, rows):
-        entry["progress"] = progress(s, info)
-    return payload(result)  # type: ignore[no-any-return]
+    return payload(state(request).history(subject, limit))  # type: ignore[no-any-return]
 
 
 @router.post("/campaigns", status_code=201, dependencies=[Depends(authorize)])
@@ -136,8 +124,8 @@ def campaign_report(request: Request, ref: str, tolerance: Tolerance = None,
     """One campaign's report (``mutagrad results --json``) with closest calls and progress."""
     s = state(request)
     info = found(s, ref)
-    r = analysis.report(s.store, info.id, tolerance, strategy, epsilon, by)
-    return payload({**report.report_json(r), "progress": progress(s, info)})  # type: ignore[no-any-return]
+    r = s.report(info, tolerance, strategy, epsilon, by)
+    return payload({**report.report_json(r), "progress": s.progress(info)})  # type: ignore[no-any-return]
 
 
 @router.get("/campaigns/{ref}/mutants")
@@ -146,7 +134,7 @@ def campaign_mutants(request: Request, ref: str, tolerance: Tolerance = None,
                      ) -> list[dict[str, Any]]:
     """Every mutant's verdict (``results --json``'s ``mutants``), or those with one status."""
     s = state(request)
-    r = analysis.report(s.store, found(s, ref).id, tolerance)
+    r = s.report(found(s, ref), tolerance)
     return payload(report.results_json(r, status)["mutants"])  # type: ignore[no-any-return]
 
 
@@ -171,7 +159,7 @@ def tolerance_curves(request: Request, ref: str, strategy: str | None = None,
     s = state(request)
     if lo >= hi:
         raise InvalidInput(f"lo ({lo:g}) must be under hi ({hi:g})")
-    info, curves = sweep.tolerance_curves(s.store, found(s, ref).id, strategy, lo, hi)
+    info, curves = s.curves(found(s, ref), strategy, lo, hi)
     return payload(report.tolerance_json(info, curves))  # type: ignore[no-any-return]
 
 

@@ -29,9 +29,10 @@ from fastapi.responses import HTMLResponse, JSONResponse, Response
 from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
-from mutagrad import __version__
+from mutagrad import __version__, analysis, report, sweep
 from mutagrad.errors import InvalidInput, MutagradError
-from mutagrad.store import Store, StoreError
+from mutagrad.store import CampaignInfo, Store, StoreError
+from mutagrad.web.cache import Memo
 from mutagrad.web.jobs import Busy, Jobs
 
 
@@ -63,12 +64,43 @@ def check_bind(config: ServeConfig) -> None:
 
 
 class State:
-    """What the routes share: the store, the running campaigns, the configuration."""
+    """What the routes share: the store, the running campaigns, the configuration, and the
+    library's answers already computed (see ``cache``)."""
 
     def __init__(self, config: ServeConfig):
         self.config = config
         self.store = Store(config.db)  # created if missing: the server can start campaigns
         self.jobs = Jobs(self.store)
+        self.memo = Memo()
+
+    def report(self, info: CampaignInfo, tolerance: float | None = None,
+               strategy: str | None = None, epsilon: float | None = None,
+               by: str = "category") -> analysis.Report:
+        return self.memo.get(info, ("report", tolerance, strategy, epsilon, by),
+                             lambda: analysis.report(self.store, info.id, tolerance, strategy,
+                                                     epsilon, by))
+
+    def curves(self, info: CampaignInfo, strategy: str | None = None, lo: float = 1e-12,
+               hi: float = 100.0) -> tuple[CampaignInfo, list[Any]]:
+        return self.memo.get(info, ("tolerance", strategy, lo, hi),
+                             lambda: sweep.tolerance_curves(self.store, info.id, strategy, lo, hi))
+
+    def progress(self, info: CampaignInfo) -> dict[str, int]:
+        """Evaluated (mutant, case) pairs out of all, the original's included."""
+        def count() -> dict[str, int]:
+            cases = len(self.store.cases(info.id))
+            total = (len(self.store.mutants(info.id)) + 1) * cases
+            return {"done": len(self.store.done_keys(info.id)), "total": total}
+
+        return self.memo.get(info, "progress", count)
+
+    def history(self, subject: str | None, limit: int) -> list[dict[str, Any]]:
+        """``history --json``'s rows, each with its progress."""
+        infos = self.store.campaigns(subject, limit)
+        rows = report.history_json([(info, self.report(info)) for info in infos])
+        for row, info in zip(rows, infos):
+            row["progress"] = self.progress(info)
+        return rows
 
 
 def state(request: Request) -> State:

@@ -12,13 +12,12 @@ from fastapi.responses import HTMLResponse, RedirectResponse, Response
 from jinja2 import Environment, PackageLoader, select_autoescape
 from pydantic import ValidationError
 
-from mutagrad import analysis, report, subjects, sweep
+from mutagrad import analysis, report, subjects
 from mutagrad.errors import InvalidInput
 from mutagrad.web.api import (
     CampaignRequest,
     Tolerance,
     found,
-    progress,
     resume_campaign,
     start_campaign,
 )
@@ -59,9 +58,7 @@ def _new_form(request: Request) -> dict[str, Any]:
 
 @router.get("/", response_class=HTMLResponse)
 def index(request: Request) -> Response:
-    s = state(request)
-    rows = [(info, analysis.report(s.store, info.id)) for info in s.store.campaigns(None, 100)]
-    return render(request, "index.html", campaigns=report.history_json(rows),
+    return render(request, "index.html", campaigns=state(request).history(None, 50),
                   form=_new_form(request), values={}, error=None)
 
 
@@ -92,9 +89,8 @@ def submit(request: Request, subject: Annotated[str, Form()],
     except (ValueError, ValidationError, InvalidInput) as e:
         message = (str(e) if not isinstance(e, ValidationError) else
                    "; ".join(f"{'.'.join(map(str, x['loc']))}: {x['msg']}" for x in e.errors()))
-        s = state(request)
-        rows = [(info, analysis.report(s.store, info.id)) for info in s.store.campaigns(None, 100)]
-        return render(request, "index.html", status=422, campaigns=report.history_json(rows),
+        return render(request, "index.html", status=422,
+                      campaigns=state(request).history(None, 50),
                       form=_new_form(request), values=values, error=message)
     return RedirectResponse(f"/campaigns/{campaign_id}", status_code=303)
 
@@ -109,7 +105,7 @@ def resume(request: Request, ref: str, token: Annotated[str, Form()] = "") -> Re
 
 def _curve(s: Any, r: analysis.Report) -> dict[str, Any] | None:
     """The tolerance curve of the check the report judged (first dtype), as JSON data."""
-    info, curves = sweep.tolerance_curves(s.store, r.campaign.id, r.strategy)
+    info, curves = s.curves(r.campaign, r.strategy)
     data = report.tolerance_json(info, curves)["curves"]
     mine = [c for c in data if math.isclose(c["epsilon"], r.epsilon, rel_tol=1e-9)]
     return mine[0] if mine else None
@@ -119,10 +115,10 @@ def _curve(s: Any, r: analysis.Report) -> dict[str, Any] | None:
 def campaign_page(request: Request, ref: str, tolerance: Tolerance = None) -> Response:
     s = state(request)
     info = found(s, ref)
-    r = analysis.report(s.store, info.id, tolerance)
+    r = s.report(info, tolerance)
     curve = _curve(s, r) if r.original else None
     return render(request, "campaign.html", r=r, data=payload(report.report_json(r)),
-                  progress=progress(s, info), warning=report.original_warning(r),
+                  progress=s.progress(info), warning=report.original_warning(r),
                   svg=tolerance_svg(curve, r.tolerance) if curve else None, curve=curve,
                   header=report.header(r))
 
@@ -138,7 +134,7 @@ def mutant_page(request: Request, ref: str, mutant_id: str,
         raise HTTPException(404, str(e)) from None
     verdict = None
     if d.mutant is not None:
-        r = analysis.report(s.store, info.id, tolerance)
+        r = s.report(info, tolerance)
         verdict = next((v for v in r.verdicts if v.mutant.mutant_id == d.key), None)
     return render(request, "mutant.html", d=d, data=payload(report.mutant_json(d)),
                   verdict=verdict)
