@@ -288,3 +288,24 @@ def test_non_loopback_needs_a_token_to_write(host, token, read_only, refused):
 def test_serve_command_refuses_open_bind(capsys):
     ran = run_cli(capsys, "serve", "--host", "0.0.0.0")
     assert ran.code == 2 and "without a token" in ran.err
+
+
+def test_cross_site_posts_are_refused(client):
+    response = client.post("/api/campaigns", json={"subject": "linear1d"},
+                           headers={"Origin": "https://evil.example"})
+    assert response.status_code == 403 and "cross-site" in response.json()["error"]
+    form = client.post("/campaigns", data={"subject": "linear1d"},
+                       headers={"Origin": "https://evil.example", "accept": "text/html"})
+    assert form.status_code == 403 and "cross-site" in form.text
+
+
+def test_resume_only_what_the_service_could_start(client, db, tmp_path):
+    elsewhere = tmp_path / "exercise_net.py"  # same name as the file under --subjects
+    shutil.copy(EXERCISE, elsewhere)
+    store = Store(db)
+    cid = campaign.start(store, str(elsewhere), campaign.Settings(cases=1, jobs=1,
+                                                                 categories=("sign",)))
+    store.set_status(cid, "interrupted")
+    response = client.post(f"/api/campaigns/{cid}/resume")
+    assert response.status_code == 422
+    assert "neither a built-in nor a file under --subjects" in response.json()["error"]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Depends, HTTPException, Query, Request
@@ -11,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from mutagrad import analysis, campaign, report, stryker, subjects, sweep
 from mutagrad.errors import InvalidInput
 from mutagrad.store import CampaignInfo
-from mutagrad.web.app import State, authorize, payload, state
+from mutagrad.web.app import State, authorize, json_response, payload, state
 from mutagrad.web.jobs import resolve_subject, subject_files
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -78,13 +79,23 @@ def resume_campaign(s: State, info: CampaignInfo) -> int:
     if info.status != "interrupted":
         raise InvalidInput(f"campaign {info.id} is {info.status}: only an interrupted campaign "
                            "can be resumed")
-    resolve_subject(_subject_name(info), s.config.subjects)  # still allowed here?
+    allowed(s, info)
     return s.jobs.resume(info.id)
 
 
-def _subject_name(info: CampaignInfo) -> str:
-    target = str(info.config.get("subject", {}).get("target", info.subject))
-    return target if target in subjects.BUILTIN else target.rsplit("/", 1)[-1]
+def allowed(s: State, info: CampaignInfo) -> None:
+    """The service resumes only what it could have started: a built-in or a file directly
+    under --subjects (a campaign the CLI ran on another file is resumed with the CLI)."""
+    target = str(info.config.get("subject", {}).get("target", ""))
+    if target in subjects.BUILTIN:
+        return
+    folder = s.config.subjects
+    if (folder is not None and target.endswith(".py")
+            and Path(target).resolve().parent == folder.resolve()
+            and Path(target).name in subject_files(folder)):
+        return
+    raise InvalidInput(f"campaign {info.id} ran {target}, which is neither a built-in nor a "
+                       f"file under --subjects: resume it with 'mutagrad run --resume {info.id}'")
 
 
 @router.get("/subjects")
@@ -120,47 +131,54 @@ def resume(request: Request, ref: str) -> dict[str, Any]:
 @router.get("/campaigns/{ref}")
 def campaign_report(request: Request, ref: str, tolerance: Tolerance = None,
                     strategy: str | None = None, epsilon: Annotated[float | None, Query(gt=0)] = None,
-                    by: Literal["category", "operator"] = "category") -> dict[str, Any]:
+                    by: Literal["category", "operator"] = "category") -> Response:
     """One campaign's report (``mutagrad results --json``) with closest calls and progress."""
     s = state(request)
     info = found(s, ref)
-    r = s.report(info, tolerance, strategy, epsilon, by)
-    return payload({**report.report_json(r), "progress": s.progress(info)})  # type: ignore[no-any-return]
+    return json_response(s, info, ("report", tolerance, strategy, epsilon, by), lambda: {
+        **report.report_json(s.report(info, tolerance, strategy, epsilon, by)),
+        "progress": s.progress(info)})
 
 
 @router.get("/campaigns/{ref}/mutants")
 def campaign_mutants(request: Request, ref: str, tolerance: Tolerance = None,
                      status: Literal[analysis.STATUS_ORDER] | None = None,  # type: ignore[valid-type]
-                     ) -> list[dict[str, Any]]:
+                     ) -> Response:
     """Every mutant's verdict (``results --json``'s ``mutants``), or those with one status."""
     s = state(request)
-    r = s.report(found(s, ref), tolerance)
-    return payload(report.results_json(r, status)["mutants"])  # type: ignore[no-any-return]
+    info = found(s, ref)
+    return json_response(s, info, ("mutants", tolerance, status), lambda: report.results_json(
+        s.report(info, tolerance), status)["mutants"])
 
 
 @router.get("/campaigns/{ref}/mutants/{mutant_id}")
 def campaign_mutant(request: Request, ref: str, mutant_id: str,
-                    tolerance: Tolerance = None) -> dict[str, Any]:
+                    tolerance: Tolerance = None) -> Response:
     """One mutant (or ``original``): its diff and every trial (``mutagrad show --json``)."""
     s = state(request)
     info = found(s, ref)
-    try:
-        detail = analysis.mutant_detail(s.store, info.id, mutant_id, tolerance)
-    except InvalidInput as e:
-        raise HTTPException(404, str(e)) from None
-    return payload(report.mutant_json(detail))  # type: ignore[no-any-return]
+
+    def build() -> dict[str, Any]:
+        try:
+            detail = analysis.mutant_detail(s.store, info.id, mutant_id, tolerance)
+        except InvalidInput as e:
+            raise HTTPException(404, str(e)) from None
+        return report.mutant_json(detail)
+
+    return json_response(s, info, ("mutant", mutant_id, tolerance), build)
 
 
 @router.get("/campaigns/{ref}/tolerance")
 def tolerance_curves(request: Request, ref: str, strategy: str | None = None,
                      lo: Annotated[float, Query(gt=0)] = 1e-12,
-                     hi: Annotated[float, Query(gt=0)] = 100.0) -> dict[str, Any]:
+                     hi: Annotated[float, Query(gt=0)] = 100.0) -> Response:
     """Detection and false alarms against tolerance (``mutagrad tolerance --json``)."""
     s = state(request)
     if lo >= hi:
         raise InvalidInput(f"lo ({lo:g}) must be under hi ({hi:g})")
-    info, curves = s.curves(found(s, ref), strategy, lo, hi)
-    return payload(report.tolerance_json(info, curves))  # type: ignore[no-any-return]
+    info = found(s, ref)
+    return json_response(s, info, ("tolerance", strategy, lo, hi),
+                         lambda: report.tolerance_json(*s.curves(info, strategy, lo, hi)))
 
 
 @router.get("/campaigns/{ref}/epsilon")

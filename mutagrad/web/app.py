@@ -15,13 +15,15 @@ the API (an HTML page with the same line on pages), never a traceback:
 from __future__ import annotations
 
 import ipaddress
+import json
 import secrets
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable, Hashable
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 from importlib import resources
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from fastapi import FastAPI, HTTPException, Request
 from fastapi.exceptions import RequestValidationError
@@ -111,6 +113,10 @@ def state(request: Request) -> State:
 def authorize(request: Request, token: str | None = None) -> None:
     """Writes need the server's token, as ``Authorization: Bearer T`` (or a form field)."""
     config = state(request).config
+    origin = request.headers.get("origin")
+    if origin and origin != "null" and urlsplit(origin).netloc != request.headers.get("host"):
+        # a page on another site posting to this server (no token to stop it on loopback)
+        raise HTTPException(403, f"cross-site request from {origin} refused")
     if config.read_only:
         raise HTTPException(403, "this server is read-only (started with --read-only)")
     if not config.token:
@@ -199,3 +205,10 @@ def payload(data: Any) -> Any:
     if isinstance(data, list | tuple):
         return [payload(v) for v in data]
     return data
+
+
+def json_response(s: State, info: CampaignInfo, key: Hashable, build: Callable[[], Any]) -> Response:
+    """``build()``'s JSON, encoded once and shared while fresh (see ``cache``)."""
+    body = s.memo.get(info, ("json", key),
+                      lambda: json.dumps(payload(build()), separators=(",", ":")).encode())
+    return Response(body, media_type="application/json")

@@ -115,12 +115,17 @@ def _curve(s: Any, r: analysis.Report) -> dict[str, Any] | None:
 def campaign_page(request: Request, ref: str, tolerance: Tolerance = None) -> Response:
     s = state(request)
     info = found(s, ref)
-    r = s.report(info, tolerance)
-    curve = _curve(s, r) if r.original else None
-    return render(request, "campaign.html", r=r, data=payload(report.report_json(r)),
-                  progress=s.progress(info), warning=report.original_warning(r),
-                  svg=tolerance_svg(curve, r.tolerance) if curve else None, curve=curve,
-                  header=report.header(r))
+
+    def build() -> HTMLResponse:
+        r = s.report(info, tolerance)
+        curve = _curve(s, r) if r.original else None
+        return render(request, "campaign.html", r=r, data=payload(report.report_json(r)),
+                      progress=s.progress(info), warning=report.original_warning(r),
+                      svg=tolerance_svg(curve, r.tolerance) if curve else None, curve=curve,
+                      header=report.header(r))
+
+    html = s.memo.get(info, ("page", tolerance), lambda: bytes(build().body))
+    return HTMLResponse(html)
 
 
 @router.get("/campaigns/{ref}/mutants/{mutant_id}", response_class=HTMLResponse)
