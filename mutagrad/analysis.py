@@ -400,7 +400,7 @@ def mutant_detail(store: Store, ref: str | int | None, mutant_id: str,
                                f"in campaign {info.id}: see 'mutagrad results {info.id} --only ...'")
         mutant, key = matches[0], matches[0].mutant_id
     cases = tuple(store.cases(info.id))
-    tol = tolerance if tolerance is not None else run_tolerance(info, info.config["strategies"][0])
+    tol = tolerance if tolerance is not None else run_tolerance(info, info.settings.strategies[0])
     if not (tol > 0):
         raise InvalidInput(f"tolerance must be positive, got {tol}: pass --tolerance 1e-7")
     dtypes = {c.index: c.dtype for c in cases}

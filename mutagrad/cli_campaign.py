@@ -258,7 +258,8 @@ def export_cmd(
     output: Annotated[str | None, typer.Option("-o", "--output", help="File (default: stdout).")] = None,
     db: DbOpt = None,
 ) -> None:
-    """Every stored trial of a campaign, with its mutant and case, as CSV or JSON.
+    """Every stored trial of a campaign, with its mutant and case, as CSV or JSON; or, with
+    --format stryker, the standard mutation-testing-report-schema JSON (see the README).
 
     Example: mutagrad export 3 --format csv -o trials.csv
     """

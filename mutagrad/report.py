@@ -506,7 +506,8 @@ def compare_json(a: Report, b: Report, changes: Sequence[Change]) -> dict[str, A
             "changes": [asdict(c) for c in changes]}
 
 
-def epsilon_detection_json(info: CampaignInfo, detection: dict[str, list]) -> dict[str, Any]:
+def epsilon_detection_json(info: CampaignInfo,
+                           detection: dict[str, list[Any]]) -> dict[str, Any]:
     """Detection and false alarms against epsilon, per check, from a campaign's numbers."""
     return {"campaign": info.id, "detection": {
         label: [{"epsilon": e, "detection": d, "false_alarm": f} for e, d, f in sorted(points)]

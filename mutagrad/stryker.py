@@ -29,7 +29,8 @@ from typing import Any
 
 from mutagrad import __version__, analysis, subjects
 from mutagrad.errors import InvalidInput
-from mutagrad.store import CampaignInfo, Store
+from mutagrad.store import Store
+from mutagrad.values import CampaignInfo, SubjectSpec, plan_config
 
 STATUS = {
     "detected": "Killed", "missed": "Survived", "equivalent": "Ignored",
@@ -52,7 +53,7 @@ def schema() -> dict[str, Any]:
     return result
 
 
-def _candidates(spec: subjects.SubjectSpec) -> list[Path]:
+def _candidates(spec: SubjectSpec) -> list[Path]:
     """Where the subject's source may be, found without importing (running) anything."""
     if spec.target in subjects.BUILTIN:
         found = importlib.util.find_spec(subjects.BUILTIN[spec.target])
@@ -68,8 +69,7 @@ def _candidates(spec: subjects.SubjectSpec) -> list[Path]:
 
 def source_text(info: CampaignInfo) -> str:
     """The subject's file exactly as the campaign ran it (its SHA-256 is stored)."""
-    spec = subjects.SubjectSpec.from_config(info.config["subject"])
-    for path in _candidates(spec):
+    for path in _candidates(info.spec):
         try:
             text = path.read_text(encoding="utf-8")
         except OSError:
@@ -135,7 +135,7 @@ def report(store: Store, ref: str | int | None = None,
         "files": files,
         "testFiles": {f"{info.subject} cases": {"tests": [
             {"id": str(c.index), "name": c.label} for c in cases]}},
-        "config": {**info.config, "campaign": info.id, "tolerance": r.tolerance,
+        "config": {**plan_config(info.settings, info.spec, info.unsupported), "campaign": info.id, "tolerance": r.tolerance,
                    "strategy": r.strategy, "epsilon": r.epsilon},
         "framework": {"name": "mutagrad", "version": __version__},
         "system": {"ci": False, "os": {"platform": sys.platform}},

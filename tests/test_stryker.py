@@ -12,6 +12,7 @@ from cli_helpers import run_cli
 from mutagrad import analysis, campaign, stryker
 from mutagrad.errors import InvalidInput
 from mutagrad.store import Store
+from mutagrad.values import Settings
 
 EXERCISE = Path(__file__).parent / "data" / "exercise_net.py"
 FAULTY = str(Path(__file__).parent / "faulty_subject.py")
@@ -21,11 +22,11 @@ FAULTY = str(Path(__file__).parent / "faulty_subject.py")
 def store(tmp_path_factory):
     folder = tmp_path_factory.mktemp("stryker")
     s = Store(str(folder / "s.db"))
-    campaign.start(s, "mlp3", campaign.Settings(cases=1, jobs=2))
-    campaign.start(s, FAULTY, campaign.Settings(cases=1, timeout=0.5, memory_mb=512, jobs=2))
+    campaign.start(s, "mlp3", Settings(cases=1, jobs=2))
+    campaign.start(s, FAULTY, Settings(cases=1, timeout=0.5, memory_mb=512, jobs=2))
     user = folder / "exercise_net.py"
     shutil.copy(EXERCISE, user)
-    campaign.start(s, str(user), campaign.Settings(cases=1, jobs=2, categories=("sign",)))
+    campaign.start(s, str(user), Settings(cases=1, jobs=2, categories=("sign",)))
     return s
 
 
@@ -79,7 +80,7 @@ def test_every_mutant_is_located_on_its_original_text(store):
 
 def test_a_changed_source_is_refused_not_misshown(store):
     info = store.campaign(3)
-    path = Path(info.config["subject"]["target"])
+    path = Path(info.spec.target)
     original = path.read_text()
     path.write_text(original + "\n# edited\n")
     try:

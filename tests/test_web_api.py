@@ -14,6 +14,7 @@ from fastapi.testclient import TestClient
 from mutagrad import campaign
 from mutagrad.errors import InvalidInput
 from mutagrad.store import Store
+from mutagrad.values import Settings, Status
 from mutagrad.web import ServeConfig, check_bind, create_app
 
 EXERCISE = Path(__file__).parent / "data" / "exercise_net.py"
@@ -25,8 +26,8 @@ def db(tmp_path_factory):
     """Two finished campaigns: mlp3 (hundreds of mutants) and linear1d."""
     path = tmp_path_factory.mktemp("api") / "api.db"
     store = Store(str(path))
-    campaign.start(store, "mlp3", campaign.Settings(cases=1, jobs=2))
-    campaign.start(store, "linear1d", campaign.Settings(cases=2, jobs=1), name="tiny")
+    campaign.start(store, "mlp3", Settings(cases=1, jobs=2))
+    campaign.start(store, "linear1d", Settings(cases=2, jobs=1), name="tiny")
     store.close()
     return f"sqlite:///{path}"
 
@@ -219,8 +220,8 @@ def test_one_campaign_at_a_time(client):
 
 def test_resume_an_interrupted_campaign(client, db):
     store = Store(db)
-    cid = campaign.start(store, "linear1d", campaign.Settings(cases=1, jobs=1))
-    store.set_status(cid, "interrupted")
+    cid = campaign.start(store, "linear1d", Settings(cases=1, jobs=1))
+    store.set_status(cid, Status.INTERRUPTED)
     assert client.post("/api/campaigns/1/resume").status_code == 422  # finished: nothing to do
     response = client.post(f"/api/campaigns/{cid}/resume")
     assert response.status_code == 202, response.text
@@ -303,9 +304,9 @@ def test_resume_only_what_the_service_could_start(client, db, tmp_path):
     elsewhere = tmp_path / "exercise_net.py"  # same name as the file under --subjects
     shutil.copy(EXERCISE, elsewhere)
     store = Store(db)
-    cid = campaign.start(store, str(elsewhere), campaign.Settings(cases=1, jobs=1,
+    cid = campaign.start(store, str(elsewhere), Settings(cases=1, jobs=1,
                                                                  categories=("sign",)))
-    store.set_status(cid, "interrupted")
+    store.set_status(cid, Status.INTERRUPTED)
     response = client.post(f"/api/campaigns/{cid}/resume")
     assert response.status_code == 422
     assert "neither a built-in nor a file under --subjects" in response.json()["error"]

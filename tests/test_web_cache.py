@@ -5,12 +5,13 @@ import threading
 import time
 from datetime import datetime
 
-from mutagrad.store import CampaignInfo
+from mutagrad.values import CampaignInfo, Settings, Status, SubjectSpec
 from mutagrad.web.cache import Memo
 
 
 def _info(status):
-    return CampaignInfo(1, None, "mlp3", "h", {}, "0", datetime(2026, 1, 1), None, status, 0, None)
+    return CampaignInfo(1, None, "mlp3", "h", Settings(), SubjectSpec("mlp3"), {}, "0",
+                        datetime(2026, 1, 1), None, Status(status), 0, None)
 
 
 def test_settled_answers_are_kept_live_ones_refreshed():

@@ -9,9 +9,9 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mutagrad import analysis, campaign, report, stryker, subjects, sweep
+from mutagrad import analysis, report, stryker, subjects, sweep
 from mutagrad.errors import InvalidInput
-from mutagrad.store import CampaignInfo
+from mutagrad.values import CampaignInfo, Settings
 from mutagrad.web.app import State, authorize, json_response, payload, state
 from mutagrad.web.jobs import resolve_subject, subject_files
 
@@ -53,8 +53,8 @@ class CampaignRequest(BaseModel):
                              f"limit of {MAX_CASES}")
         return self
 
-    def settings(self) -> campaign.Settings:
-        return campaign.Settings(
+    def settings(self) -> Settings:
+        return Settings(
             cases=self.cases, seed=self.seed, batches=tuple(self.batches),
             dtypes=tuple(self.dtypes), epsilons=tuple(self.epsilons),
             strategies=tuple(self.strategies), tolerance=self.tolerance,
@@ -86,7 +86,7 @@ def resume_campaign(s: State, info: CampaignInfo) -> int:
 def allowed(s: State, info: CampaignInfo) -> None:
     """The service resumes only what it could have started: a built-in or a file directly
     under --subjects (a campaign the CLI ran on another file is resumed with the CLI)."""
-    target = str(info.config.get("subject", {}).get("target", ""))
+    target = info.spec.target
     if target in subjects.BUILTIN:
         return
     folder = s.config.subjects
@@ -109,7 +109,7 @@ def list_subjects(request: Request) -> dict[str, Any]:
 def list_campaigns(request: Request, subject: str | None = None,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[dict[str, Any]]:
     """Past and running campaigns, newest first (``mutagrad history --json``), with progress."""
-    return payload(state(request).history(subject, limit))  # type: ignore[no-any-return]
+    return payload(state(request).history(subject, limit))
 
 
 @router.post("/campaigns", status_code=201, dependencies=[Depends(authorize)])
@@ -186,7 +186,7 @@ def epsilon_curves(request: Request, ref: str) -> dict[str, Any]:
     """Detection and false alarms against the campaign's epsilons, per check."""
     s = state(request)
     info, detection = sweep.detection_by_epsilon(s.store, found(s, ref).id)
-    return payload(report.epsilon_detection_json(info, detection))  # type: ignore[no-any-return]
+    return payload(report.epsilon_detection_json(info, detection))
 
 
 @router.get("/compare/{first}/{second}")
@@ -195,7 +195,7 @@ def compare(request: Request, first: str, second: str,
     """Mutants whose status differs between two campaigns (``mutagrad compare --json``)."""
     s = state(request)
     a, b, changes = analysis.compare(s.store, found(s, first).id, found(s, second).id, tolerance)
-    return payload(report.compare_json(a, b, changes))  # type: ignore[no-any-return]
+    return payload(report.compare_json(a, b, changes))
 
 
 @router.get("/campaigns/{ref}/export", response_model=None)

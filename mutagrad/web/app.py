@@ -33,7 +33,8 @@ from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from mutagrad import __version__, analysis, report, sweep
 from mutagrad.errors import InvalidInput, MutagradError
-from mutagrad.store import CampaignInfo, Store, StoreError
+from mutagrad.store import Store, StoreError
+from mutagrad.values import CampaignInfo
 from mutagrad.web.cache import Memo
 from mutagrad.web.jobs import Busy, Jobs
 

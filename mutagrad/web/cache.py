@@ -17,7 +17,7 @@ from collections import OrderedDict
 from collections.abc import Callable, Hashable
 from typing import Any, TypeVar
 
-from mutagrad.store import CampaignInfo
+from mutagrad.values import CampaignInfo
 
 T = TypeVar("T")
 LIVE_SECONDS = 1.0
@@ -50,13 +50,13 @@ class Memo:
         settled = info.status in SETTLED
         ok, value = self._fresh(key, settled)
         if ok:
-            return value  # type: ignore[no-any-return]
+            return value
         with self._lock:
             lock = self._locks.setdefault(key, threading.Lock())
         with lock:  # one computation per key at a time; the others wait for its result
             ok, value = self._fresh(key, settled)
             if ok:
-                return value  # type: ignore[no-any-return]
+                return value
             start = time.monotonic()
             value = compute()
             now = time.monotonic()

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
 import threading
@@ -18,11 +19,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mutagrad import subjects
-from mutagrad.campaign import Settings
+from mutagrad import campaign, subjects
 from mutagrad.errors import InvalidInput, MutagradError
 from mutagrad.store import Store
-from mutagrad.subjects import SubjectSpec
+from mutagrad.values import Settings, SubjectSpec
 
 START_SECONDS = 120.0  # a child that has not named its campaign by then is stopped
 
@@ -43,11 +43,11 @@ def subject_files(folder: Path | None) -> list[str]:
 def resolve_subject(name: str, folder: Path | None) -> SubjectSpec:
     """A built-in name, or a file listed by ``subject_files``; anything else is refused."""
     if name in subjects.BUILTIN:
-        return SubjectSpec.parse(name)
+        return subjects.parse_spec(name)
     if folder is not None and name in subject_files(folder):
         path = (folder / name).resolve()
         if path.parent == folder.resolve():
-            return SubjectSpec.parse(str(path))
+            return subjects.parse_spec(str(path))
     where = " or a file under --subjects (see /api/subjects)" if folder else ""
     raise InvalidInput(f"unknown subject {name!r}: use a built-in ({', '.join(subjects.BUILTIN)})"
                        f"{where}")
@@ -69,7 +69,7 @@ class Jobs:
                    for i, p in self._running.items())
 
     def start(self, spec: SubjectSpec, settings: Settings, name: str | None) -> int:
-        settings.validate()
+        campaign.validate_settings(settings)
         return self._launch({"spec": spec.config(), "settings": settings.config(),
                              "name": name})
 
@@ -102,7 +102,7 @@ class Jobs:
         with self._lock:
             for p in self._running.values():
                 if p.poll() is None:
-                    p.send_signal(2)  # SIGINT: the campaign flushes and marks itself interrupted
+                    p.send_signal(signal.SIGINT)  # it stores what it finished: resumable
             for p in self._running.values():
                 try:
                     p.wait(timeout=30)

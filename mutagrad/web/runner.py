@@ -21,7 +21,7 @@ from typing import Any
 from mutagrad import campaign
 from mutagrad.errors import MutagradError
 from mutagrad.store import Store
-from mutagrad.subjects import SubjectSpec
+from mutagrad.values import Settings, Status, SubjectSpec
 
 PARENT_POLL_SECONDS = 0.5
 
@@ -67,9 +67,9 @@ class _AnnouncingStore(Store):
         self._announce_once(campaign_id)
         return campaign_id
 
-    def set_status(self, campaign_id: int, status: str, **kwargs: Any) -> None:
+    def set_status(self, campaign_id: int, status: Status, **kwargs: Any) -> None:
         super().set_status(campaign_id, status, **kwargs)
-        if status == "running":
+        if status == Status.RUNNING:
             self._announce_once(campaign_id)
 
 
@@ -81,7 +81,7 @@ def main() -> int:
         if plan.get("resume") is not None:
             campaign.resume(store, int(plan["resume"]))
         else:
-            settings = campaign.Settings.from_config(plan["settings"])
+            settings = Settings.from_config(plan["settings"])
             campaign.start(store, SubjectSpec.from_config(plan["spec"]), settings,
                            plan.get("name"))
     except MutagradError as e:
