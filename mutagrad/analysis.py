@@ -371,39 +371,3 @@ def suite(store: Store, name: str, tolerance: float | None = None) -> SuiteRepor
                     for info in sorted(latest.values(), key=lambda i: i.id))
     everything = [v for r in reports for v in r.verdicts]
     return SuiteReport(name, reports, _row("total", everything))
-
-
-@dataclass(frozen=True)
-class MutantDetail:
-    """One mutant (or the original, ``mutant`` None) of a campaign, every trial judged at
-    ``tolerance``: what ``mutagrad show`` and the service's mutant page show."""
-
-    campaign: CampaignInfo
-    key: str
-    mutant: MutantInfo | None
-    tolerance: float
-    cases: tuple[CaseInfo, ...]
-    trials: tuple[TrialInfo, ...]
-    outcomes: tuple[str, ...]
-
-
-def mutant_detail(store: Store, ref: str | int | None, mutant_id: str,
-                  tolerance: float | None = None) -> MutantDetail:
-    """A mutant by id or unique prefix (or ``original``) in a campaign, with its trials."""
-    info = store.campaign(ref)
-    mutant: MutantInfo | None = None
-    key = ORIGINAL
-    if mutant_id != ORIGINAL:
-        matches = [m for m in store.mutants(info.id) if m.mutant_id.startswith(mutant_id.lower())]
-        if len(matches) != 1:
-            raise InvalidInput(f"{'no' if not matches else 'more than one'} mutant {mutant_id!r} "
-                               f"in campaign {info.id}: see 'mutagrad results {info.id} --only ...'")
-        mutant, key = matches[0], matches[0].mutant_id
-    cases = tuple(store.cases(info.id))
-    tol = tolerance if tolerance is not None else run_tolerance(info, info.settings.strategies[0])
-    if not (tol > 0):
-        raise InvalidInput(f"tolerance must be positive, got {tol}: pass --tolerance 1e-7")
-    dtypes = {c.index: c.dtype for c in cases}
-    trials = tuple(store.trials(info.id, key))
-    outcomes = tuple(outcome_at(t, tol, dtypes[t.case_index]).value for t in trials)
-    return MutantDetail(info, key, mutant, tol, cases, trials, outcomes)

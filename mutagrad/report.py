@@ -491,21 +491,6 @@ def history_json(rows: Sequence[tuple[CampaignInfo, Report | None]]) -> list[dic
              "detection_rate": r.total.rate if r else None} for c, r in rows]
 
 
-def mutant_json(d: Any) -> dict[str, Any]:
-    """``show --json``: the mutant (None for the original) and every trial, judged."""
-    labels = {c.index: c.label for c in d.cases}
-    return {"campaign": d.campaign.id, "tolerance": d.tolerance,
-            "mutant": None if d.mutant is None else asdict(d.mutant),
-            "trials": [{**asdict(t), "outcome_at_tolerance": o, "case": labels[t.case_index]}
-                       for t, o in zip(d.trials, d.outcomes)]}
-
-
-def compare_json(a: Report, b: Report, changes: Sequence[Change]) -> dict[str, Any]:
-    return {"first": a.campaign.id, "second": b.campaign.id,
-            "detection": {"first": asdict(a.total), "second": asdict(b.total)},
-            "changes": [asdict(c) for c in changes]}
-
-
 def epsilon_detection_json(info: CampaignInfo,
                            detection: dict[str, list[Any]]) -> dict[str, Any]:
     """Detection and false alarms against epsilon, per check, from a campaign's numbers."""

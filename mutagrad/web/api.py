@@ -12,7 +12,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from mutagrad import analysis, report, stryker, subjects, sweep
 from mutagrad.errors import InvalidInput
 from mutagrad.values import CampaignInfo, Settings
-from mutagrad.web.app import State, authorize, json_response, payload, state
+from mutagrad.web.app import State, authorize, json_response, state
 from mutagrad.web.jobs import resolve_subject, subject_files
 
 router = APIRouter(prefix="/api", tags=["api"])
@@ -109,7 +109,7 @@ def list_subjects(request: Request) -> dict[str, Any]:
 def list_campaigns(request: Request, subject: str | None = None,
                    limit: Annotated[int, Query(ge=1, le=1000)] = 50) -> list[dict[str, Any]]:
     """Past and running campaigns, newest first (``mutagrad history --json``), with progress."""
-    return payload(state(request).history(subject, limit))
+    return report.strict(state(request).history(subject, limit))
 
 
 @router.post("/campaigns", status_code=201, dependencies=[Depends(authorize)])
@@ -160,7 +160,7 @@ def campaign_mutant(request: Request, ref: str, mutant_id: str,
 
     def build() -> dict[str, Any]:
         try:
-            detail = analysis.mutant_detail(s.store, info.id, mutant_id, tolerance)
+            detail = analysis.mutant_report(s.store, mutant_id, info.id, tolerance)
         except InvalidInput as e:
             raise HTTPException(404, str(e)) from None
         return report.mutant_json(detail)
@@ -186,7 +186,7 @@ def epsilon_curves(request: Request, ref: str) -> dict[str, Any]:
     """Detection and false alarms against the campaign's epsilons, per check."""
     s = state(request)
     info, detection = sweep.detection_by_epsilon(s.store, found(s, ref).id)
-    return payload(report.epsilon_detection_json(info, detection))
+    return report.strict(report.epsilon_detection_json(info, detection))
 
 
 @router.get("/compare/{first}/{second}")
@@ -194,8 +194,8 @@ def compare(request: Request, first: str, second: str,
             tolerance: Tolerance = None) -> dict[str, Any]:
     """Mutants whose status differs between two campaigns (``mutagrad compare --json``)."""
     s = state(request)
-    a, b, changes = analysis.compare(s.store, found(s, first).id, found(s, second).id, tolerance)
-    return payload(report.compare_json(a, b, changes))
+    comparison = analysis.compare(s.store, found(s, first).id, found(s, second).id, tolerance)
+    return report.strict(report.compare_json(comparison))
 
 
 @router.get("/campaigns/{ref}/export", response_model=None)

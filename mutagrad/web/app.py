@@ -195,21 +195,9 @@ def create_app(config: ServeConfig | None = None) -> FastAPI:
     return app
 
 
-def payload(data: Any) -> Any:
-    """JSON-ready (NaN and inf become null: JSON has neither)."""
-    import math
-
-    if isinstance(data, float):
-        return data if math.isfinite(data) else None
-    if isinstance(data, dict):
-        return {k: payload(v) for k, v in data.items()}
-    if isinstance(data, list | tuple):
-        return [payload(v) for v in data]
-    return data
-
-
 def json_response(s: State, info: CampaignInfo, key: Hashable, build: Callable[[], Any]) -> Response:
     """``build()``'s JSON, encoded once and shared while fresh (see ``cache``)."""
     body = s.memo.get(info, ("json", key),
-                      lambda: json.dumps(payload(build()), separators=(",", ":")).encode())
+                      lambda: json.dumps(report.strict(build()), separators=(",", ":"),
+                                         allow_nan=False).encode())
     return Response(body, media_type="application/json")

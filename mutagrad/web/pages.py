@@ -21,7 +21,7 @@ from mutagrad.web.api import (
     resume_campaign,
     start_campaign,
 )
-from mutagrad.web.app import authorize, payload, state
+from mutagrad.web.app import authorize, state
 from mutagrad.web.jobs import subject_files
 from mutagrad.web.svg import tolerance_svg
 
@@ -32,7 +32,9 @@ router = APIRouter(include_in_schema=False)
 def _templates() -> Environment:
     env = Environment(loader=PackageLoader("mutagrad", "web/templates"),
                       autoescape=select_autoescape(["html"]))
-    env.filters["num"] = lambda x, spec=".3e": "-" if x is None else format(x, spec)
+    # numbers arrive as strict JSON: a non-finite one is a string ("NaN", "Infinity")
+    env.filters["num"] = lambda x, spec=".3e": ("-" if x is None else x if isinstance(x, str)
+                                               else format(x, spec))
     env.filters["pct"] = lambda x: "-" if x is None else f"{x:.0%}"
     env.filters["change"] = report.short_change
     return env
@@ -119,8 +121,9 @@ def campaign_page(request: Request, ref: str, tolerance: Tolerance = None) -> Re
     def build() -> HTMLResponse:
         r = s.report(info, tolerance)
         curve = _curve(s, r) if r.original else None
-        return render(request, "campaign.html", r=r, data=payload(report.report_json(r)),
+        return render(request, "campaign.html", r=r, data=report.strict(report.report_json(r)),
                       progress=s.progress(info), warning=report.original_warning(r),
+                      exclusions=report.exclusions(r),
                       svg=tolerance_svg(curve, r.tolerance) if curve else None, curve=curve,
                       header=report.header(r))
 
@@ -134,14 +137,14 @@ def mutant_page(request: Request, ref: str, mutant_id: str,
     s = state(request)
     info = found(s, ref)
     try:
-        d = analysis.mutant_detail(s.store, info.id, mutant_id, tolerance)
+        d = analysis.mutant_report(s.store, mutant_id, info.id, tolerance)
     except InvalidInput as e:
         raise HTTPException(404, str(e)) from None
     verdict = None
     if d.mutant is not None:
         r = s.report(info, tolerance)
-        verdict = next((v for v in r.verdicts if v.mutant.mutant_id == d.key), None)
-    return render(request, "mutant.html", d=d, data=payload(report.mutant_json(d)),
+        verdict = next((v for v in r.verdicts if v.mutant.mutant_id == d.mutant_id), None)
+    return render(request, "mutant.html", d=d, data=report.strict(report.mutant_json(d)),
                   verdict=verdict)
 
 
@@ -150,9 +153,11 @@ def compare_page(request: Request, a: str | None = None, b: str | None = None,
                  tolerance: Tolerance = None) -> Response:
     s = state(request)
     campaigns = s.store.campaigns(None, 200)
-    result = None
+    result = rates = None
     if a and b:
         first, second = found(s, a), found(s, b)
-        ra, rb, changes = analysis.compare(s.store, first.id, second.id, tolerance)
-        result = payload(report.compare_json(ra, rb, changes))
-    return render(request, "compare.html", campaigns=campaigns, a=a, b=b, result=result)
+        comparison = analysis.compare(s.store, first.id, second.id, tolerance)
+        result = report.strict(report.compare_json(comparison))
+        rates = (comparison.first.total.rate, comparison.second.total.rate)
+    return render(request, "compare.html", campaigns=campaigns, a=a, b=b, result=result,
+                  rates=rates)
