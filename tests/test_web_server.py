@@ -54,16 +54,18 @@ def test_a_killed_server_leaves_its_campaign_resumable(tmp_path):
         deadline = time.monotonic() + 120
         while _count(cut_file) < 300 and time.monotonic() < deadline:
             time.sleep(0.02)
-        assert http.get(f"/api/campaigns/{campaign_id}").json()["campaign"]["status"] == "running"
-    server.kill()
+        now = http.get(f"/api/campaigns/{campaign_id}").json()
+        assert now["campaign"]["status"] == "running", now["campaign"]
+    said = server.kill()
     deadline = time.monotonic() + 60  # the campaign's process dies with the server
     while Store(f"sqlite:///{cut_file}").campaign(campaign_id).status == "running":
         assert time.monotonic() < deadline, "the campaign outlived its server"
         time.sleep(0.1)
     stored = _count(cut_file)
     total = Store(f"sqlite:///{cut_file}")
+    assert total.campaign(campaign_id).status == "interrupted", said
     expected = (len(total.mutants(campaign_id)) + 1) * len(total.cases(campaign_id))
-    assert 0 < stored < expected
+    assert 0 < stored < expected, (stored, expected)
 
     restarted = Server(f"sqlite:///{cut_file}")
     try:
