@@ -17,6 +17,7 @@ from mutagrad import (  # noqa: F401 - they register the commands
     campaign,
     cli_campaign,
     cli_check,
+    cli_serve,
     cli_sweep,
     gradcheck,
     mutation,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -10,7 +11,7 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from mutagrad import analysis, campaign, config, report, strategies, subjects
+from mutagrad import analysis, campaign, config, report, strategies, stryker, subjects
 from mutagrad.cli_common import (
     CategoryOpt,
     DbOpt,
@@ -233,9 +234,7 @@ def history(
     for info in store.campaigns(subject, limit):
         rows.append((info, analysis.report(store, info.id)))
     if as_json:
-        emit_json([{**report.campaign_json(c), "mutants": r.total.mutants if r else None,
-                     "cases": len(r.original) if r else None,
-                     "detection_rate": r.total.rate if r else None} for c, r in rows])
+        emit_json(report.history_json(rows))
         return
     console().print(report.history_table(rows))
 
@@ -262,18 +261,22 @@ def compare(
 @app.command("export")
 def export_cmd(
     campaign_ref: Annotated[str, typer.Argument(metavar="CAMPAIGN", help="Campaign id or name.")],
-    fmt: Annotated[str, typer.Option("--format", help="csv or json.")] = "csv",
+    fmt: Annotated[str, typer.Option("--format", help="csv, json, or stryker (the mutation-testing-report-schema JSON that Stryker's tools read).")] = "csv",
     output: Annotated[str | None, typer.Option("-o", "--output", help="File (default: stdout).")] = None,
     db: DbOpt = None,
 ) -> None:
-    """Every stored trial of a campaign, with its mutant and case, as CSV or JSON.
+    """Every stored trial of a campaign, with its mutant and case, as CSV or JSON; or, with
+    --format stryker, the standard mutation-testing-report-schema JSON (see the README).
 
     Example: mutagrad export 3 --format csv -o trials.csv
     """
-    if fmt not in ("csv", "json"):
-        raise InvalidInput(f"--format takes csv or json, not {fmt!r}")
+    if fmt not in ("csv", "json", "stryker"):
+        raise InvalidInput(f"--format takes csv, json or stryker, not {fmt!r}")
     store = Store(db, create=False)
-    text = report.export_text(store, store.campaign(campaign_ref).id, fmt)
+    if fmt == "stryker":  # the mutation-testing-report-schema JSON (see mutagrad.stryker)
+        text = json.dumps(stryker.report(store, campaign_ref), indent=2) + "\n"
+    else:
+        text = report.export_text(store, store.campaign(campaign_ref).id, fmt)
     if output:
         with open(output, "w", encoding="utf-8") as f:
             f.write(text)

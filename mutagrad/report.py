@@ -546,3 +546,25 @@ def suite_report(suite: Any) -> RenderableType:
 def suite_json(suite: Any) -> dict[str, Any]:
     return {"suite": suite.name, "total": asdict(suite.total),
             "subjects": [results_json(r, None) for r in suite.reports]}
+
+
+# -- JSON shapes shared by the CLI's --json and the service's API (one definition each) ----
+
+def report_json(r: Report) -> dict[str, Any]:
+    """A campaign's report with its closest calls: ``results --json`` plus what the page shows."""
+    return {**results_json(r, None),
+            "closest_calls": [verdict_json(v) for v in closest_calls(r)]}
+
+
+def history_json(rows: Sequence[tuple[CampaignInfo, Report | None]]) -> list[dict[str, Any]]:
+    return [{**campaign_json(c), "mutants": r.total.mutants if r else None,
+             "cases": len(r.original) if r else None,
+             "detection_rate": r.total.rate if r else None} for c, r in rows]
+
+
+def epsilon_detection_json(info: CampaignInfo,
+                           detection: dict[str, list[Any]]) -> dict[str, Any]:
+    """Detection and false alarms against epsilon, per check, from a campaign's numbers."""
+    return {"campaign": info.id, "detection": {
+        label: [{"epsilon": e, "detection": d, "false_alarm": f} for e, d, f in sorted(points)]
+        for label, points in detection.items()}}

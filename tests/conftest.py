@@ -40,3 +40,22 @@ def db_url(request, tmp_path):
         c.execute(text("CREATE SCHEMA public"))
     engine.dispose()
     return url
+
+
+@pytest.fixture(scope="session")
+def served(tmp_path_factory):
+    """A real `mutagrad serve` process on 127.0.0.1 (a free port) over a temporary database
+    holding one small mlp3 campaign; shared by the server and browser tests."""
+    import subprocess
+
+    from web_server import Server
+
+    folder = tmp_path_factory.mktemp("served")
+    db = f"sqlite:///{folder / 'served.db'}"
+    subprocess.run([sys.executable, "-m", "mutagrad", "run", "mlp3", "--cases", "1",
+                    "--name", "first", "--db", db], check=True, capture_output=True)
+    server = Server(db)
+    try:
+        yield server
+    finally:
+        server.stop()
