@@ -3,6 +3,7 @@
 import ast
 import inspect
 import json
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -53,8 +54,10 @@ def test_ids_are_stable_across_runs_and_processes(mlp3_mutants):
     script = ("from mutagrad import mutation; from mutagrad.subjects import load; "
               "print(' '.join(m.id for m in mutation.mutants_of(load('mlp3'), "
               "operators=[o.name for o in mutation.OPERATORS])))")
+    # the same source tree in the child (a checkout run with PYTHONPATH, not installed)
+    tree = {"PYTHONPATH": os.environ["PYTHONPATH"]} if "PYTHONPATH" in os.environ else {}
     other = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True,
-                           check=True, env={"PYTHONHASHSEED": "12345", "PATH": ""})
+                           check=True, env={"PYTHONHASHSEED": "12345", "PATH": "", **tree})
     assert other.stdout.split() == [m.id for m in mlp3_mutants]
 
 
