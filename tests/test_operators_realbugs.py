@@ -47,7 +47,7 @@ def _outcome(subject, backward, case):
 
 
 def _mutant(subject, operator, original, replacement):
-    found = [m for m in mutation.mutants_of(subject, operators=[operator])
+    found = [m for m in mutation.mutants_of(subject, operators=[operator], shape_aware=False)
              if original in m.original and replacement in m.replacement]
     assert len(found) == 1, [(m.original, m.replacement) for m in found]
     return found[0]
@@ -173,7 +173,8 @@ def test_upstream_gradient_updated_in_place():
 
 def test_stored_attribute_swapped():
     """The sigmoid derivative from the stored inputs instead of the stored output."""
-    found = sorted((m for m in mutation.mutants_of(layers.SIGMOID, operators=["swap-attribute"])
+    found = sorted((m for m in mutation.mutants_of(layers.SIGMOID, operators=["swap-attribute"],
+                                                   shape_aware=False)
                     if m.replacement == "self.inputs"), key=lambda m: m.col)
     assert len(found) == 2  # (1 - self.output) and the lone self.output
     bug = _buggy(layers.sigmoid_backward, "(1 - self.output) * self.output",
@@ -187,7 +188,7 @@ def test_stored_attribute_swapped():
     ("drop-regulariser-two", "2 * self.weight_regularizer_l2", "self.weight_regularizer_l2"),
 ])
 def test_l2_penalty_term_or_its_two_dropped(operator, old, new):
-    found = mutation.mutants_of(layers.DENSE, operators=[operator])
+    found = mutation.mutants_of(layers.DENSE, operators=[operator], shape_aware=False)
     assert len(found) == 1
     bug = _buggy(layers.dense_backward, old, new)
     _reproduces(layers.DENSE, found[0], bug, _cases(layers.DENSE, range(3)))

@@ -140,7 +140,7 @@ OPERATORS = (
               ('g["dW"] += x', ('g["dW"] = x',)), ("d -= x", ())),
              tier=_TIER),
     Operator("add-at", "accumulation",
-             "np.add.at(a, i, v) <-> a[i] += v (repeated indices add once with +=)",
+             "np.add.at(a, idx, v) <-> a[idx] += v (repeated indices add once with +=)",
              add_at,
              (("np.add.at(dW, idx, dout)", ("dW[idx] += dout",)),
               ("dW[idx] += dout", ("np.add.at(dW, idx, dout)",)),

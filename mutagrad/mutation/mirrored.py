@@ -18,7 +18,7 @@ from collections.abc import Iterator
 
 from mutagrad.mutation import bounds, factor
 from mutagrad.mutation.index import _AXES, swap_height_width
-from mutagrad.mutation.operator import Mutate, Operator, Pair, Scope
+from mutagrad.mutation.operator import Move, Mutate, Operator, Pair, Scope
 
 _TIER = 1
 
@@ -99,6 +99,16 @@ def mirrored(mutate: Mutate) -> Mutate:
     return pair
 
 
+def _outside_slices(mutate: Mutate) -> Mutate:
+    """Only where ``node`` is not a slice bound: swapping the two starts of
+    ``x[vert_start:vert_end, horiz_start:horiz_end]`` and not the ends makes windows of
+    the wrong size, a crash (swapping the whole slices is ``swap-subscripts``)."""
+    def outside(node: ast.AST, scope: Scope) -> Iterator[ast.AST | Pair | Move]:
+        if not any(isinstance(a, ast.Slice) for a in scope.ancestors(node)):
+            yield from mutate(node, scope)
+    return outside
+
+
 _CONV = ("for h in range(n_H):\n    for w in range(n_W):\n"
          "        vert_start = h * stride\n        horiz_start = w * stride")
 
@@ -122,10 +132,11 @@ OPERATORS = (
              tier=_TIER),
     Operator("pair-swap-height-width", "index",
              "height and width swapped at both places: range(n_H) and range(n_W) exchanged",
-             mirrored(swap_height_width),
+             mirrored(_outside_slices(swap_height_width)),
              ((_SHAPED, (_SHAPED.replace("range(n_H)", "range(N_W)").replace("range(n_W)", "range(n_H)")
                          .replace("N_W", "n_W"),
                          _SHAPED.replace("h * stride", "W * stride").replace("w * stride", "h * stride")
-                         .replace("W * stride", "w * stride"))),),
+                         .replace("W * stride", "w * stride"))),
+              ("vert_start, horiz_start = 0, 1\nd = x[vert_start:2, horiz_start:3]", ())),
              tier=_TIER),
 )
