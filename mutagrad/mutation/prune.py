@@ -10,13 +10,14 @@ Two kinds are dropped, each with its reason, and listed by ``mutagrad mutants --
   cannot be broadcast, a name used before it is assigned). Such a mutant would end
   ``crashed``, which says nothing about a gradient check;
 - **a wrong-shaped gradient on every traced case**: the mutated statement, in the
-  backward itself, runs once (in no loop) and assigns a name that nothing after it reads
-  or rebinds except the ``return`` (directly, or through the dict literal that is
-  returned), a name whose array the subject checks as it is (the tracer saw the very
-  object come out of the subject's ``gradients``); on every traced case it gives that name
-  another shape than the original does (a dropped ``keepdims``, a swap with a name of
-  another shape). The mutant then returns a gradient of the wrong shape: it ends
-  ``shape``, again no verdict of the check.
+  backward itself, runs once (in no loop) and either assigns a name that nothing after it
+  reads or rebinds except the ``return`` (directly, or through the dict literal that is
+  returned), or builds what is returned (``return dx, dw``, ``grads = {...}``); the names
+  involved hold arrays the subject checks as they are (the tracer saw the very objects
+  come out of the subject's ``gradients``). When, on every traced case, such a gradient
+  gets another shape than the original's, or goes missing (a dropped ``keepdims``, a swap
+  with a name of another shape in the returned dict), the mutant ends ``shape``: again no
+  verdict of the check.
 
 Nothing else is judged: a mutant is kept whenever one traced case runs the mutated
 statement without an error, or never reaches it. Kept mutants keep their ids (dropping
@@ -174,7 +175,7 @@ def _run(stmt: ast.stmt, compiled: tuple[Any, frozenset[str]], state: Snapshot) 
         with warnings.catch_warnings(), np.errstate(all="ignore"):
             warnings.simplefilter("ignore")
             if isinstance(stmt, ast.Return):
-                eval(code, namespace)
+                namespace[_RETURNED] = eval(code, namespace)
             else:
                 exec(code, namespace)  # noqa: S102
     except Exception as e:  # noqa: BLE001 - what the mutant would raise is the finding
@@ -229,9 +230,10 @@ def _verdict(function: str, original: _Original, before: ast.stmt, after: ast.st
     name = _returned_only_name(original, before, after)
     if function != trace.backward or name not in trace.checked:
         name = None  # a helper's result, or a value the check never sees as it is
+    entries = _returned_entries(original, before, trace) if function == trace.backward else None
     code = _compiled(after)
     errors: list[BaseException] = []
-    shapes: list[tuple[tuple[int, ...] | None, tuple[int, ...] | None]] = []
+    wrong: list[str] = []
     for index, state in enumerate(states):
         assert state is not None
         old = original.run(before, index, state)
@@ -241,13 +243,85 @@ def _verdict(function: str, original: _Original, before: ast.stmt, after: ast.st
         if new.error is not None:
             errors.append(new.error)
         elif name is not None:
-            shapes.append((_shape(old.namespace, name), _shape(new.namespace, name)))
+            a, b = _shape(old.namespace, name), _shape(new.namespace, name)
+            if a != b and None not in (a, b):
+                wrong.append(f"{name} has shape {b} where the original's has {a}")
+        elif entries is not None:
+            found = _wrong_entry(entries, old.namespace, new.namespace)
+            if found:
+                wrong.append(found)
     if len(errors) == len(states):
         first = f"{type(errors[0]).__name__}: {errors[0]}".splitlines()[0][:90]
         return f"crashes on every traced case ({len(states)}), line {before.lineno}: {first}"
-    if len(shapes) == len(states) and all(a != b and None not in (a, b) for a, b in shapes):
-        return (f"returns {name} with the wrong shape on every traced case ({len(states)}), "
-                f"line {before.lineno}: {shapes[0][1]} where the original gives {shapes[0][0]}")
+    if len(wrong) == len(states):
+        return (f"returns a gradient of the wrong shape on every traced case ({len(states)}), "
+                f"line {before.lineno}: {wrong[0]}")
+    return None
+
+
+_RETURNED = "__mutagrad_returned__"
+
+
+def _returned_entries(original: _Original, before: ast.stmt,
+                      trace: Trace) -> tuple[str | None, list[Any]] | None:
+    """When ``before`` builds what the backward returns (``return {...}``, ``return a, b``,
+    or ``g = {...}`` then ``return g``), once: the name holding it and the keys (or
+    positions) of the entries that are arrays the subject checks."""
+    if id(before) in original.looped:
+        return None
+    if isinstance(before, ast.Return):
+        holder, value = None, before.value
+    elif isinstance(before, ast.Assign) and len(before.targets) == 1 \
+            and isinstance(before.targets[0], ast.Name):
+        holder, value = before.targets[0].id, before.value
+        if not original.returned_only.setdefault(
+                (id(before), "<holder>"), _returns_as_is(holder, before, original.func)):
+            return None
+    else:
+        return None
+    if isinstance(value, ast.Dict):
+        keys = [k.value for k, v in zip(value.keys, value.values, strict=True)
+                if isinstance(k, ast.Constant) and isinstance(v, ast.Name)
+                and v.id in trace.checked]
+    elif isinstance(value, ast.Tuple):
+        keys = [i for i, v in enumerate(value.elts)
+                if isinstance(v, ast.Name) and v.id in trace.checked]
+    else:
+        return None
+    return (holder, keys) if keys else None
+
+
+def _returns_as_is(holder: str, stmt: ast.stmt, func: ast.FunctionDef) -> bool:
+    """``return holder`` follows, and nothing else after ``stmt`` mentions ``holder``."""
+    later = [n for n in ast.walk(func) if isinstance(n, ast.stmt)
+             and n.lineno > (stmt.end_lineno or stmt.lineno)]
+    uses = [n for s in later for n in ast.walk(s) if isinstance(n, ast.Name) and n.id == holder]
+    returns = [s for s in later if isinstance(s, ast.Return) and isinstance(s.value, ast.Name)
+               and s.value.id == holder]
+    return len(returns) == len(uses) >= 1
+
+
+def _wrong_entry(entries: tuple[str | None, list[Any]], old: dict[str, Any],
+                 new: dict[str, Any]) -> str | None:
+    """The first checked entry that the mutated container lacks or holds in another shape."""
+    holder, keys = entries
+    before: Any = old.get(holder or _RETURNED)
+    after: Any = new.get(holder or _RETURNED)
+    for key in keys:
+        try:
+            a = tuple(np.shape(before[key]))
+        except Exception:  # noqa: BLE001 - nothing to compare with
+            return None
+        try:
+            entry = after[key]
+        except (KeyError, IndexError, TypeError):
+            return f"no entry {key!r}"
+        try:
+            b = tuple(np.shape(entry))
+        except Exception:  # noqa: BLE001 - not an array: no shape to compare
+            return None
+        if a != b:
+            return f"entry {key!r} has shape {b} where the original's has {a}"
     return None
 
 
