@@ -321,8 +321,12 @@ def resume(store: Store, ref: str | int, on_progress: ProgressCallback | None = 
                            f"start a new campaign with 'mutagrad run {spec.target}'")
     store.set_status(info.id, Status.RUNNING)
     with _pool(settings) as pool:
-        mutants = mutation.mutants_of(subject, list(settings.categories) or None,
-                                      list(settings.operators) or None)
+        # the stored plan's mutants, whatever today's generation would drop or add
+        planned = {m.mutant_id for m in store.mutants(info.id)}
+        mutants = [m for m in mutation.mutants_of(subject, list(settings.categories) or None,
+                                                  list(settings.operators) or None,
+                                                  shape_aware=False)
+                   if m.id in planned]
         cases = build_cases(subject, settings)
         _execute(store, info.id, subject, spec, mutants, cases, settings, on_progress,
                  pool, done=store.done_keys(info.id))

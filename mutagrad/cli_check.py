@@ -210,12 +210,17 @@ def mutants(
         "--export", help="Also write each mutant as a runnable copy to "
                          "DIR/SUBJECT/ID.py, with an index.json.")] = False,
     as_json: JsonOpt = False,
+    dropped: Annotated[bool, typer.Option(
+        "--dropped", help="List the mutants left out of campaigns instead, with the reason "
+                          "(they crash on every traced case, return a wrong-shaped "
+                          "gradient, or are equivalent by construction).")] = False,
     own: SubjectOptions = SubjectOptions(),
 ) -> None:
     """List the mutants of a subject's backward, then the count per category.
 
     Each mutant has a stable id (a hash of the code it changes, not of line numbers), a
     category, an operator and the one place it changes. The subject's file is never written.
+    Mutants that cannot tell anything about a check are dropped (see --dropped).
 
     Example: mutagrad mutants mlp3 --category factor,activation --export
     """
@@ -223,7 +228,11 @@ def mutants(
         raise InvalidInput(f"{directory!r}: a folder is only taken with --export "
                            f"(mutagrad mutants {subject} --export {directory})")
     _, subj = own.load(subject)
-    found = mutation.mutants_of(subj, split(category), split(operator))
+    generation = mutation.generate(subj, split(category), split(operator))
+    if dropped:
+        _list_dropped(subj.name, generation.dropped, as_json)
+        return
+    found = generation.kept
     folder = mutation.export(subj.name, found, directory or "mutants") if export else None
     counts: dict[str, int] = {}
     for m in found:
@@ -250,8 +259,26 @@ def mutants(
         summary.add_row(name, str(n))
     summary.add_row("[bold]total[/bold]", f"[bold]{len(found)}[/bold]")
     out.print(summary)
+    if generation.dropped:
+        out.print(Text(f"{len(generation.dropped)} more dropped: list them with "
+                       f"'mutagrad mutants {subject} --dropped'"))
     if folder:
         out.print(f"exported {len(found)} mutants to {folder}/ (index: {folder / 'index.json'})")
+
+
+def _list_dropped(name: str, dropped: list[mutation.Dropped], as_json: bool) -> None:
+    if as_json:
+        emit_json({"subject": name, "dropped": [{**_mutant_json(d.mutant), "reason": d.reason}
+                                                for d in dropped]})
+        return
+    table = report.new_table(f"Mutants of {name} dropped ({len(dropped)})")
+    for column in ("id", "operator", "line", "original -> replacement", "reason"):
+        table.add_column(column, overflow="fold")
+    for d in dropped:
+        m = d.mutant
+        table.add_row(m.id, m.operator, str(m.line),
+                      Text.assemble(m.original, (" -> ", "bold"), m.replacement), Text(d.reason))
+    console().print(table)
 
 
 def _mutant_json(m: mutation.Mutant) -> dict[str, Any]:
@@ -272,7 +299,8 @@ def diff(
     Example: mutagrad diff mlp3 247a48958b
     """
     _, subj = own.load(subject)
-    found = mutation.find_mutant(mutation.mutants_of(subj, operators=_all_operators()),
+    found = mutation.find_mutant(mutation.mutants_of(subj, operators=_all_operators(),
+                                                     shape_aware=False),
                                  mutant_id, subj.name)
     out = console()
     out.print(Text(f"{found.id}  {found.category}/{found.operator}  {found.location}"))

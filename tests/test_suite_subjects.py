@@ -45,7 +45,8 @@ def test_check_passes_at_float64_and_mutants_span_four_categories(name, capsys):
     ran = run_cli(capsys, "check", name, "--seed", "3", "--batch", "4", "--epsilon", "1e-6",
                   "--tolerance", "1e-7")
     assert ran.code == 0, ran.out
-    categories = {m.category for m in mutation.mutants_of(load(name))}
+    # what the operators make (shape-aware generation then drops softmax's crashing swaps)
+    categories = {m.category for m in mutation.mutants_of(load(name), shape_aware=False)}
     assert len(categories) >= 4, categories
 
 

@@ -17,12 +17,15 @@ from mutagrad.mutation.engine import Mutant, compile_functions, find_mutants
 from mutagrad.mutation.export import export
 from mutagrad.mutation.methods import is_method, qualname
 from mutagrad.mutation.operator import CATEGORIES, Operator
+from mutagrad.mutation.prune import Dropped, Generation
+from mutagrad.mutation.prune import prune as _prune  # the module keeps its name
 from mutagrad.mutation.registry import OPERATORS, select
+from mutagrad.mutation.trace import default_cases, trace_cases
 from mutagrad.subject import Subject
 
-__all__ = ["CATEGORIES", "OPERATORS", "Mutant", "Operator", "bind", "export", "find_mutant",
-           "find_mutants", "mutant_backward", "mutants_of", "mutated_names", "select",
-           "source_of"]
+__all__ = ["CATEGORIES", "OPERATORS", "Dropped", "Generation", "Mutant", "Operator", "bind",
+           "export", "find_mutant", "find_mutants", "generate", "mutant_backward", "mutants_of",
+           "mutated_names", "select", "source_of"]
 
 
 def source_of(func: Callable[..., Any]) -> tuple[str, str]:
@@ -41,12 +44,26 @@ def source_of(func: Callable[..., Any]) -> tuple[str, str]:
     return shown, text
 
 
-def mutants_of(subject: Subject, categories: list[str] | None = None,
-               operators: list[str] | None = None) -> list[Mutant]:
-    """Every mutant of the subject's backward (and its --mutate helpers) made by the
-    selected operators."""
+def generate(subject: Subject, categories: list[str] | None = None,
+             operators: list[str] | None = None, shape_aware: bool = True) -> Generation:
+    """The mutants of the subject's backward (and its --mutate helpers) made by the
+    selected operators: those a campaign runs, and those dropped with their reason.
+
+    ``shape_aware`` runs the original once per traced case under a tracer (see
+    ``mutation.trace``) and drops the mutants that crash on every traced case or are
+    equivalent by construction; without it nothing is dropped.
+    """
     path, text = source_of(subject.backward)
-    return find_mutants(text, mutated_names(subject), path, select(categories, operators))
+    found = find_mutants(text, mutated_names(subject), path, select(categories, operators))
+    if not shape_aware:
+        return Generation(found, [])
+    return _prune(found, text, trace_cases(subject, default_cases(subject)))
+
+
+def mutants_of(subject: Subject, categories: list[str] | None = None,
+               operators: list[str] | None = None, shape_aware: bool = True) -> list[Mutant]:
+    """The mutants a campaign runs (see ``generate``)."""
+    return generate(subject, categories, operators, shape_aware).kept
 
 
 def mutated_names(subject: Subject) -> list[str]:

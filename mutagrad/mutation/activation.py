@@ -109,6 +109,96 @@ def tanh_derivative(node: ast.AST, scope: Scope) -> Iterator[ast.AST]:
         yield ast.BinOp(node.left, ast.Sub(), t)  # type: ignore[attr-defined]
 
 
+_ACTIVATIONS = ("sigmoid", "tanh", "relu", "softmax", "leaky_relu", "elu", "swish", "gelu")
+_DERIVATIVE_FORMS = ("d{}", "d_{}", "{}_derivative", "{}_prime", "{}_grad", "{}_gradient",
+                     "{}_backward", "{}_deriv", "derivative_{}")
+
+
+def _activation_of(name: str) -> str | None:
+    """``dsigmoid`` / ``sigmoid_derivative`` / ``relu_prime`` -> the activation's name."""
+    for act in _ACTIVATIONS:
+        if any(name == form.format(act) for form in _DERIVATIVE_FORMS):
+            return act
+    return None
+
+
+def _is_relu_mask(node: ast.AST) -> ast.expr | None:
+    """``Z > 0``, ``np.int64(Z > 0)``, ``(Z > 0).astype(float)`` -> Z."""
+    if call_name(node) in ("int64", "float64", "int32", "float32") and len(node.args) == 1:  # type: ignore[attr-defined]
+        node = node.args[0]  # type: ignore[attr-defined]
+    elif call_name(node) == ".astype":
+        node = node.func.value  # type: ignore[attr-defined]
+    if (isinstance(node, ast.Compare) and len(node.ops) == 1 and isinstance(node.ops[0], ast.Gt)
+            and number(node.comparators[0]) == 0):
+        return node.left
+    return None
+
+
+def activation_for_derivative(node: ast.AST, scope: Scope) -> Iterator[ast.AST]:
+    """The activation where its derivative belongs: ``dsigmoid(f)`` -> ``sigmoid(f)``,
+    ``s * (1 - s)`` -> ``s``, ``1 - t ** 2`` -> ``t``, ``dA * (Z > 0)`` -> ``dA * np.maximum(Z, 0)``."""
+    name = call_name(node)
+    if name is not None and len(node.args) == 1 and isinstance(node.func, ast.Name | ast.Attribute):  # type: ignore[attr-defined]
+        act = _activation_of(name.lstrip("."))
+        if act is not None and isinstance(node.func, ast.Name):  # type: ignore[attr-defined]
+            func = _np("tanh").func if act == "tanh" else ast.Name(act, ast.Load())
+            yield ast.Call(func, node.args, [])  # type: ignore[attr-defined]
+    inner = _one_minus(node)
+    t = _squared(inner) if inner is not None else None
+    if t is not None:
+        yield t
+    if isinstance(node, ast.BinOp) and isinstance(node.op, ast.Mult):
+        for s, rest in ((node.left, node.right), (node.right, node.left)):
+            inner = _one_minus(rest)
+            if inner is not None and same(inner, s):
+                yield s  # s * (1 - s) -> s (sigmoid-derivative makes it too)
+                return
+        for mask, other in ((node.right, node.left), (node.left, node.right)):
+            z = _is_relu_mask(mask)
+            if z is not None:
+                relu = ast.Call(ast.Attribute(ast.Name("np", ast.Load()), "maximum", ast.Load()),
+                                [z, ast.Constant(0)], [])
+                yield ast.BinOp(other, ast.Mult(), relu) if mask is node.right \
+                    else ast.BinOp(relu, ast.Mult(), other)
+                return
+
+
+def _max_of(node: ast.AST) -> ast.expr | None:
+    """``np.max(x)`` / ``x.max()`` / ``np.amax(x)`` -> x."""
+    name = call_name(node)
+    if name in ("max", "amax") and len(node.args) == 1 and not node.keywords:  # type: ignore[attr-defined]
+        return node.args[0]  # type: ignore[attr-defined]
+    if name == ".max" and not node.args and not node.keywords:  # type: ignore[attr-defined]
+        return node.func.value  # type: ignore[attr-defined]
+    return None
+
+
+def _np(attr: str, *args: ast.expr) -> ast.Call:
+    return ast.Call(ast.Attribute(ast.Name("np", ast.Load()), attr, ast.Load()), list(args), [])
+
+
+def tie_break(node: ast.AST, scope: Scope) -> Iterator[ast.AST]:
+    """The max mask's ties: ``x == np.max(x)`` (every tied entry) <-> a one-hot at
+    ``np.argmax(x)`` (the first only). Inputs with repeated values tell them apart."""
+    if not (isinstance(node, ast.Compare) and len(node.ops) == 1
+            and isinstance(node.ops[0], ast.Eq)):
+        return
+    left, right = node.left, node.comparators[0]
+    for x, m in ((left, right), (right, left)):
+        inner = _max_of(m)
+        if inner is not None and same(inner, x) and isinstance(x, ast.Name):
+            positions = ast.Call(ast.Attribute(_np("arange", ast.Attribute(x, "size", ast.Load())),
+                                               "reshape", ast.Load()),
+                                 [ast.Attribute(x, "shape", ast.Load())], [])
+            yield ast.Compare(positions, [ast.Eq()], [_np("argmax", x)])
+            return
+        if (call_name(m) == "argmax" and len(m.args) == 1  # type: ignore[attr-defined]
+                and isinstance(m.args[0], ast.Name) and call_name(x) == ".reshape"):  # type: ignore[attr-defined]
+            arr = m.args[0]  # type: ignore[attr-defined]
+            yield ast.Compare(arr, [ast.Eq()], [_np("max", arr)])
+            return
+
+
 OPERATORS = (
     Operator("mask-boundary", "activation", "relu mask A > 0 -> A >= 0 (and < <-> <=)",
              mask_boundary,
@@ -133,4 +223,25 @@ OPERATORS = (
     Operator("tanh-derivative", "activation", "1 - t ** 2 -> 1 - t", tanh_derivative,
              (("dz = dh * (1 - t ** 2)", ("dz = dh * (1 - t)",)),
               ("dz = dh * (1 - np.square(t))", ("dz = dh * (1 - t)",)))),
+    Operator("activation-for-derivative", "activation",
+             "the activation where its derivative belongs: dsigmoid(f) -> sigmoid(f), "
+             "s * (1 - s) -> s, 1 - t ** 2 -> t, dA * (Z > 0) -> dA * np.maximum(Z, 0)",
+             activation_for_derivative,
+             (("df = sigmoid_derivative(f) * d", ("df = sigmoid(f) * d",)),
+              ("dz = dsigmoid(z)", ("dz = sigmoid(z)",)),
+              ("dz = dh * (1 - t ** 2)", ("dz = dh * t",)),
+              ("dZ = dA * (Z > 0)", ("dZ = dA * np.maximum(Z, 0)",)),
+              ("dZ = np.int64(A2 > 0) * dA", ("dZ = np.maximum(A2, 0) * dA",)),
+              ("d = s * (1 - s)", ("d = s",)), ("d = dtanh(z)", ("d = np.tanh(z)",)),
+              ("d = derivative(z)", ())),
+             tier=1),
+    Operator("tie-break", "activation",
+             "max-mask ties: x == np.max(x) (all tied entries) <-> one-hot at np.argmax(x)",
+             tie_break,
+             (("mask = x == np.max(x)",
+               ("mask = np.arange(x.size).reshape(x.shape) == np.argmax(x)",)),
+              ("mask = np.arange(x.size).reshape(x.shape) == np.argmax(x)",
+               ("mask = x == np.max(x)",)),
+              ("mask = x == 0", ())),
+             tier=1),
 )

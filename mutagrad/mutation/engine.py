@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from mutagrad.errors import InvalidInput
-from mutagrad.mutation.operator import Operator, Scope
+from mutagrad.mutation.operator import Move, Operator, Pair, Scope
 from mutagrad.mutation.registry import OPERATORS
 
 _SKIP = re.compile(r"#\s*mutagrad:\s*skip\b")
@@ -186,7 +186,8 @@ def render(new: ast.AST, src: _Source, originals: set[int]) -> str:
             return ast.Name(name, ast.Load())
         return type(node)(**{f: template(v) for f, v in ast.iter_fields(node)})
 
-    text = ast.unparse(template(new))
+    # a new statement has no line; unparse looks one up (for type comments)
+    text = ast.unparse(ast.fix_missing_locations(template(new)))
     mode = "exec" if isinstance(new, ast.stmt) else "eval"
     for name, segment, atomic in pieces:
         wrapped = text.replace(name, segment if atomic else f"({segment})")
@@ -282,33 +283,46 @@ def find_mutants(source: str, functions: Sequence[str], path: str = "<string>",
                  operators: Sequence[Operator] = OPERATORS, strict: bool = False) -> list[Mutant]:
     """Every mutant the operators make in the named top-level functions of ``source``.
 
+    Operators run tier by tier (see ``Operator.tier``), each tier site by site in source
+    order, and at each site in the order given.
+
     A replacement that cannot be spliced in as text giving exactly the intended tree is
     skipped (``strict=True``, used by the tests, raises instead: it is an engine bug).
     """
+    from mutagrad.mutation import multisite  # it builds on this module's helpers
+
     src = _Source(source)
     tree = ast.parse(source)
     skipped = skip_lines(source)
     mutants: list[Mutant] = []
     for owner, func in find_owned(tree, functions, path):
-        scope = Scope.of(func)
+        scope = Scope.of(func, tree)
         originals = {id(n) for n in ast.walk(func) if hasattr(n, "end_col_offset")}
         # A mutant changes one statement: two mutants are the same program exactly when
         # they change the same statement into the same tree, so that is the dedupe key.
-        seen = {(s.lineno, s.col_offset, ast.dump(s)) for s in ast.walk(func)
-                if isinstance(s, ast.stmt)}
+        seen: set[tuple[Any, ...]] = {(s.lineno, s.col_offset, ast.dump(s))
+                                      for s in ast.walk(func) if isinstance(s, ast.stmt)}
         occurrences: Counter[str] = Counter()
-        for site in list(_sites(func, skipped, owner)):
-            for op in operators:
-                for replacement in op.mutate(site.node, scope):
-                    mutant = _make(site, replacement, op, scope, src, originals, path,
-                                   seen, occurrences, strict)
-                    if mutant is not None:
-                        mutants.append(mutant)
+        sites = list(_sites(func, skipped, owner))
+        for tier in sorted({op.tier for op in operators}):
+            tiered = [op for op in operators if op.tier == tier]
+            for site in sites:
+                for op in tiered:
+                    for replacement in op.mutate(site.node, scope):
+                        if isinstance(replacement, Pair | Move):
+                            mutant = multisite.make(site.func, replacement, op, scope, src,
+                                                    originals, path, seen, occurrences, strict,
+                                                    owner)
+                        else:
+                            mutant = _make(site, replacement, op, scope, src, originals, path,
+                                           seen, occurrences, strict)
+                        if mutant is not None:
+                            mutants.append(mutant)
     return mutants
 
 
 def _make(site: _Site, replacement: ast.AST, op: Operator, scope: Scope, src: _Source,
-          originals: set[int], path: str, seen: set[tuple[int, int, str]],
+          originals: set[int], path: str, seen: set[tuple[Any, ...]],
           occurrences: Counter[str], strict: bool) -> Mutant | None:
     stmt = site.stmt
     intended = (stmt.lineno, stmt.col_offset,

@@ -3,6 +3,11 @@
 An operator is a pure, deterministic rule ``mutate(node, scope) -> replacement nodes``. It
 may reuse the original node's children inside its replacement (the engine renders those
 with their original source text); it never modifies the nodes it is given.
+
+Most bugs are one node for another. Two kinds are not, and an operator yields them as
+values: a ``Pair`` (one bug written at mirrored places, such as the stride dropped on both
+the height and the width index: one real bug, so one mutant) and a ``Move`` (a statement
+moved into or out of its loop).
 """
 
 from __future__ import annotations
@@ -10,12 +15,37 @@ from __future__ import annotations
 import ast
 import re
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import Any
 
 CATEGORIES: tuple[str, ...] = ("sign", "factor", "index", "activation", "reduction",
-                               "variable", "key")
+                               "variable", "accumulation", "aliasing", "flow", "regulariser",
+                               "key")
 
-Mutate = Callable[[ast.AST, "Scope"], Iterable[ast.AST]]
+
+@dataclass(frozen=True, eq=False)
+class Pair:
+    """Several nodes of one function replaced at once (``(node, replacement)`` pairs, in
+    source order): one bug written at mirrored places."""
+
+    replacements: tuple[tuple[ast.AST, ast.AST], ...]
+
+
+@dataclass(frozen=True, eq=False)
+class Move:
+    """``stmt`` moved out of its block into ``into``'s body at ``index``.
+
+    ``label`` says where in words (``into 'for h in range(n_H):'``); it is part of the
+    mutant's id and what listings show as the replacement.
+    """
+
+    stmt: ast.stmt
+    into: ast.AST
+    index: int
+    label: str
+
+
+Mutate = Callable[[ast.AST, "Scope"], Iterable["ast.AST | Pair | Move"]]
 
 
 @dataclass(frozen=True)
@@ -33,6 +63,9 @@ class Operator:
     mutate: Mutate
     examples: tuple[tuple[str, tuple[str, ...]], ...]
     default: bool = True
+    # Operators run tier by tier: a later tier never takes a mutant (or its id) from an
+    # earlier one, so adding operators leaves every existing mutant id unchanged.
+    tier: int = 0
 
 
 @dataclass(frozen=True)
@@ -43,16 +76,23 @@ class Scope:
       names it assigns), the candidates a wrong-variable bug picks from;
     - ``args``: its parameters;
     - ``loop_vars``: targets of its ``for`` loops (index variables);
-    - ``parents``: ``id(node) -> parent node``.
+    - ``parents``: ``id(node) -> parent node``;
+    - ``func``: the function itself.
     """
 
     pool: frozenset[str]
     args: frozenset[str]
     loop_vars: frozenset[str]
     parents: dict[int, ast.AST]
+    func: ast.FunctionDef | None = None
+    # attributes stored on ``self`` anywhere in the file (``self.inputs = inputs`` in a
+    # forward): the stored arrays a method may read by mistake
+    self_attributes: frozenset[str] = frozenset()
+    # facts about the function that operators compute once and share (e.g. node dumps)
+    memo: dict[str, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
-    def of(cls, func: ast.FunctionDef) -> Scope:
+    def of(cls, func: ast.FunctionDef, module: ast.Module | None = None) -> Scope:
         args = {a.arg for a in func.args.args + func.args.kwonlyargs + func.args.posonlyargs}
         pool = set(args)
         loop_vars: set[str] = set()
@@ -64,7 +104,11 @@ class Scope:
                 pool.add(node.id)
             if isinstance(node, ast.For | ast.comprehension):
                 loop_vars.update(n.id for n in ast.walk(node.target) if isinstance(n, ast.Name))
-        return cls(frozenset(pool - loop_vars), frozenset(args), frozenset(loop_vars), parents)
+        stored = frozenset(n.attr for n in ast.walk(module or func)
+                           if isinstance(n, ast.Attribute) and isinstance(n.ctx, ast.Store)
+                           and isinstance(n.value, ast.Name) and n.value.id == "self")
+        return cls(frozenset(pool - loop_vars), frozenset(args), frozenset(loop_vars), parents,
+                   func, stored)
 
     def parent(self, node: ast.AST) -> ast.AST | None:
         return self.parents.get(id(node))
@@ -74,6 +118,12 @@ class Scope:
         while current is not None:
             yield current
             current = self.parent(current)
+
+    def statement(self, node: ast.AST) -> ast.stmt | None:
+        """The innermost statement holding ``node`` (``node`` itself if it is one)."""
+        if isinstance(node, ast.stmt):
+            return node
+        return next((a for a in self.ancestors(node) if isinstance(a, ast.stmt)), None)
 
     def in_subscript_index(self, node: ast.AST) -> bool:
         """True when ``node`` lies inside the brackets of a subscript ``x[...]``."""

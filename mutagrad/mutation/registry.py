@@ -2,18 +2,34 @@
 
 When two operators make the same program (a dropped relu mask is also a dropped factor),
 the mutant is kept once, under the first operator here: the most specific categories
-(activation, reduction) come before the generic ones.
+(activation, reduction) come before the generic ones. The operators of the real bug classes
+(tier 1: slice bounds, accumulation, aliasing, moved statements, mirrored pairs, ...) run
+after all of tier 0, so they never take a mutant or an id from it.
 """
 
 from __future__ import annotations
 
 from mutagrad.errors import InvalidInput
-from mutagrad.mutation import activation, factor, index, reduction, sign, variable
+from mutagrad.mutation import (
+    accumulation,
+    activation,
+    aliasing,
+    bounds,
+    factor,
+    index,
+    mirrored,
+    reduction,
+    regulariser,
+    sign,
+    variable,
+)
 from mutagrad.mutation.operator import CATEGORIES, Operator
 
 OPERATORS: tuple[Operator, ...] = (
     activation.OPERATORS + reduction.OPERATORS + sign.OPERATORS + factor.OPERATORS
     + index.OPERATORS + variable.OPERATORS
+    + regulariser.OPERATORS + aliasing.OPERATORS + accumulation.OPERATORS + bounds.OPERATORS
+    + mirrored.OPERATORS
 )
 BY_NAME: dict[str, Operator] = {op.name: op for op in OPERATORS}
 

@@ -45,7 +45,7 @@ def swap_key(node: ast.AST, scope: Scope) -> Iterator[ast.AST]:
                     yield ast.Constant(f"{d}{stem}{shifted}")
 
 
-OPERATORS = (
+OPERATORS: tuple[Operator, ...] = (
     Operator("swap-variable", "variable", "a cached variable -> another of the same role",
              swap_variable,
              (("dW1 = np.dot(dZ1, X.T)",
@@ -56,4 +56,46 @@ OPERATORS = (
                                 "dZ3 = b3 - Y", "dZ3 = A3 - cache")))),
     Operator("swap-key", "key", 'a layered string key "dW2" -> "dW1", "dW3" (off by default)',
              swap_key, (('g = {"dW2": d}', ('g = {"dW1": d}', 'g = {"dW3": d}')),), default=False),
+)
+
+
+def _self_attributes(scope: Scope) -> tuple[frozenset[str], frozenset[str]]:
+    """(attributes of ``self`` the function reads, those it assigns)."""
+    loaded: set[str] = set()
+    stored: set[str] = set()
+    for n in ast.walk(scope.func) if scope.func else ():
+        if isinstance(n, ast.Attribute) and isinstance(n.value, ast.Name) and n.value.id == "self":
+            (stored if isinstance(n.ctx, ast.Store) else loaded).add(n.attr)
+    return frozenset(loaded), frozenset(stored)
+
+
+def swap_attribute(node: ast.AST, scope: Scope) -> Iterator[ast.AST]:
+    """``self.inputs`` -> ``self.output``: another attribute the layer stores (in forward:
+    anywhere in the file) or this method reads; those the method itself sets (its
+    gradients) are not candidates."""
+    if not (isinstance(node, ast.Attribute) and isinstance(node.ctx, ast.Load)
+            and isinstance(node.value, ast.Name) and node.value.id == "self"):
+        return
+    parent = scope.parent(node)
+    if isinstance(parent, ast.Call) and parent.func is node:
+        return
+    loaded, stored = _self_attributes(scope)
+    if node.attr in stored:
+        return
+    for other in sorted((loaded | scope.self_attributes) - stored - {node.attr}):
+        yield ast.Attribute(node.value, other, ast.Load())
+
+
+OPERATORS = (
+    *OPERATORS,
+    Operator("swap-attribute", "variable",
+             "self.x -> another stored attribute the method reads: self.inputs -> self.output",
+             swap_attribute,
+             (("self.dweights = np.dot(self.inputs.T, d)\nself.dinputs = np.dot(d, self.weights.T)",
+               (("self.dweights = np.dot(self.weights.T, d)\n"
+                 "self.dinputs = np.dot(d, self.weights.T)"),
+                ("self.dweights = np.dot(self.inputs.T, d)\n"
+                 "self.dinputs = np.dot(d, self.inputs.T)"))),
+              ("self.x = self.x * 2", ())),
+             tier=1),
 )
