@@ -1,9 +1,11 @@
 """Campaigns: every mutant of a subject on many cases, every difference stored.
 
 Cost model (DESIGN.md): the forward is never mutated, so each case's numerical gradient is
-computed ONCE per (strategy, epsilon) here in the parent and shipped to the workers, which
-then pay one forward (for the backward's cache) and one backward per (mutant, case). A
-campaign costs about ``cases x (2P forwards + mutants x (forward + backward))``.
+computed ONCE per (strategy, epsilon), by the workers in parallel (one call per case and
+epsilon), and shared by every task, which then pays one forward (for the backward's cache)
+and one backward per (mutant, case). A campaign costs about
+``cases x (2P forwards + mutants x (forward + backward))``. The workers are an engine: the
+local pool, or a Dask cluster (``scheduler``).
 """
 
 from __future__ import annotations
@@ -20,6 +22,7 @@ import numpy as np
 
 from mutagrad import __version__, explore, gradcheck, mutation, subjects
 from mutagrad import strategies as strategy
+from mutagrad.engine import Done, Engine, open_engine
 from mutagrad.errors import InvalidInput, MutagradError
 from mutagrad.explore import Exploration, Recipe
 from mutagrad.mutation import Mutant
@@ -33,7 +36,7 @@ from mutagrad.subject import (
     validate,
     validate_case_options,
 )
-from mutagrad.trial import CaseData, evaluate, worker_init, worker_task
+from mutagrad.trial import CaseData, case_references, evaluate, worker_init, worker_task
 from mutagrad.values import (
     ORIGINAL,
     CaseInfo,
@@ -45,7 +48,6 @@ from mutagrad.values import (
     TrialResult,
     plan_config,
 )
-from mutagrad.workers import Done, Pool
 
 FLUSH_ROWS = 500
 FLUSH_SECONDS = 1.0
@@ -170,14 +172,25 @@ def _case_info(index: int, case: Case) -> CaseInfo:
     return CaseInfo(index, case.seed, case.batch, case.dtype, case.label)
 
 
-def prepare(subject: Subject, cases: Sequence[Case], settings: Settings) -> list[CaseData]:
-    """Numerical sides, once per case, strategy and epsilon: every mutant reuses them."""
-    prepared = []
-    for index, case in enumerate(cases):
-        refs = strategy.references(subject, case, settings.strategies, settings.epsilons)
-        shapes = tuple(np.shape(case.params[k]) for k in subject.param_names)
-        prepared.append(CaseData(index, case, subject.param_names, shapes, refs))
-    return prepared
+def prepare(subject: Subject, cases: Sequence[Case], settings: Settings,
+            engine: Engine | None = None, spec: SubjectSpec | None = None) -> list[CaseData]:
+    """Numerical sides, once per case, strategy and epsilon: every mutant reuses them.
+
+    With an engine (and the subject's spec) they are computed by its workers in parallel,
+    one call per (case, epsilon); otherwise here.
+    """
+    if engine is None or spec is None:
+        refs = [strategy.references(subject, case, settings.strategies, settings.epsilons)
+                for case in cases]
+    else:
+        calls = [(spec, case, settings.strategies, (eps,))
+                 for case in cases for eps in settings.epsilons]
+        parts = iter(engine.map(case_references, calls))
+        refs = [{k: v for _ in settings.epsilons for k, v in next(parts).items()}
+                for _ in cases]
+    shapes = [tuple(np.shape(case.params[k]) for k in subject.param_names) for case in cases]
+    return [CaseData(index, case, subject.param_names, shapes[index], refs[index])
+            for index, case in enumerate(cases)]
 
 
 def supported(subject: Subject, settings: Settings) -> tuple[Settings, dict[str, str]]:
@@ -256,8 +269,9 @@ def _failed_trials(mutant_id: str, case: CaseData, outcome: Outcome, error: str,
 
 def run_all(store: Store, specs: Sequence[SubjectSpec], settings: Settings,
             name: str | None = None, on_progress: ProgressCallback | None = None,
-            mutants_dir: str | None = None) -> Ran:
-    """One campaign per subject; several make a suite, named ``name`` or by the time."""
+            mutants_dir: str | None = None, scheduler: str | None = None) -> Ran:
+    """One campaign per subject; several make a suite, named ``name`` or by the time.
+    ``scheduler``: on that Dask cluster (see ``start``)."""
     if not specs:
         raise InvalidInput("no subject to run", parameter="subject")
     suite = None
@@ -269,20 +283,24 @@ def run_all(store: Store, specs: Sequence[SubjectSpec], settings: Settings,
             if on_progress:
                 on_progress(replace(e, subject=target))
 
-        ids.append(start(store, spec, settings, name, progress, mutants_dir))
+        ids.append(start(store, spec, settings, name, progress, mutants_dir, scheduler))
     return Ran(tuple(ids), suite)
 
 
 def start(store: Store, spec: str | SubjectSpec, settings: Settings, name: str | None = None,
           on_progress: ProgressCallback | None = None,
-          mutants_dir: str | None = None) -> int:
-    """Plan and run a new campaign; returns its id (stored even when interrupted)."""
+          mutants_dir: str | None = None, scheduler: str | None = None) -> int:
+    """Plan and run a new campaign; returns its id (stored even when interrupted).
+
+    ``scheduler`` (``tcp://host:8786``) runs the work on that Dask cluster instead of the
+    local pool; this process still plans and writes every trial.
+    """
     validate_settings(settings)
     spec = spec if isinstance(spec, SubjectSpec) else subjects.parse_spec(spec)
     subject = subjects.load(spec)
     validate(subject, subject.case())
     settings, unsupported = supported(subject, settings)
-    with _pool(settings) as pool:  # workers start up while mutants and cases are made
+    with _pool(settings, scheduler) as pool:  # workers start while mutants and cases are made
         mutants = mutation.mutants_of(subject, list(settings.categories) or None,
                                       list(settings.operators) or None)
         cases = build_cases(subject, settings)
@@ -298,13 +316,15 @@ def start(store: Store, spec: str | SubjectSpec, settings: Settings, name: str |
     return campaign_id
 
 
-def _pool(settings: Settings) -> Pool:
-    return Pool(settings.jobs, worker_init, worker_task, memory_bytes=settings.memory_mb << 20,
-                preload=("mutagrad.trial",))
+def _pool(settings: Settings, scheduler: str | None = None) -> Engine:
+    return open_engine(settings.jobs, worker_init, worker_task,
+                       memory_bytes=settings.memory_mb << 20, preload=("mutagrad.trial",),
+                       scheduler=scheduler)
 
 
 def resume(store: Store, ref: str | int, on_progress: ProgressCallback | None = None,
-           jobs: int | None = None, timeout: float | None = None) -> int:
+           jobs: int | None = None, timeout: float | None = None,
+           scheduler: str | None = None) -> int:
     """Run only the trials a stored campaign is missing, with the plan it was started with."""
     info = store.campaign(ref)
     if info.status == Status.FINISHED:
@@ -320,7 +340,7 @@ def resume(store: Store, ref: str | int, on_progress: ProgressCallback | None = 
         raise InvalidInput(f"{info.subject}'s source changed since campaign {info.id} started: "
                            f"start a new campaign with 'mutagrad run {spec.target}'")
     store.set_status(info.id, Status.RUNNING)
-    with _pool(settings) as pool:
+    with _pool(settings, scheduler) as pool:
         # the stored plan's mutants, whatever today's generation would drop or add
         planned = {m.mutant_id for m in store.mutants(info.id)}
         mutants = [m for m in mutation.mutants_of(subject, list(settings.categories) or None,
@@ -335,7 +355,7 @@ def resume(store: Store, ref: str | int, on_progress: ProgressCallback | None = 
 
 def _execute(store: Store, campaign_id: int, subject: Subject, spec: SubjectSpec,
              mutants: Sequence[Mutant], cases: Sequence[Case], settings: Settings,
-             on_progress: ProgressCallback | None, pool: Pool,
+             on_progress: ProgressCallback | None, pool: Engine,
              done: set[tuple[str, int]] | None = None) -> None:
     done = done or set()
     buffer: list[TrialResult] = []
@@ -353,7 +373,9 @@ def _execute(store: Store, campaign_id: int, subject: Subject, spec: SubjectSpec
             last_flush = time.monotonic()
 
     try:
-        data = prepare(subject, cases, settings)
+        if pool.remote:  # a user's file travels as its source, not as a driver-only path
+            spec = spec.travelling()
+        data = prepare(subject, cases, settings, pool, spec)
         original_trials, data = _check_original(subject, data, settings)
         alarms = sum(t.outcome == Outcome.ALARM for t in original_trials)
         if not any(key[0] == ORIGINAL for key in done):
@@ -404,7 +426,7 @@ def _explorations(store: Store, campaign_id: int, subject: Subject, mutants: Seq
 def _run_mutants(mutants: Sequence[Mutant], data: list[CaseData], done: set[tuple[str, int]],
                  settings: Settings, spec: SubjectSpec, buffer: list[TrialResult],
                  flush: Callable[..., None], on_progress: ProgressCallback | None,
-                 pool: Pool, explorer: _Explorer,
+                 pool: Engine, explorer: _Explorer,
                  record: Callable[[str, str], None]) -> None:
     by_index = {d.index: d for d in data}
     by_id = {m.id: m for m in mutants}

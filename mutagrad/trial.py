@@ -255,3 +255,11 @@ def worker_task(state: WorkerState, task: Any) -> Any:
     backward = bind(subject, function, function_source, f"<mutant {mutant_id}>")
     return evaluate(subject, backward, mutant_id, [data[i] for i in case_indices],
                     tolerances, timeout)
+
+
+def case_references(spec: Any, case: Case, strategies: Sequence[str],
+                    epsilons: Sequence[float]) -> dict[tuple[str, float], Reference]:
+    """One case's numerical sides, on a worker (the forward is trusted: no sandbox)."""
+    from mutagrad import subjects
+
+    return strategy_references(subjects.load(spec), case, strategies, epsilons)

@@ -13,6 +13,7 @@ import pytest
 from cli_helpers import run_cli
 
 from mutagrad import analysis, campaign, gradcheck, mutation
+from mutagrad.engine import Pool
 from mutagrad.store import Store
 from mutagrad.subjects import load
 from mutagrad.trial import ORIGINAL
@@ -286,10 +287,22 @@ def test_numerical_gradient_is_computed_once_per_case_and_epsilon(monkeypatch, t
 
     monkeypatch.setattr(gradcheck, "perturbed_costs", counting)
     # three strategies share one pass of J(theta +- eps e_i) per case and epsilon
-    settings = campaign.Settings(cases=2, epsilons=(1e-7, 1e-6), categories=("sign",), jobs=1,
+    settings = campaign.Settings(cases=2, epsilons=(1e-7, 1e-6), categories=("sign",), jobs=2,
                                  strategies=("centered", "forward", "max-relerr"))
-    campaign.start(Store(str(tmp_path / "n.db")), "mlp3", settings)
+    subject = load("mlp3")
+    campaign.prepare(subject, campaign.build_cases(subject, settings), settings)
     assert len(calls) == len(set(calls)) == 2 * 2 * 2
+    # a campaign has its workers compute them: one call per case and epsilon, none twice
+    mapped = []
+    real_map = Pool.map
+
+    def spying(pool, fn, many):
+        mapped.extend((args[1].label, args[3]) for args in many)
+        return real_map(pool, fn, many)
+
+    monkeypatch.setattr(Pool, "map", spying)
+    campaign.start(Store(str(tmp_path / "n.db")), "mlp3", settings)
+    assert len(mapped) == len(set(mapped)) == 2 * 2 * 2
 
 
 @pytest.mark.parametrize("args, fix", [

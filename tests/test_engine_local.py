@@ -9,7 +9,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from pool_tasks import handle, init
 
-from mutagrad.workers import Done, Failed, Pool
+from mutagrad.engine import Done, Failed, Pool
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
