@@ -374,7 +374,7 @@ def _execute(store: Store, campaign_id: int, subject: Subject, spec: SubjectSpec
 
     try:
         if pool.remote:  # a user's file travels as its source, not as a driver-only path
-            spec = spec.travelling()
+            spec = subjects.travelling(spec)
         data = prepare(subject, cases, settings, pool, spec)
         original_trials, data = _check_original(subject, data, settings)
         alarms = sum(t.outcome == Outcome.ALARM for t in original_trials)

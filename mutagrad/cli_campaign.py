@@ -80,6 +80,10 @@ def run(
              "likely equivalent.")] = DEFAULTS.explore,
     memory: Annotated[int, typer.Option(
         help="Memory cap per worker, MiB.")] = DEFAULTS.memory_mb,
+    scheduler: Annotated[str | None, typer.Option(
+        envvar="MUTAGRAD_SCHEDULER",
+        help="Run the work on the Dask cluster of this scheduler, HOST:PORT, instead of "
+             "local worker processes; --jobs is then the cluster's.")] = None,
     db: DbOpt = None,
     name: Annotated[str | None, typer.Option(help="A name to find the campaign by.")] = None,
     export_mutants: Annotated[bool, typer.Option(
@@ -128,11 +132,12 @@ def run(
                        detected=e.detected)
 
         if resume is not None:
-            ran = campaign.Ran((campaign.resume(store, resume, on_progress, jobs, timeout),),
+            ran = campaign.Ran((campaign.resume(store, resume, on_progress, jobs, timeout,
+                                               scheduler),),
                                None)
         else:
             ran = campaign.run_all(store, specs, settings, name, on_progress,
-                                   "mutants" if export_mutants else None)
+                                   "mutants" if export_mutants else None, scheduler)
     if ran.suite is not None:
         whole = analysis.suite(store, ran.suite)
         if as_json:

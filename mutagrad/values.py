@@ -129,6 +129,9 @@ class SubjectSpec:
     constants: tuple[str, ...] = ()
     grid: tuple[str, ...] = ()
     select: str | None = None         # one subject of a file's SUBJECTS or config, by name
+    # (file name, source) of a user's file and its adapter, when the spec travels to
+    # machines that do not have them (a Dask cluster): see ``subjects.travelling``
+    files: tuple[tuple[str, str], ...] = ()
 
     @property
     def conventional(self) -> bool:
@@ -136,7 +139,9 @@ class SubjectSpec:
                     self.layer))
 
     def config(self) -> dict[str, Any]:
-        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()}
+        """What a campaign stores: never the travelling sources."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in asdict(self).items()
+                if k != "files"}
 
     @classmethod
     def from_config(cls, config: dict[str, Any]) -> SubjectSpec:

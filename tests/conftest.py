@@ -59,3 +59,12 @@ def served(tmp_path_factory):
         yield server
     finally:
         server.stop()
+
+
+@pytest.fixture(scope="session")
+def dask_scheduler():
+    """The address of a real Dask cluster: a scheduler and two workers on 127.0.0.1."""
+    from dask_cluster import dask_cluster
+
+    with dask_cluster(2) as address:
+        yield address

@@ -18,8 +18,10 @@ when helpers are mutated is ``mutagrad.callgraph``.
 
 from __future__ import annotations
 
+import hashlib
 import importlib
 import os
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 from types import ModuleType
@@ -32,7 +34,7 @@ from mutagrad.subject import Subject
 from mutagrad.values import SubjectSpec
 
 __all__ = ["ADAPTER_SUFFIX", "BUILTIN", "SUITE", "SubjectSpec", "all_subjects", "expand", "load",
-           "parse_spec"]
+           "parse_spec", "travelling"]
 
 # name -> module that defines SUBJECT. Import happens on demand (no work at import time).
 BUILTIN: dict[str, str] = {
@@ -75,10 +77,44 @@ def parse_spec(target: str, **options: Any) -> SubjectSpec:
     return SubjectSpec(target, search_path=os.getcwd(), **options)
 
 
+def travelling(spec: SubjectSpec) -> SubjectSpec:
+    """The spec with the source of a user's file (and of its adapter beside it) inside, for
+    workers on machines without the file. Built-ins and modules travel by name: they must
+    be installed where the workers run."""
+    if spec.files or not spec.target.endswith(".py"):
+        return spec
+    path = Path(spec.target)
+    if not path.is_file():
+        raise UnknownSubject(f"no such file: {path} (check the path)")
+    beside = path.with_name(path.stem + ADAPTER_SUFFIX)
+    files = [(path.name, path.read_text(encoding="utf-8"))]
+    if beside.is_file():
+        files.append((beside.name, beside.read_text(encoding="utf-8")))
+    return replace(spec, files=tuple(files))
+
+
+def _arrived(spec: SubjectSpec) -> SubjectSpec:
+    """On a worker: the travelling sources written to a private folder (named by their hash,
+    so a changed file never meets a stale copy), and the spec pointing there."""
+    if not spec.files:
+        return spec
+    digest = hashlib.sha256(repr(spec.files).encode()).hexdigest()[:16]
+    folder = Path(tempfile.gettempdir()) / "mutagrad-subjects" / digest
+    folder.mkdir(parents=True, exist_ok=True)
+    for name, text in spec.files:
+        target = folder / name
+        if not target.is_file():
+            partial = folder / f".{name}.{os.getpid()}"
+            partial.write_text(text, encoding="utf-8")
+            os.replace(partial, target)  # atomic: concurrent workers never read half
+    return replace(spec, target=str(folder / spec.files[0][0]), files=())
+
+
 def load(spec: str | SubjectSpec) -> Subject:
     """The subject a spec (or a plain name/path) points at."""
     if isinstance(spec, str):
         spec = parse_spec(spec)
+    spec = _arrived(spec)
     if spec.select and not spec.conventional:
         spec = _configured(spec)
     if spec.target in BUILTIN:
