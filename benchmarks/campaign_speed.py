@@ -1,13 +1,15 @@
-"""Campaign speed on mlp3, three ways, measured side by side in one run.
+"""Campaign speed on mlp3, four ways, measured side by side in one run.
 
-    python benchmarks/campaign_speed.py [--cases N] [--repeat R]
+    python benchmarks/campaign_speed.py [--cases N] [--repeat R] [--no-dask]
 
 (a) a real campaign (`campaign.start`: numerical gradients once per case, the original
     first, a worker process, outcomes classified, every trial written to SQLite);
 (b) the naive way: the seed's gradient_check_n per (mutant, case), recomputing the
     numerical gradient (2P forwards) for every mutant;
 (c) the bare calls a campaign cannot avoid: per (mutant, case) one forward (for the cache)
-    and one backward, mutants compiled beforehand, nothing compared or stored.
+    and one backward, mutants compiled beforehand, nothing compared or stored;
+(d) the same campaign as (a) on a Dask cluster on this machine (a LocalCluster of one
+    one-thread worker process per core), whose trials must equal (a)'s.
 
 The machines are shared and noisy, so only ratios measured in the same run are reported;
 each timing is the best of --repeat runs. (a) is shown with one worker (the same CPU as
@@ -27,14 +29,17 @@ from mutagrad.store import Store
 from mutagrad.subjects import load, mlp3
 
 
-def run_campaign(settings: campaign.Settings) -> float:
+def run_campaign(settings: campaign.Settings, scheduler: str | None = None) -> tuple[float, list]:
+    """Wall time of the whole campaign (store included), and its trials."""
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(os.path.join(tmp, "bench.db"))
         start = time.perf_counter()
-        campaign.start(store, "mlp3", settings)
+        cid = campaign.start(store, "mlp3", settings, scheduler=scheduler)
         elapsed = time.perf_counter() - start
+        trials = sorted((t.mutant_id, t.case_index, t.strategy, t.epsilon, t.difference,
+                         t.true_error, t.outcome) for t in store.trials(cid))
         store.close()
-    return elapsed
+    return elapsed, trials
 
 
 def run_naive(subject, backwards, cases) -> float:
@@ -68,6 +73,7 @@ def main() -> None:
     parser.add_argument("--naive-cases", type=int, default=4,
                         help="seeds for (b), which is slow; its rate is per evaluation")
     parser.add_argument("--repeat", type=int, default=3)
+    parser.add_argument("--no-dask", action="store_true", help="skip (d)")
     args = parser.parse_args()
 
     subject = load("mlp3")
@@ -79,12 +85,26 @@ def main() -> None:
     evaluations = len(mutants) * len(cases)
     cores = os.cpu_count() or 1
 
-    best = {"a1": [], "aN": [], "b": [], "c": []}
+    cluster = None
+    if not args.no_dask:
+        from distributed import LocalCluster
+
+        cluster = LocalCluster(n_workers=cores, threads_per_worker=1, processes=True,
+                               dashboard_address=None)
+    best: dict[str, list[float]] = {"a1": [], "aN": [], "b": [], "c": [], "d": []}
+    identical = True
     for _ in range(args.repeat):
-        best["a1"].append(run_campaign(settings))
-        best["aN"].append(run_campaign(campaign.Settings(cases=args.cases, jobs=cores)))
+        t, local = run_campaign(settings)
+        best["a1"].append(t)
+        best["aN"].append(run_campaign(campaign.Settings(cases=args.cases, jobs=cores))[0])
         best["b"].append(run_naive(subject, backwards, naive_cases))
         best["c"].append(run_bare(backwards, cases))
+        if cluster is not None:
+            t, on_dask = run_campaign(settings, cluster.scheduler_address)
+            best["d"].append(t)
+            identical = identical and on_dask == local
+    if cluster is not None:
+        cluster.close()
     a1, aN, c = min(best["a1"]), min(best["aN"]), min(best["c"])
     # (b) ran on fewer cases: compare per evaluation
     b = min(best["b"]) / (len(mutants) * len(naive_cases)) * evaluations
@@ -93,11 +113,18 @@ def main() -> None:
           f"(python {sys.version.split()[0]}, {cores} cores, best of {args.repeat})")
     rows = [("(a) campaign, 1 worker", a1), (f"(a) campaign, {cores} workers", aN),
             ("(b) naive, numerical gradient per mutant", b), ("(c) bare forward + backward", c)]
+    if best["d"]:
+        rows.append((f"(d) campaign on Dask, {cores} workers", min(best["d"])))
     for label, seconds in rows:
         print(f"  {label:<44} {evaluations / seconds:>10,.0f} evaluations/s")
     print(f"  a/b (1 worker): {a1 / b:.3f}   (campaign time as a fraction of the naive way)")
     print(f"  a/c (1 worker): {a1 / c:.2f}    target <= 1.5")
     print(f"  a/c ({cores} workers): {aN / c:.2f}")
+    print(f"  {cores} workers / 1 worker: {a1 / aN:.2f}x    target >= 1.8")
+    if best["d"]:
+        d = min(best["d"])
+        print(f"  d/a ({cores} workers, Dask time / local pool time): {d / aN:.2f}    "
+              f"target <= 1.5; trials identical: {identical}")
 
 
 if __name__ == "__main__":

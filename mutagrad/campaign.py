@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import threading
 import time
 from collections.abc import Callable, Sequence
+from concurrent.futures import Future
 from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
@@ -300,10 +302,12 @@ def start(store: Store, spec: str | SubjectSpec, settings: Settings, name: str |
     subject = subjects.load(spec)
     validate(subject, subject.case())
     settings, unsupported = supported(subject, settings)
-    with _pool(settings, scheduler) as pool:  # workers start while mutants and cases are made
+    with _pool(settings, scheduler) as pool:  # workers start while the plan is made
+        cases = build_cases(subject, settings)
+        spec = _for_workers(spec, pool)
+        data = _prepare_soon(subject, cases, settings, pool, spec)  # while mutants are made
         mutants = mutation.mutants_of(subject, list(settings.categories) or None,
                                       list(settings.operators) or None)
-        cases = build_cases(subject, settings)
         if mutants_dir:
             mutation.export(subject.name, mutants, mutants_dir)
         campaign_id = store.create_campaign(
@@ -312,8 +316,29 @@ def start(store: Store, spec: str | SubjectSpec, settings: Settings, name: str |
             tool_version=__version__,
             mutants=[_mutant_info(m) for m in mutants],
             cases=[_case_info(i, c) for i, c in enumerate(cases)])
-        _execute(store, campaign_id, subject, spec, mutants, cases, settings, on_progress, pool)
+        _execute(store, campaign_id, subject, spec, mutants, data, settings, on_progress, pool)
     return campaign_id
+
+
+def _for_workers(spec: SubjectSpec, engine: Engine) -> SubjectSpec:
+    """A user's file travels to a cluster as its source, not as a driver-only path."""
+    return subjects.travelling(spec) if engine.remote else spec
+
+
+def _prepare_soon(subject: Subject, cases: Sequence[Case], settings: Settings, engine: Engine,
+                  spec: SubjectSpec) -> Future[list[CaseData]]:
+    """``prepare`` on the engine's workers, started now: the parent meanwhile makes the
+    mutants and stores the plan."""
+    future: Future[list[CaseData]] = Future()
+
+    def work() -> None:
+        try:
+            future.set_result(prepare(subject, cases, settings, engine, spec))
+        except BaseException as e:  # noqa: BLE001 - raised where the result is awaited
+            future.set_exception(e)
+
+    threading.Thread(target=work, daemon=True).start()
+    return future
 
 
 def _pool(settings: Settings, scheduler: str | None = None) -> Engine:
@@ -341,21 +366,22 @@ def resume(store: Store, ref: str | int, on_progress: ProgressCallback | None = 
                            f"start a new campaign with 'mutagrad run {spec.target}'")
     store.set_status(info.id, Status.RUNNING)
     with _pool(settings, scheduler) as pool:
+        spec = _for_workers(spec, pool)
+        data = _prepare_soon(subject, build_cases(subject, settings), settings, pool, spec)
         # the stored plan's mutants, whatever today's generation would drop or add
         planned = {m.mutant_id for m in store.mutants(info.id)}
         mutants = [m for m in mutation.mutants_of(subject, list(settings.categories) or None,
                                                   list(settings.operators) or None,
                                                   shape_aware=False)
                    if m.id in planned]
-        cases = build_cases(subject, settings)
-        _execute(store, info.id, subject, spec, mutants, cases, settings, on_progress,
+        _execute(store, info.id, subject, spec, mutants, data, settings, on_progress,
                  pool, done=store.done_keys(info.id))
     return info.id
 
 
 def _execute(store: Store, campaign_id: int, subject: Subject, spec: SubjectSpec,
-             mutants: Sequence[Mutant], cases: Sequence[Case], settings: Settings,
-             on_progress: ProgressCallback | None, pool: Engine,
+             mutants: Sequence[Mutant], prepared: Future[list[CaseData]],
+             settings: Settings, on_progress: ProgressCallback | None, pool: Engine,
              done: set[tuple[str, int]] | None = None) -> None:
     done = done or set()
     buffer: list[TrialResult] = []
@@ -373,9 +399,7 @@ def _execute(store: Store, campaign_id: int, subject: Subject, spec: SubjectSpec
             last_flush = time.monotonic()
 
     try:
-        if pool.remote:  # a user's file travels as its source, not as a driver-only path
-            spec = subjects.travelling(spec)
-        data = prepare(subject, cases, settings, pool, spec)
+        data = prepared.result()
         original_trials, data = _check_original(subject, data, settings)
         alarms = sum(t.outcome == Outcome.ALARM for t in original_trials)
         if not any(key[0] == ORIGINAL for key in done):

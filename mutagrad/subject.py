@@ -8,6 +8,7 @@ batch size and a dtype. Only the backward is ever mutated; the forward is the re
 from __future__ import annotations
 
 import ast
+import functools
 import traceback
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
@@ -341,14 +342,20 @@ def pick_gradients(grads: Any, names: tuple[str, ...], key: str = "d{}") -> Para
     if not isinstance(grads, Mapping):
         raise GradientMismatch(
             f"the backward returned a {type(grads).__name__}, not a dict of gradients")
-    wanted = [key.format(n) for n in names]
+    wanted = _gradient_keys(names, key)
     missing = [k for k in wanted if k not in grads]
     if missing:
         raise GradientMismatch(
             f"the backward's gradient keys do not match the parameters: expected "
             f"{', '.join(wanted)}; it returned {', '.join(map(str, grads)) or 'none'} "
             "(the gradient key sets the naming, e.g. 'grad_{}')", parameter="grad_key")
-    return {n: np.asarray(grads[key.format(n)]) for n in names}
+    return {n: np.asarray(grads[k]) for n, k in zip(names, wanted)}
+
+
+@functools.cache
+def _gradient_keys(names: tuple[str, ...], key: str) -> tuple[str, ...]:
+    """Formatted once, not per evaluation (a campaign's hot loop)."""
+    return tuple(key.format(n) for n in names)
 
 
 def validate(subject: Subject, case: Case) -> None:

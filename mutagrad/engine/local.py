@@ -167,7 +167,28 @@ class Pool:
         self.init_args: tuple[Any, ...] | None = None
         self.memory_bytes = memory_bytes
         self.queue: deque[Any] = deque()
-        self.slots = [_Slot(self) for _ in range(max(1, jobs))]
+        # Started in the background: the fork server's start-up (it imports ``preload``)
+        # overlaps the caller's own preparation instead of blocking it.
+        self._slots: list[_Slot] = []
+        self._start_error: BaseException | None = None
+        self._starter = threading.Thread(target=self._start_slots, args=(max(1, jobs),),
+                                         daemon=True)
+        self._starter.start()
+
+    def _start_slots(self, jobs: int) -> None:
+        try:
+            for _ in range(jobs):
+                self._slots.append(_Slot(self))
+        except BaseException as e:  # noqa: BLE001 - raised where the slots are first used
+            self._start_error = e
+
+    @property
+    def slots(self) -> list[_Slot]:
+        if self._starter.is_alive() or self._start_error is not None:
+            self._starter.join()
+            if self._start_error is not None:
+                raise self._start_error
+        return self._slots
 
     def __enter__(self) -> Self:
         return self
@@ -176,7 +197,8 @@ class Pool:
         self.close()
 
     def close(self) -> None:
-        for slot in self.slots:
+        self._starter.join()
+        for slot in self._slots:
             if slot.process.is_alive() and not slot.tasks and slot.ready:
                 try:
                     slot.conn.send(None)
