@@ -44,6 +44,22 @@ def test_dask_stores_the_same_trials_as_the_local_pool(tmp_path, dask_scheduler)
     assert on_dask.campaign(b).status == "finished"
     assert len(_trials(local, a)) == 233 * 4 * 4
     assert _trials(local, a) == _trials(on_dask, b)
+    # the campaign's sandboxes went with it (a fork server may stay, as in any process)
+    deadline = time.monotonic() + 30
+    while max(_sandboxes(dask_scheduler).values()) > 0 and time.monotonic() < deadline:
+        time.sleep(0.2)
+    assert max(_sandboxes(dask_scheduler).values()) == 0
+
+
+def _sandboxes(address: str) -> dict[str, int]:
+    def count() -> int:
+        import psutil
+
+        return sum("forkserver" not in " ".join(c.cmdline())
+                   for c in psutil.Process().children(recursive=True))
+
+    with Client(address, timeout=30) as client:
+        return client.run(count)
 
 
 def test_faults_get_the_same_outcome_on_dask_and_spare_its_workers(tmp_path, dask_scheduler):

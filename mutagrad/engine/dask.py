@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import math
 import threading
+import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -41,7 +42,13 @@ class SchedulerUnreachable(MutagradError):
 
 
 class _Sandboxes(WorkerPlugin):
-    """A Dask worker plugin: sandbox pools on that worker, one per chunk running at once."""
+    """A Dask worker plugin: sandbox pools on that worker, one per chunk running at once.
+
+    They go when the driver unregisters the plugin (its campaign ended), or after
+    ``IDLE_SECONDS`` unused (a driver killed before it could say so).
+    """
+
+    IDLE_SECONDS = 120.0
 
     def __init__(self, init: Callable[..., Any], handle: Callable[[Any, Any], Any],
                  memory_bytes: int | None, preload: tuple[str, ...]):
@@ -50,18 +57,30 @@ class _Sandboxes(WorkerPlugin):
 
     def setup(self, worker: Any) -> None:
         self.lock = threading.Lock()
-        self.free: list[Pool] = []
+        self.free: list[tuple[Pool, float]] = []  # (pool, when it was last used)
+        self.closed = threading.Event()
+        threading.Thread(target=self._reap, daemon=True).start()
 
     def teardown(self, worker: Any) -> None:
+        self.closed.set()
         with self.lock:
             pools, self.free = self.free, []
-        for pool in pools:
+        for pool, _ in pools:
             pool.close()
+
+    def _reap(self) -> None:
+        while not self.closed.wait(self.IDLE_SECONDS / 4):
+            now = time.monotonic()
+            with self.lock:
+                idle = [p for p, used in self.free if now - used > self.IDLE_SECONDS]
+                self.free = [(p, used) for p, used in self.free if p not in idle]
+            for pool in idle:
+                pool.close()
 
     @contextmanager
     def checkout(self) -> Iterator[Pool]:
         with self.lock:
-            pool = self.free.pop() if self.free else None
+            pool = self.free.pop()[0] if self.free else None
         if pool is None:
             pool = Pool(1, self.init, self.handle, self.memory_bytes, self.preload)
         try:
@@ -70,7 +89,10 @@ class _Sandboxes(WorkerPlugin):
             pool.close()
             raise
         with self.lock:
-            self.free.append(pool)
+            if not self.closed.is_set():
+                self.free.append((pool, time.monotonic()))
+                return
+        pool.close()  # the campaign ended while this chunk ran
 
 
 def run_chunk(plugin: str, init_args: tuple[Any, ...], chunk: list[Any],
