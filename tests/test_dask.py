@@ -12,11 +12,14 @@ import threading
 import time
 from pathlib import Path
 
+import psutil
+import pytest
 from cli_helpers import run_cli
-from dask_cluster import free_port
+from dask_cluster import dask_cluster, free_port
 from distributed import Client
 
 from mutagrad import analysis, campaign, subjects
+from mutagrad.engine.dask import SchedulerUnreachable
 from mutagrad.store import Store
 
 HERE = Path(__file__).parent
@@ -129,6 +132,37 @@ def test_the_driver_dies_and_resume_finishes_on_dask(tmp_path, dask_scheduler):
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()  # type: ignore[union-attr]
     trials = Store(db).trials(1)
     assert len(trials) == len({(t.mutant_id, t.case_index) for t in trials}) == 12 * 20
+
+
+def test_a_lost_scheduler_stops_the_campaign_and_resume_finishes_it(tmp_path):
+    """On a cluster of its own: its scheduler is killed mid-campaign."""
+    store = Store(str(tmp_path / "lost.db"))
+    with dask_cluster(1) as address:
+        port = address.rsplit(":", 1)[1]
+        scheduler = next(p for p in psutil.process_iter(["cmdline"])
+                         if "scheduler" in (cmd := " ".join(p.info["cmdline"] or []))
+                         and f"--port {port}" in cmd)
+        threading.Thread(target=_kill_when_stored, args=(store, scheduler)).start()
+        with pytest.raises(SchedulerUnreachable, match="lost the Dask scheduler"):
+            campaign.start(store, SLOW, campaign.Settings(cases=20), scheduler=address)
+    assert store.campaign(1).status == "interrupted"
+    assert 0 < len(store.trials(1)) < 12 * 20
+    with dask_cluster(1) as address:
+        campaign.resume(store, 1, scheduler=address)
+    trials = store.trials(1)
+    assert len(trials) == len({(t.mutant_id, t.case_index) for t in trials}) == 12 * 20
+
+
+def _kill_when_stored(store: Store, process: psutil.Process) -> None:
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            if len(store.trials(1)) > 40:
+                break
+        except Exception:  # noqa: BLE001, S110 - not created yet
+            pass
+        time.sleep(0.05)
+    process.kill()
 
 
 def test_killing_a_dask_worker_mid_campaign_loses_nothing(tmp_path, dask_scheduler):

@@ -21,6 +21,7 @@ import time
 import uuid
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
+from concurrent.futures import CancelledError
 from contextlib import contextmanager
 from typing import Any, Self
 
@@ -188,6 +189,11 @@ class DaskEngine:
                 except KilledWorker as e:  # it killed several workers: blame its tasks
                     events = [Failed(task, "died", f"its chunk killed Dask workers ({e})")
                               for task in chunk]
+                except CancelledError:
+                    raise SchedulerUnreachable(
+                        f"lost the Dask scheduler at {self.address}: finished trials are "
+                        "stored; resume the campaign (mutagrad run --resume) when a "
+                        "scheduler is back") from None
                 for event in events:
                     yield event
                     for future in send():  # tasks the caller submitted meanwhile
