@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import resource
 import sys
 import tempfile
 import time
@@ -29,13 +30,21 @@ from mutagrad.store import Store
 from mutagrad.subjects import load, mlp3
 
 
-def run_campaign(settings: campaign.Settings, scheduler: str | None = None) -> tuple[float, list]:
+def _cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_SELF)
+    return usage.ru_utime + usage.ru_stime
+
+
+def run_campaign(settings: campaign.Settings, scheduler: str | None = None,
+                 parent_cpu: list[float] | None = None) -> tuple[float, list]:
     """Wall time of the whole campaign (store included), and its trials."""
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(os.path.join(tmp, "bench.db"))
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), _cpu()
         cid = campaign.start(store, "mlp3", settings, scheduler=scheduler)
         elapsed = time.perf_counter() - start
+        if parent_cpu is not None:  # this process's share: planning, results, the store
+            parent_cpu.append((_cpu() - cpu) / elapsed)
         trials = sorted((t.mutant_id, t.case_index, t.strategy, t.epsilon, t.difference,
                          t.true_error, t.outcome) for t in store.trials(cid))
         store.close()
@@ -93,10 +102,12 @@ def main() -> None:
                                dashboard_address=None)
     best: dict[str, list[float]] = {"a1": [], "aN": [], "b": [], "c": [], "d": []}
     identical = True
+    parent: list[float] = []
     for _ in range(args.repeat):
         t, local = run_campaign(settings)
         best["a1"].append(t)
-        best["aN"].append(run_campaign(campaign.Settings(cases=args.cases, jobs=cores))[0])
+        best["aN"].append(run_campaign(campaign.Settings(cases=args.cases, jobs=cores),
+                                       parent_cpu=parent)[0])
         best["b"].append(run_naive(subject, backwards, naive_cases))
         best["c"].append(run_bare(backwards, cases))
         if cluster is not None:
@@ -120,6 +131,7 @@ def main() -> None:
     print(f"  a/b (1 worker): {a1 / b:.3f}   (campaign time as a fraction of the naive way)")
     print(f"  a/c (1 worker): {a1 / c:.2f}    target <= 1.5")
     print(f"  a/c ({cores} workers): {aN / c:.2f}")
+    print(f"  parent process CPU, {cores} workers: {min(parent):.0%} of one core")
     print(f"  {cores} workers / 1 worker: {a1 / aN:.2f}x    target >= 1.8")
     if best["d"]:
         d = min(best["d"])
