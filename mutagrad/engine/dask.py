@@ -196,8 +196,8 @@ class DaskEngine:
                         "scheduler is back") from None
                 for event in events:
                     yield event
-                    for future in send():  # tasks the caller submitted meanwhile
-                        pending.add(future)
+                    for more in send():  # tasks the caller submitted meanwhile
+                        pending.add(more)
         finally:
             for future in chunks:
                 future.cancel()
