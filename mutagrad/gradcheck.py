@@ -104,8 +104,9 @@ class Perturbed:
     J_minus: np.ndarray
 
 
-def _views(theta: np.ndarray, keys: tuple[str, ...],
-           shapes: tuple[tuple[int, ...], ...]) -> Params:
+def unflatten(theta: np.ndarray, keys: tuple[str, ...],
+              shapes: tuple[tuple[int, ...], ...]) -> Params:
+    """Views of a flat parameter vector as the named arrays (the inverse of ``flatten``)."""
     views: Params = {}
     start = 0
     for k, shape in zip(keys, shapes):
@@ -128,7 +129,7 @@ def perturbed_costs(cost: Callable[[Params], float], params: Params, keys: tuple
     validate_positive("epsilon", epsilon, "--epsilon")
     theta = flatten(params, keys)
     shapes = tuple(np.shape(params[k]) for k in keys)
-    views = _views(theta, keys, shapes)
+    views = unflatten(theta, keys, shapes)
     J_plus = np.empty(theta.size, dtype=np.float64)
     J_minus = np.empty(theta.size, dtype=np.float64)
     for i in range(theta.size):
@@ -191,7 +192,7 @@ def directional_derivatives(cost: Callable[[Params], float], params: Params,
     theta = flatten(params, keys)
     shapes = tuple(np.shape(params[k]) for k in keys)
     base = theta.copy()
-    views = _views(theta, keys, shapes)
+    views = unflatten(theta, keys, shapes)
     out = np.empty(len(directions), dtype=np.float64)
     for j, u in enumerate(directions):
         theta[:] = base + epsilon * u.astype(base.dtype)
@@ -221,7 +222,7 @@ def complex_step_gradient(cost: Callable[[Params], complex], params: Params,
     real = flatten(params, keys)
     theta = real.astype(np.complex64 if real.dtype == np.float32 else np.complex128)
     shapes = tuple(np.shape(params[k]) for k in keys)
-    views = _views(theta, keys, shapes)
+    views = unflatten(theta, keys, shapes)
     out = np.empty(theta.size, dtype=np.float64)
     for i in range(theta.size):
         original = theta[i]
@@ -355,7 +356,7 @@ def subgradient_at_kinks(cost: Callable[[Params], float], params: Params,
     u[np.asarray(kinks, dtype=int)] = 1.0
 
     def J(x: np.ndarray) -> float:
-        return float(cost(_views(x.astype(dtype), keys, shapes)))
+        return float(cost(unflatten(x.astype(dtype), keys, shapes)))
 
     base = J(theta)
     up, down = (J(theta + epsilon * u) - base) / epsilon, (base - J(theta - epsilon * u)) / epsilon

@@ -81,7 +81,7 @@ def test_scipy_equals_scipy_check_grad(name):
         x0 = ctx.theta().astype(np.float64)
 
         def func(x, dtype=dtype, ctx=ctx, case=case):
-            return subject.cost(base.unflatten(x.astype(dtype), ctx.keys, ctx.shapes), case)
+            return subject.cost(gradcheck.unflatten(x.astype(dtype), ctx.keys, ctx.shapes), case)
 
         g = _flat(subject, case)
         wrong = g + 1e-3 * np.random.default_rng(0).standard_normal(g.size)

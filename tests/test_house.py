@@ -11,6 +11,7 @@ import pytest
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from cli_helpers import run_cli
+from userfiles import with_backward
 
 from mutagrad import migrate
 from mutagrad.store import Base, Store
@@ -99,20 +100,7 @@ def test_export_to_a_missing_folder_is_one_line_exit_2(tmp_path, capsys):
     assert len(ran.err.strip().splitlines()) == 1
 
 
-RAISING = '''
-import numpy as np
-
-def init_params(rng):
-    return {"W1": rng.standard_normal((2, 3)), "b1": np.zeros((2, 1))}
-
-def forward_propagation_n(X, Y, parameters):
-    Z = parameters["W1"] @ X + parameters["b1"]
-    return float(np.sum(Z * Z)), (Z, X)
-
-def backward_propagation_n(X, Y, cache):
-    Z, X = cache
-    raise KeyError("dW9")
-'''
+RAISING = with_backward('    raise KeyError("dW9")\n')
 
 
 def test_a_backward_that_raises_is_the_users_error(tmp_path, capsys, monkeypatch):

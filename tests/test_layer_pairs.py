@@ -16,7 +16,8 @@ from mutagrad.pairs import coverage_warnings, layer, parse_constants, parse_grid
 from mutagrad.subjects import expand, load, parse_spec
 from mutagrad.trial import evaluate
 
-LAYERS = Path(__file__).parent / "data" / "cs231n_layers.py"
+# the README's example is the layers file under test (it has no adapter, as a user's)
+LAYERS = Path(__file__).parent.parent / "examples" / "cs231n" / "layers.py"
 
 # Shapes, constants and grids of the layers file, as a user fills them into pyproject.toml.
 CONFIG = textwrap.dedent("""\

@@ -12,6 +12,7 @@ import numpy as np
 from cli_helpers import run_cli
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from userfiles import with_backward
 
 from mutagrad import analysis, campaign, gradcheck, mutation
 from mutagrad import strategies as strategy
@@ -266,20 +267,7 @@ def test_no_real_bug_slips_through_is_printed_only_when_bugs_were_caught(tmp_pat
 
 # -- exit codes: one rule ------------------------------------------------------------------
 
-WRONG_SHAPE = '''
-import numpy as np
-
-def init_params(rng):
-    return {"W1": rng.standard_normal((2, 3)), "b1": np.zeros((2, 1))}
-
-def forward_propagation_n(X, Y, parameters):
-    Z = parameters["W1"] @ X + parameters["b1"]
-    return float(np.sum(Z * Z)), (Z, X)
-
-def backward_propagation_n(X, Y, cache):
-    Z, X = cache
-    return {"dW1": 2 * Z @ X.T, "db1": np.sum(2 * Z, axis=1)}
-'''
+WRONG_SHAPE = with_backward('    return {"dW1": 2 * Z @ X.T, "db1": np.sum(2 * Z, axis=1)}\n')
 
 
 def test_a_wrong_shape_from_the_users_backward_fails_the_check_in_every_command(
@@ -383,22 +371,10 @@ def test_the_gate_fails_when_the_original_fails_the_check(capsys):
     assert "the original backward fails the check on 4 case(s)" in ran.err
 
 
-NAN_BACKWARD = '''
-import numpy as np
-
-def init_params(rng):
-    return {"W1": rng.standard_normal((2, 3)), "b1": np.zeros((2, 1))}
-
-def forward_propagation_n(X, Y, parameters):
-    Z = parameters["W1"] @ X + parameters["b1"]
-    return float(np.sum(Z * Z)), (Z, X)
-
-def backward_propagation_n(X, Y, cache):
-    Z, X = cache
-    dW1 = 2 * Z @ X.T
-    dW1[1, 2] = np.nan
-    return {"dW1": dW1, "db1": np.sum(2 * Z, axis=1, keepdims=True)}
-'''
+NAN_BACKWARD = with_backward(
+    '    dW1 = 2 * Z @ X.T\n'
+    '    dW1[1, 2] = np.nan\n'
+    '    return {"dW1": dW1, "db1": np.sum(2 * Z, axis=1, keepdims=True)}\n')
 
 
 def test_check_json_is_strict_and_names_the_nan(tmp_path, capsys):

@@ -106,7 +106,8 @@ class Context:
 
     def J_flat(self, theta: np.ndarray) -> float:
         """J at a flat parameter vector, cast to the case's dtype first."""
-        return self.J(unflatten(np.asarray(theta, dtype=self.dtype), self.keys, self.shapes))
+        return self.J(gradcheck.unflatten(np.asarray(theta, dtype=self.dtype), self.keys,
+                                          self.shapes))
 
     def perturbed(self, step: float) -> gradcheck.Perturbed:
         """J(theta +- step e_i) for every entry, and J(theta): 2P + 1 forwards, once."""
@@ -134,17 +135,6 @@ class Context:
         return tuple(int(i) for i in precision.lossy_entries(
             p.J, p.J_plus, p.J_minus, step, self.rounding(), gradcheck.centered_from(p),
             self.dtype))
-
-
-def unflatten(theta: np.ndarray, keys: tuple[str, ...],
-              shapes: tuple[tuple[int, ...], ...]) -> Params:
-    out: Params = {}
-    start = 0
-    for k, shape in zip(keys, shapes):
-        size = math.prod(shape)
-        out[k] = theta[start:start + size].reshape(shape)
-        start += size
-    return out
 
 
 def case_seed(case: Case, salt: int) -> list[int]:
