@@ -9,7 +9,7 @@ import typer
 from rich.console import Console
 from rich.text import Text
 
-from mutagrad import config, gradcheck, mutation, pairs, report, subjects
+from mutagrad import checking, config, gradcheck, mutation, report, subjects
 from mutagrad import strategies as strategy_mod
 from mutagrad.cli_common import (
     CategoryOpt,
@@ -26,7 +26,6 @@ from mutagrad.cli_common import (
     subject_options,
 )
 from mutagrad.errors import CheckFailed, InvalidInput
-from mutagrad.subject import Case, Subject, jittered, validate
 
 
 @app.command("subjects")
@@ -79,67 +78,45 @@ def check(
     Example: mutagrad check mlp3 --epsilon 1e-6 --tolerance 2e-7
     """
     names = parse_list(strategy, str, "--strategy") or ("centered",)
-    checked = []
+    checked: list[checking.SubjectCheck] = []
     for spec in own.specs(subject):
         subj = load_warned(spec)
-        cases = [subj.case(seed, batch, dtype)] if seed is not None else subj.default_cases(
-            batch, dtype)
-        if jitter:
-            cases = [jittered(c) for c in cases]
-        warnings = pairs.coverage_warnings(cases) if subj.vary_batch else []
         try:
-            checked.append((subj, [_check_case(subj, c, names, epsilon, tolerance)
-                                   for c in cases], warnings))
+            checked.append(checking.check_subject(subj, names, epsilon, tolerance, seed, batch,
+                                                  dtype, jitter))
         except CheckFailed as e:  # a verdict on the user's backward: --json gets a document
             if not as_json:
                 raise
             emit_json({"subject": subj.name, "passed": False, "error": str(e)})
             raise typer.Exit(1) from None
-    passed = all(ok for _, results, _ in checked for _, _, ok in results)
-    if len(checked) == 1 and len(checked[0][1]) == 1:
-        result, others, ok = checked[0][1][0]
+    passed = all(c.passed for c in checked)
+    if len(checked) == 1 and len(checked[0].cases) == 1:
+        one = checked[0].cases[0]
         if as_json:
-            emit_json({**_check_json(result), "passed": ok,
-                       "strategies": [report.asdict(o) for o in others]})
+            emit_json({**_check_json(one.result), "passed": one.passed,
+                       "strategies": [report.asdict(o) for o in one.others]})
         else:
-            _render_one(result, others, names, top)
+            _render_one(one.result, list(one.others), names, top)
         raise typer.Exit(0 if passed else 1)
     if as_json:
         emit_json({"passed": passed, "subjects": [
-            {"subject": subj.name, "passed": all(ok for _, _, ok in results),
-             "warnings": warnings,
-             "cases": [{**_check_json(r), "passed": ok,
-                        "strategies": [report.asdict(o) for o in others]}
-                       for r, others, ok in results]}
-            for subj, results, warnings in checked]})
+            {"subject": c.subject, "passed": c.passed, "warnings": list(c.warnings),
+             "cases": [{**_check_json(k.result), "passed": k.passed,
+                        "strategies": [report.asdict(o) for o in k.others]}
+                       for k in c.cases]}
+            for c in checked]})
         raise typer.Exit(0 if passed else 1)
-    for subj, results, warnings in checked:
+    for c in checked:
         console().print(report.case_checks_table(
-            subj.name, [(r.case.label, r.difference, ok, "; ".join(
-                n for n in (r.kinks, r.precision) if n)) for r, _, ok in results]))
-        failed = [(r, others) for r, others, ok in results if not ok]
+            c.subject, [(k.result.case.label, k.result.difference, k.passed, "; ".join(
+                n for n in (k.result.kinks, k.result.precision) if n)) for k in c.cases]))
+        failed = [k for k in c.cases if not k.passed]
         if failed:
-            _render_one(*failed[0], names, top)
-        for warning in warnings:
-            Console(stderr=True, highlight=False).print(f"[yellow]warning: {subj.name}: "
+            _render_one(failed[0].result, list(failed[0].others), names, top)
+        for warning in c.warnings:
+            Console(stderr=True, highlight=False).print(f"[yellow]warning: {c.subject}: "
                                                         f"{warning}[/yellow]")
     raise typer.Exit(0 if passed else 1)
-
-
-def _check_case(subj: Subject, case: Case, names: tuple[str, ...], epsilon: float,
-                tolerance: float | None) -> tuple[gradcheck.CheckResult,
-                                                  list[strategy_mod.StrategyCheck], bool]:
-    validate(subj, case)
-    others = strategy_mod.check_all(subj, case, names, epsilon, tolerance) if (
-        names != ("centered",)) else []
-    if "centered" not in names and all(o.passed is None for o in others):
-        raise InvalidInput("; ".join(o.note or o.strategy for o in others)
-                           + ": nothing was checked")
-    result = gradcheck.check(subj, case, epsilon, gradcheck.DEFAULT_TOLERANCE
-                             if tolerance is None else tolerance)
-    passed = all(o.passed is not False for o in others) and (
-        "centered" not in names or result.passed)
-    return result, others, passed
 
 
 def _render_one(result: gradcheck.CheckResult, others: list[strategy_mod.StrategyCheck],

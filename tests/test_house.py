@@ -155,7 +155,7 @@ LAYERS: dict[str, int] = {
     "store": 2, "seedstyle": 2, "layer": 2, "layerstyle": 2, "pairs": 2, "config": 2,
     "strategies": 2, "subjects": 2,
     "trial": 3, "workers": 3, "engine": 3,
-    "campaign": 4, "analysis": 4, "sweep": 4, "plot": 4,
+    "campaign": 4, "analysis": 4, "checking": 4, "sweep": 4, "plot": 4,
     "report": 5, "stryker": 5,
     "cli_common": 6, "web": 6,
     "cli_check": 7, "cli_campaign": 7, "cli_sweep": 7, "cli_serve": 7, "cli": 8,
