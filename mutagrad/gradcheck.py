@@ -16,7 +16,7 @@ from dataclasses import dataclass
 import numpy as np
 
 from mutagrad.errors import GradientMismatch, InvalidInput
-from mutagrad.precision import describe_lossy, lossy_entries, rounding_error
+from mutagrad.precision import describe_lossy, entry_name, lossy_entries, rounding_error
 from mutagrad.subject import Case, Params, Subject
 
 DEFAULT_EPSILON = 1e-7
@@ -287,16 +287,9 @@ def describe_kinks(kinks: Sequence[int], keys: Sequence[str],
     """"the step of W1[2, 0] crosses a kink (+3 more)", or None."""
     if len(kinks) == 0:
         return None
-    flat = int(kinks[0])
-    for key, shape in zip(keys, shapes):
-        size = int(np.prod(shape))
-        if flat < size:
-            index = ", ".join(str(int(i)) for i in np.unravel_index(flat, shape))
-            more = f" (+{len(kinks) - 1} more)" if len(kinks) > 1 else ""
-            return (f"the step of {key}[{index}] crosses a kink{more}: the numerical "
-                    "gradient is not the derivative there")
-        flat -= size
-    return None
+    more = f" (+{len(kinks) - 1} more)" if len(kinks) > 1 else ""
+    return (f"the step of {entry_name(int(kinks[0]), keys, shapes)} crosses a kink{more}: "
+            "the numerical gradient is not the derivative there")
 
 
 def describe_clipping(grad: np.ndarray, numerical: np.ndarray, keys: Sequence[str],
@@ -321,17 +314,10 @@ def describe_clipping(grad: np.ndarray, numerical: np.ndarray, keys: Sequence[st
             and np.sign(numerical[i]) == np.sign(grad[i])]
     if not past:
         return None
-    flat = int(past[0])
-    for key, shape in zip(keys, shapes):
-        size = int(np.prod(shape))
-        if flat < size:
-            index = ", ".join(str(int(i)) for i in np.unravel_index(flat, shape))
-            more = f" (+{len(past) - 1} more)" if len(past) > 1 else ""
-            return (f"{key}[{index}] is clipped{more}: analytic exactly {grad[past[0]]:g}, "
-                    f"numerical {numerical[past[0]]:.6g}: the backward clips its gradient, "
-                    "so the check fails where the bound binds")
-        flat -= size
-    return None
+    more = f" (+{len(past) - 1} more)" if len(past) > 1 else ""
+    return (f"{entry_name(int(past[0]), keys, shapes)} is clipped{more}: analytic exactly "
+            f"{grad[past[0]]:g}, numerical {numerical[past[0]]:.6g}: the backward clips its "
+            "gradient, so the check fails where the bound binds")
 
 
 def subgradient_at_kinks(cost: Callable[[Params], float], params: Params,

@@ -67,14 +67,15 @@ def describe_lossy(entries: Sequence[int], keys: Sequence[str],
     None."""
     if len(entries) == 0:
         return None
-    where = _entry(int(entries[0]), keys, shapes)
+    where = entry_name(int(entries[0]), keys, shapes)
     more = f" (+{len(entries) - 1} more)" if len(entries) > 1 else ""
     return (f"the cost loses precision: rounding moves it by {error:.1e}, at least 1% of what "
             f"the step of {where}{more} changes it by, so the numerical gradient is not "
             "reliable there (cancellation, such as log(1 - A) with A near 1)")
 
 
-def _entry(flat: int, keys: Sequence[str], shapes: Sequence[tuple[int, ...]]) -> str:
+def entry_name(flat: int, keys: Sequence[str], shapes: Sequence[tuple[int, ...]]) -> str:
+    """The parameter entry at position ``flat`` of the flattened vector: "W1[2, 0]"."""
     for key, shape in zip(keys, shapes):
         size = int(np.prod(shape))
         if flat < size:
