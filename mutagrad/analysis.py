@@ -24,16 +24,24 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from mutagrad.errors import InvalidInput
 from mutagrad.store import Store
 from mutagrad.trial import ORIGINAL, Outcome, classify, classify_original, equivalence_floor
-from mutagrad.values import FIXED_OUTCOMES, CampaignInfo, CaseInfo, MutantInfo, doubtful
+from mutagrad.values import (
+    FIXED_OUTCOMES,
+    CampaignInfo,
+    CaseInfo,
+    Judging,
+    MutantInfo,
+    Status,
+    doubtful,
+)
 from mutagrad.values import TrialResult as TrialInfo
 
-STATUS_ORDER = ("detected", "missed", "shape", "nonfinite", "aliasing", "crashed", "timeout",
-                "indeterminate", "equivalent")
+BUG_STATUSES = ("detected", "missed")  # a real bug on a case the check can judge
 
 
 def wilson(k: int, n: int, z: float = 1.959964) -> tuple[float, float]:
@@ -75,15 +83,20 @@ def outcome_at(trial: TrialInfo, tolerance: float, dtype: str,
 
 @dataclass(frozen=True)
 class Verdict:
-    """One mutant over the campaign's cases, at one tolerance."""
+    """One mutant over the campaign's cases, at one tolerance.
+
+    ``detected``/``missed``: on how many cases; ``detected_on``/``missed_on``: which (their
+    labels, None when the report was made without them: see ``report``'s ``labels``)."""
 
     mutant: MutantInfo
     status: str
-    detected_on: tuple[str, ...]
-    missed_on: tuple[str, ...]
+    detected: int
+    missed: int
     cases: int
     kill_tolerance: float | None  # from this tolerance up, it is missed on some case
     error: str | None
+    detected_on: tuple[str, ...] | None = None
+    missed_on: tuple[str, ...] | None = None
 
 
 @dataclass(frozen=True)
@@ -128,14 +141,6 @@ class Report:
         return sum(o.outcome == Outcome.ALARM for o in self.original)
 
 
-def _status(outcomes: Sequence[Outcome]) -> str:
-    present = {o.value for o in outcomes}
-    for status in STATUS_ORDER:
-        if status in present:
-            return status
-    return "equivalent"
-
-
 def _row(group: str, verdicts: Sequence[Verdict]) -> GroupRow:
     count: dict[str, int] = defaultdict(int)
     for v in verdicts:
@@ -171,68 +176,91 @@ def pick_check(info: CampaignInfo, strategy: str | None,
     return strategy, next(e for e in epsilons if math.isclose(epsilon, e, rel_tol=1e-9))
 
 
-def verdicts(mutants: Sequence[MutantInfo], cases: Sequence[CaseInfo],
-             trials: Sequence[TrialInfo], tolerance: float,
-             alarm_cases: frozenset[int] = frozenset()) -> list[Verdict]:
-    """Each mutant's status at ``tolerance`` (trials already filtered to one check);
-    ``alarm_cases``: the cases on which the original fails that check."""
-    case_by_index = {c.index: c for c in cases}
-    per_mutant: dict[str, list[TrialInfo]] = defaultdict(list)
-    for t in trials:
-        per_mutant[t.mutant_id].append(t)
+def judging(info: CampaignInfo, cases: Sequence[CaseInfo], strategy: str, epsilon: float,
+            tolerance: float, shared_with: int | None = None) -> Judging:
+    """What the store needs to judge one check's trials at ``tolerance``."""
+    return Judging(strategy, epsilon, tolerance,
+                   {d: equivalence_floor(d) for d in {c.dtype for c in cases}}, shared_with)
+
+
+def verdicts(store: Store, info: CampaignInfo, cases: Sequence[CaseInfo], how: Judging,
+             labels: bool = False) -> list[Verdict]:
+    """Each mutant's status under ``how``, counted in the database; ``labels``: also the
+    cases each is detected and missed on (streamed, one mutant at a time)."""
+    tallies = {t.mutant_id: t for t in store.tally_mutants(info.id, how)}
+    on: dict[str, dict[str, list[str]]] = defaultdict(lambda: {"detected": [], "missed": []})
+    if labels:
+        label = {c.index: c.label for c in cases}
+        for mutant_id, index, outcome in store.judged_trials(info.id, how, BUG_STATUSES):
+            on[mutant_id][outcome].append(label[index])
     result = []
-    for m in mutants:
-        mine = per_mutant.get(m.mutant_id, [])
-        outcomes = [outcome_at(t, tolerance, case_by_index[t.case_index].dtype,
-                               t.case_index in alarm_cases) for t in mine]
-        bug_differences = [t.difference if t.difference is not None else math.inf
-                           for t, o in zip(mine, outcomes) if o in (Outcome.DETECTED, Outcome.MISSED)]
-        labels = [case_by_index[t.case_index].label for t in mine]
-        error = next((t.error for t in mine if t.error), None)
+    for m in store.mutants(info.id):
+        t = tallies.get(m.mutant_id)
+        found = on.get(m.mutant_id, {"detected": [], "missed": []})
         result.append(Verdict(
-            m, _status(outcomes) if mine else "pending",
-            tuple(lbl for lbl, o in zip(labels, outcomes) if o == Outcome.DETECTED),
-            tuple(lbl for lbl, o in zip(labels, outcomes) if o == Outcome.MISSED),
-            len(mine), min(bug_differences) if bug_differences else None, error))
+            m, t.status if t else "pending", t.detected if t else 0, t.missed if t else 0,
+            t.trials if t else 0, t.kill_tolerance if t else None, t.error if t else None,
+            tuple(found["detected"]) if labels else None,
+            tuple(found["missed"]) if labels else None))
     return result
 
 
 def report(store: Store, ref: str | int | None = None, tolerance: float | None = None,
            strategy: str | None = None, epsilon: float | None = None,
-           by: str = "category", only_cases: frozenset[CaseKey] | None = None) -> Report:
+           by: str = "category", shared_with: int | None = None,
+           labels: bool = False) -> Report:
     """Which bugs the check catches in a stored campaign, at any tolerance.
 
-    ``only_cases`` keeps the cases with these (seed, batch, dtype) keys (``compare`` judges
-    two campaigns on the cases they share)."""
+    The trials are judged and counted in the database (``Store.tally_mutants``): memory
+    holds the mutants and the cases, never the trials. ``shared_with``: only the cases
+    (seed, batch, dtype) that campaign also ran (``compare``). ``labels``: each verdict
+    also lists the cases it is detected and missed on (the JSON reports need them).
+    """
     if by not in ("category", "operator"):
         raise InvalidInput(f"group by category or operator, not {by!r}", parameter="by")
     info = store.campaign(ref)
     strategy, epsilon = pick_check(info, strategy, epsilon)
+    epsilon = store.stored_epsilon(info.id, strategy, epsilon)
     tolerance = tolerance if tolerance is not None else run_tolerance(info, strategy)
     if not (tolerance > 0):
         raise InvalidInput(f"tolerance must be positive, got {tolerance}", parameter="tolerance")
     cases = store.cases(info.id)
-    if only_cases is not None:
-        cases = [c for c in cases if case_key(c) in only_cases]
-    kept = {c.index for c in cases}
-    trials = [t for t in store.trials(info.id)
-              if t.strategy == strategy and math.isclose(t.epsilon, epsilon, rel_tol=1e-9)
-              and t.case_index in kept]
-    dtype = {c.index: c.dtype for c in cases}
-    alarm_cases = frozenset(t.case_index for t in trials if t.mutant_id == ORIGINAL
-                            and outcome_at(t, tolerance, dtype[t.case_index]) == Outcome.ALARM)
-    found = verdicts(store.mutants(info.id), cases,
-                     [t for t in trials if t.mutant_id != ORIGINAL], tolerance, alarm_cases)
+    if shared_with is not None:
+        shared = {case_key(c) for c in store.cases(shared_with)}
+        cases = [c for c in cases if case_key(c) in shared]
+    how = judging(info, cases, strategy, epsilon, tolerance, shared_with)
+    found = verdicts(store, info, cases, how, labels)
     groups: dict[str, list[Verdict]] = defaultdict(list)
     for v in found:
         groups[getattr(v.mutant, by)].append(v)
-    labels = {c.index: c.label for c in cases}
-    original = tuple(OriginalCase(labels[t.case_index], t.difference,
-                                  outcome_at(t, tolerance, dtype[t.case_index]).value, t.note)
-                     for t in sorted(trials, key=lambda t: t.case_index)
-                     if t.mutant_id == ORIGINAL)
+    kept = {c.index: c for c in cases}
+    original = tuple(
+        OriginalCase(kept[t.case_index].label, t.difference,
+                     outcome_at(t, tolerance, kept[t.case_index].dtype).value, t.note)
+        for t in sorted(store.trials(info.id, ORIGINAL), key=lambda t: t.case_index)
+        if t.strategy == strategy and t.epsilon == epsilon and t.case_index in kept)
     return Report(info, tolerance, strategy, epsilon, by, tuple(found),
                   tuple(_row(g, vs) for g, vs in groups.items()), _row("total", found), original)
+
+
+def summary(r: Report) -> dict[str, Any]:
+    """A campaign's counts at its own tolerance, as stored when it stops (JSON values)."""
+    return {"strategy": r.strategy, "epsilon": r.epsilon, "tolerance": r.tolerance,
+            "cases": len(r.original), "alarms": r.alarms, "total": asdict(r.total),
+            "groups": [asdict(g) for g in r.groups]}
+
+
+def store_summary(store: Store, campaign_id: int) -> None:
+    """Store the campaign's summary (``history`` reads it instead of judging its trials)."""
+    store.set_summary(campaign_id, summary(report(store, campaign_id)))
+
+
+def summarised(store: Store, info: CampaignInfo) -> dict[str, Any]:
+    """The stored summary; computed now for a campaign still running, or stored by a
+    mutagrad older than summaries."""
+    if info.summary is not None and info.status != Status.RUNNING:
+        return info.summary
+    return summary(report(store, info.id))
 
 
 @dataclass(frozen=True)
@@ -301,7 +329,7 @@ class Comparison:
 
 
 def compare(store: Store, first: str | int, second: str | int,
-            tolerance: float | None = None) -> Comparison:
+            tolerance: float | None = None, labels: bool = False) -> Comparison:
     """Mutants whose status differs between two campaigns (ids are stable across them);
     a mutant present in only one shows as ``absent`` in the other.
 
@@ -334,8 +362,10 @@ def compare(store: Store, first: str | int, second: str | int,
             warnings.append(f"the campaigns ran different {what} ({', '.join(map(str, in_a))} "
                             f"vs {', '.join(map(str, in_b))}): compared on {strategies[0]}, "
                             f"epsilon {epsilons[0]:g}")
-    a = report(store, info_a.id, tolerance, strategies[0], epsilons[0], only_cases=common)
-    b = report(store, info_b.id, tolerance, strategies[0], epsilons[0], only_cases=common)
+    a = report(store, info_a.id, tolerance, strategies[0], epsilons[0], shared_with=info_b.id,
+               labels=labels)
+    b = report(store, info_b.id, tolerance, strategies[0], epsilons[0], shared_with=info_a.id,
+               labels=labels)
     before = {v.mutant.mutant_id: v for v in a.verdicts}
     after = {v.mutant.mutant_id: v for v in b.verdicts}
     changes = []
@@ -359,15 +389,17 @@ class SuiteReport:
         return sum(r.alarms for r in self.reports)
 
 
-def suite(store: Store, name: str, tolerance: float | None = None) -> SuiteReport:
-    """The latest campaign of each subject run under the suite name ``name``."""
+def suite(store: Store, name: str, tolerance: float | None = None,
+          labels: bool = False) -> SuiteReport:
+    """The latest campaign of each subject run under the suite name ``name`` (``labels``:
+    as for ``report``)."""
     latest: dict[str, CampaignInfo] = {}
     for info in store.campaigns():
         if info.name == name and info.subject not in latest:
             latest[info.subject] = info
     if not latest:
         raise InvalidInput(f"no campaign named {name!r}: see 'mutagrad history'")
-    reports = tuple(report(store, info.id, tolerance)
+    reports = tuple(report(store, info.id, tolerance, labels=labels)
                     for info in sorted(latest.values(), key=lambda i: i.id))
     everything = [v for r in reports for v in r.verdicts]
     return SuiteReport(name, reports, _row("total", everything))

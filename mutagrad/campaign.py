@@ -22,7 +22,7 @@ from typing import Any
 
 import numpy as np
 
-from mutagrad import __version__, explore, gradcheck, mutation, subjects
+from mutagrad import __version__, analysis, explore, gradcheck, mutation, subjects
 from mutagrad import strategies as strategy
 from mutagrad.engine import Done, Engine, open_engine
 from mutagrad.errors import InvalidInput, MutagradError
@@ -409,9 +409,11 @@ def _execute(store: Store, campaign_id: int, subject: Subject, spec: SubjectSpec
         _run_mutants(mutants, data, done, settings, spec, buffer, flush, on_progress, pool,
                      explorations, lambda m, found: store.set_hidden_by(campaign_id, m, found))
         flush(force=True)
+        analysis.store_summary(store, campaign_id)
         store.set_status(campaign_id, Status.FINISHED, finished=True)
     except KeyboardInterrupt:
         flush(force=True)
+        _summarise_stopped(store, campaign_id)
         store.set_status(campaign_id, Status.INTERRUPTED)
         raise CampaignInterrupted(
             f"interrupted: finished trials are stored; resume with "
@@ -421,8 +423,18 @@ def _execute(store: Store, campaign_id: int, subject: Subject, spec: SubjectSpec
         raise
     except BaseException:
         flush(force=True)
+        _summarise_stopped(store, campaign_id)
         store.set_status(campaign_id, Status.INTERRUPTED)
         raise
+
+
+def _summarise_stopped(store: Store, campaign_id: int) -> None:
+    """The summary of a campaign cut short; what stopped it is the error to report, so a
+    summary that cannot be made now is left to ``history`` to compute."""
+    try:
+        analysis.store_summary(store, campaign_id)
+    except Exception:  # noqa: BLE001, S110 - the original error is being raised
+        pass
 
 
 class _Explorer:

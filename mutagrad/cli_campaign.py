@@ -32,7 +32,7 @@ from mutagrad.cli_common import (
 )
 from mutagrad.errors import InvalidInput
 from mutagrad.store import Store
-from mutagrad.values import Settings
+from mutagrad.values import STATUS_ORDER, Settings
 
 DEFAULTS = Settings()  # the one place defaults live; shown in --help
 
@@ -139,13 +139,13 @@ def run(
             ran = campaign.run_all(store, specs, settings, name, on_progress,
                                    "mutants" if export_mutants else None, scheduler)
     if ran.suite is not None:
-        whole = analysis.suite(store, ran.suite)
+        whole = analysis.suite(store, ran.suite, labels=as_json)
         if as_json:
             emit_json(report.suite_json(whole))
         else:
             console().print(report.suite_report(whole))
         raise typer.Exit(gate(whole.total.rate, fail_under, whole.alarms))
-    result = analysis.report(store, ran.campaigns[-1])
+    result = analysis.report(store, ran.campaigns[-1], labels=as_json)
     _render_results(result, None, as_json)
     raise typer.Exit(gate(result.total.rate, fail_under, result.alarms))
 
@@ -188,17 +188,17 @@ def results(
 
     Example: mutagrad results --tolerance 1e-5 --only missed
     """
-    if only is not None and only not in analysis.STATUS_ORDER:
-        raise InvalidInput(f"--only takes one of {', '.join(analysis.STATUS_ORDER)}")
+    if only is not None and only not in STATUS_ORDER:
+        raise InvalidInput(f"--only takes one of {', '.join(STATUS_ORDER)}")
     if suite is not None:
-        whole = analysis.suite(Store(db, create=False), suite, tolerance)
+        whole = analysis.suite(Store(db, create=False), suite, tolerance, labels=as_json)
         if as_json:
             emit_json(report.suite_json(whole))
         else:
             console().print(report.suite_report(whole))
         raise typer.Exit(gate(whole.total.rate, fail_under, whole.alarms))
     result = analysis.report(Store(db, create=False), campaign_ref, tolerance, strategy,
-                             epsilon, by)
+                             epsilon, by, labels=as_json)
     _render_results(result, only, as_json)
     raise typer.Exit(gate(result.total.rate, fail_under, result.alarms))
 
@@ -235,9 +235,7 @@ def history(
     Example: mutagrad history --subject mlp3 --limit 5
     """
     store = Store(db, create=False)
-    rows = []
-    for info in store.campaigns(subject, limit):
-        rows.append((info, analysis.report(store, info.id)))
+    rows = [(info, analysis.summarised(store, info)) for info in store.campaigns(subject, limit)]
     if as_json:
         emit_json(report.history_json(rows))
         return

@@ -148,10 +148,10 @@ def verdicts_table(title: str, verdicts: Sequence[Verdict]) -> Table:
         table.add_column(column, overflow="fold", no_wrap=column != "change")
     for v in verdicts:
         m = v.mutant
-        real = len(v.detected_on) + len(v.missed_on)
+        real = v.detected + v.missed
         table.add_row(Text(m.mutant_id), Text(m.operator), str(m.line),
                       Text(short_change(m.original, m.replacement)), v.status,
-                      f"{len(v.detected_on)}/{real}" if real else "-", _num(v.kill_tolerance))
+                      f"{v.detected}/{real}" if real else "-", _num(v.kill_tolerance))
     return table
 
 
@@ -230,6 +230,9 @@ def closest_calls(r: Report, n: int = 5) -> list[Verdict]:
 
 
 def verdict_json(v: Verdict) -> dict[str, Any]:
+    """A verdict as JSON; its report must have been made with ``labels=True``."""
+    if v.detected_on is None or v.missed_on is None:
+        raise ValueError("verdict_json needs a report made with labels=True")
     return {**asdict(v.mutant), "status": v.status, "detected_on": list(v.detected_on),
             "missed_on": list(v.missed_on), "kill_tolerance": v.kill_tolerance,
             "error": v.error}
@@ -237,7 +240,8 @@ def verdict_json(v: Verdict) -> dict[str, Any]:
 
 def campaign_json(c: CampaignInfo) -> dict[str, Any]:
     """A campaign as JSON: its plan under ``config``, as it is stored."""
-    data = {k: v for k, v in asdict(c).items() if k not in ("settings", "spec", "unsupported")}
+    data = {k: v for k, v in asdict(c).items()
+            if k not in ("settings", "spec", "unsupported", "summary")}
     data["config"] = plan_config(c.settings, c.spec, c.unsupported)
     data["status"] = c.status.value
     data["started_at"] = c.started_at.isoformat()
@@ -288,15 +292,17 @@ def mutant_json(r: MutantReport) -> dict[str, Any]:
                        for t, o in zip(r.trials, r.outcomes)]}
 
 
-def history_table(rows: Sequence[tuple[CampaignInfo, Report | None]]) -> Table:
+def history_table(rows: Sequence[tuple[CampaignInfo, dict[str, Any] | None]]) -> Table:
+    """Campaigns with their summaries (``analysis.summary``; None: none to show)."""
     table = new_table("Campaigns")
     for column in ("id", "name", "started", "subject", "mutants", "cases", "detected", "status"):
         table.add_column(column, no_wrap=column in ("started", "detected", "status"))
-    for c, r in rows:
+    for c, s in rows:
+        rate = s["total"]["rate"] if s else None
         table.add_row(str(c.id), Text(c.name or ""), c.started_at.strftime("%m-%d %H:%M"),
-                      Text(c.subject), str(r.total.mutants) if r else "-",
-                      str(len(r.original)) if r else "-",
-                      f"{r.total.rate:.0%}" if r and r.total.rate is not None else "-", c.status)
+                      Text(c.subject), str(s["total"]["mutants"]) if s else "-",
+                      str(s["cases"]) if s else "-",
+                      f"{rate:.0%}" if rate is not None else "-", c.status)
     return table
 
 
@@ -556,10 +562,11 @@ def report_json(r: Report) -> dict[str, Any]:
             "closest_calls": [verdict_json(v) for v in closest_calls(r)]}
 
 
-def history_json(rows: Sequence[tuple[CampaignInfo, Report | None]]) -> list[dict[str, Any]]:
-    return [{**campaign_json(c), "mutants": r.total.mutants if r else None,
-             "cases": len(r.original) if r else None,
-             "detection_rate": r.total.rate if r else None} for c, r in rows]
+def history_json(rows: Sequence[tuple[CampaignInfo, dict[str, Any] | None]]
+                 ) -> list[dict[str, Any]]:
+    return [{**campaign_json(c), "mutants": s["total"]["mutants"] if s else None,
+             "cases": s["cases"] if s else None,
+             "detection_rate": s["total"]["rate"] if s else None} for c, s in rows]
 
 
 def epsilon_detection_json(info: CampaignInfo,

@@ -7,6 +7,7 @@ one unit of work (one transaction). The URL is any SQLAlchemy URL; SQLite (the d
 
 from __future__ import annotations
 
+import math
 import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
@@ -16,6 +17,8 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
+    ColumnElement,
     Float,
     ForeignKey,
     Index,
@@ -26,23 +29,32 @@ from sqlalchemy import (
     create_engine,
     delete,
     event,
+    exists,
+    false,
     func,
     insert,
     inspect,
+    or_,
     select,
     update,
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, aliased, mapped_column, sessionmaker
 
 from mutagrad import migrate
 from mutagrad.errors import InvalidInput, MutagradError
 from mutagrad.values import (
+    FIXED_OUTCOMES,
+    ORIGINAL,
+    STATUS_ORDER,
     CampaignInfo,
     CaseInfo,
+    Judging,
     MutantInfo,
+    MutantTally,
     Status,
+    doubtful,
     read_plan,
 )
 from mutagrad.values import TrialResult as TrialInfo  # one trial, as stored and as computed
@@ -91,6 +103,7 @@ class _Campaign(Base):
     pid: Mapped[int]
     original_alarms: Mapped[int] = mapped_column(default=0)
     note: Mapped[str | None] = mapped_column(Text)
+    summary: Mapped[dict[str, Any] | None] = mapped_column(JSON)
 
 
 class _Mutant(Base):
@@ -125,6 +138,9 @@ class _Trial(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "mutant_id", "case_index", "strategy", "epsilon"),
         Index("ix_trials_campaign_outcome", "campaign_id", "outcome"),
+        # one check's trials of a campaign, mutant by mutant: what every report groups by
+        Index("ix_trials_check", "campaign_id", "strategy", "epsilon", "mutant_id",
+              "case_index"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
@@ -138,6 +154,8 @@ class _Trial(Base):
     error: Mapped[str | None] = mapped_column(Text)
     elapsed: Mapped[float] = mapped_column(Float)
     note: Mapped[str | None] = mapped_column(Text)
+    # the note puts the check in doubt on this case (values.doubtful), as SQL can read it
+    doubtful: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
 
 
 _MUTANT_FIELDS = tuple(MutantInfo.__dataclass_fields__)
@@ -285,8 +303,8 @@ class Store:
 
     def add_trials(self, campaign_id: int, trials: Iterable[Any]) -> None:
         """Insert finished trials (any objects with TrialInfo's fields) in one transaction."""
-        rows = [{"campaign_id": campaign_id, **{f: getattr(t, f) for f in _TRIAL_FIELDS}}
-                for t in trials]
+        rows = [{"campaign_id": campaign_id, "doubtful": doubtful(t.note),
+                 **{f: getattr(t, f) for f in _TRIAL_FIELDS}} for t in trials]
         if not rows:
             return
         try:
@@ -319,7 +337,7 @@ class Store:
         settings, spec, unsupported = read_plan(dict(row.config), row.subject)
         return CampaignInfo(row.id, row.name, row.subject, row.source_hash, settings, spec,
                             unsupported, row.tool_version, row.started_at, row.finished_at,
-                            status, row.original_alarms, row.note)
+                            status, row.original_alarms, row.note, row.summary)
 
     def campaign(self, ref: str | int | None = None) -> CampaignInfo:
         """A campaign by id or name; ``None`` is the latest."""
@@ -371,6 +389,76 @@ class Store:
         with _reading(self.url), self.Session() as s:
             return [TrialInfo(*row) for row in s.execute(query)]
 
+    # -- judging in the database (mutagrad.analysis states the rules) ------------------
+
+    def stored_epsilon(self, campaign_id: int, strategy: str, epsilon: float) -> float:
+        """The epsilon exactly as stored with the trials (the plan's may differ in the last
+        bits after a round trip); ``epsilon`` itself when no trial has it yet."""
+        query = (select(_Trial.epsilon).where(_Trial.campaign_id == campaign_id,
+                                              _Trial.mutant_id == ORIGINAL,
+                                              _Trial.strategy == strategy)
+                 .distinct())
+        with _reading(self.url), self.Session() as s:
+            stored = list(s.scalars(query))
+        return next((e for e in stored if abs(e - epsilon) <= 1e-9 * abs(epsilon)), epsilon)
+
+    def tally_mutants(self, campaign_id: int, judging: Judging) -> list[MutantTally]:
+        """Each mutant's trials of one check, judged and counted in one query (mutants
+        with no trial yet are absent)."""
+        t, rank = _Trial, _rank(campaign_id, judging)
+        decided = rank <= STATUS_ORDER.index("missed")
+        counted = (select(t.mutant_id.label("mutant_id"), func.min(rank).label("rank"),
+                          func.count().label("trials"),
+                          func.sum(case((rank == 0, 1), else_=0)).label("detected"),
+                          func.sum(case((rank == 1, 1), else_=0)).label("missed"),
+                          func.min(case((decided, t.difference))).label("kill"),
+                          func.sum(case((decided & t.difference.is_(None), 1), else_=0))
+                          .label("unbounded"),
+                          func.min(case((t.error.is_not(None), t.case_index)))
+                          .label("first_error"))
+                   .select_from(t).join(_Case, _case_of(t))
+                   .where(*_judged_trials(campaign_id, judging), t.mutant_id != ORIGINAL)
+                   .group_by(t.mutant_id).subquery())
+        other = aliased(_Trial)
+        error = (select(other.error).where(other.campaign_id == campaign_id,
+                                           other.mutant_id == counted.c.mutant_id,
+                                           other.strategy == judging.strategy,
+                                           other.epsilon == judging.epsilon,
+                                           other.case_index == counted.c.first_error)
+                 .scalar_subquery())
+        query = select(counted.c.mutant_id, counted.c.rank, counted.c.trials,
+                       counted.c.detected, counted.c.missed, counted.c.kill,
+                       counted.c.unbounded, error)
+        with _reading(self.url), self.Session() as s:
+            return [MutantTally(mutant_id, STATUS_ORDER[rank], trials, detected, missed,
+                                kill if kill is not None else (math.inf if unbounded else None),
+                                error)
+                    for mutant_id, rank, trials, detected, missed, kill, unbounded, error
+                    in s.execute(query)]
+
+    def judged_trials(self, campaign_id: int, judging: Judging,
+                      statuses: Sequence[str] = STATUS_ORDER) -> Iterator[tuple[str, int, str]]:
+        """(mutant id, case index, outcome) of one check's mutant trials whose outcome is
+        in ``statuses``, by mutant and case, streamed in chunks."""
+        t, rank = _Trial, _rank(campaign_id, judging)
+        query = (select(t.mutant_id, t.case_index, rank).select_from(t)
+                 .join(_Case, _case_of(t))
+                 .where(*_judged_trials(campaign_id, judging), t.mutant_id != ORIGINAL,
+                        rank.in_([STATUS_ORDER.index(x) for x in statuses]))
+                 .order_by(t.mutant_id, t.case_index))
+        with _reading(self.url), self.Session() as s:
+            for mutant_id, index, r in s.execute(query.execution_options(yield_per=_CHUNK)):
+                yield mutant_id, index, STATUS_ORDER[r]
+
+    def set_summary(self, campaign_id: int, summary: dict[str, Any]) -> None:
+        """Store a campaign's counts at its own tolerance (``history`` reads only these)."""
+        try:
+            with self.Session.begin() as s:
+                s.execute(update(_Campaign).where(_Campaign.id == campaign_id)
+                          .values(summary=summary))
+        except SQLAlchemyError as e:
+            raise StoreError(f"cannot update campaign {campaign_id}: {_first_line(e)}") from e
+
     def set_hidden_by(self, campaign_id: int, mutant_id: str, hidden_by: str) -> None:
         """Record what the exploratory cases found for a mutant."""
         try:
@@ -391,6 +479,13 @@ class Store:
         with _reading(self.url), self.Session() as s:
             return set(s.scalars(query))
 
+    def done_count(self, campaign_id: int) -> int:
+        """How many (mutant id, case index) pairs have their trials stored (counted in SQL)."""
+        pairs = (select(_Trial.mutant_id, _Trial.case_index)
+                 .where(_Trial.campaign_id == campaign_id).distinct().subquery())
+        with _reading(self.url), self.Session() as s:
+            return int(s.scalar(select(func.count()).select_from(pairs)) or 0)
+
     def done_keys(self, campaign_id: int) -> set[tuple[str, int]]:
         """(mutant id, case index) pairs that already have their trials stored."""
         with _reading(self.url), self.Session() as s:
@@ -398,6 +493,54 @@ class Store:
                              .where(_Trial.campaign_id == campaign_id).distinct())
             return {(m, c) for m, c in rows}
 
+
+_CHUNK = 10_000  # rows per fetch when a query streams
+
+
+def _case_of(t: type[_Trial]) -> ColumnElement[bool]:
+    return (_Case.campaign_id == t.campaign_id) & (_Case.index == t.case_index)
+
+
+def _judged_trials(campaign_id: int, judging: Judging) -> list[ColumnElement[bool]]:
+    """The WHERE clauses that pick one check's trials of a campaign (and its shared cases)."""
+    t = _Trial
+    where = [t.campaign_id == campaign_id, t.strategy == judging.strategy,
+             t.epsilon == judging.epsilon]
+    if judging.shared_with is not None:
+        other = aliased(_Case)
+        shared = exists().where(other.campaign_id == judging.shared_with,
+                                other.batch == _Case.batch, other.dtype == _Case.dtype,
+                                other.seed.is_not_distinct_from(_Case.seed))
+        mine = select(_Case.index).where(_Case.campaign_id == campaign_id, shared)
+        where.append(t.case_index.in_(mine))
+    return where
+
+
+def _rank(campaign_id: int, judging: Judging) -> ColumnElement[int]:
+    """A mutant trial's outcome at the judging's tolerance, as its place in STATUS_ORDER.
+
+    The rules of ``analysis.outcome_at`` (its docstring states them): an outcome that does
+    not depend on the tolerance is kept; a true error that overflowed is nonfinite; at or
+    under the dtype's floor, equivalent; on a case where the check cannot be trusted (the
+    trial's note, or the original alarms there at this tolerance), indeterminate; else
+    detected when the difference (NULL: infinite) is over the tolerance, missed when not.
+    Needs the trial's case joined (its dtype).
+    """
+    t, o = _Trial, aliased(_Trial)
+    fixed = sorted(FIXED_OUTCOMES)
+    alarms = select(o.case_index).where(
+        o.campaign_id == campaign_id, o.mutant_id == ORIGINAL, o.strategy == judging.strategy,
+        o.epsilon == judging.epsilon, o.outcome.not_in(fixed),
+        or_(o.difference.is_(None), o.difference > judging.tolerance))
+    floor = case(judging.floors, value=_Case.dtype, else_=0.0) if judging.floors else 0.0
+    place = {name: i for i, name in enumerate(STATUS_ORDER)}
+    return case(
+        (t.outcome.in_(fixed), case({x: place[x] for x in fixed}, value=t.outcome)),
+        (t.true_error.is_(None), place["nonfinite"]),
+        (t.true_error <= floor, place["equivalent"]),
+        (t.doubtful | t.case_index.in_(alarms), place["indeterminate"]),
+        (t.difference.is_(None) | (t.difference > judging.tolerance), place["detected"]),
+        else_=place["missed"])
 
 def _first_line(error: BaseException) -> str:
     """SQLAlchemy's messages run to several lines (the SQL, a link): the first says it."""

@@ -91,11 +91,11 @@ def _location(location: str, line: int, original: str) -> dict[str, Any]:
 
 def _reason(v: analysis.Verdict) -> str:
     if v.status == "detected":
-        real = len(v.detected_on) + len(v.missed_on)
+        real = v.detected + v.missed
         tol = f"; kill tolerance {v.kill_tolerance:.3e}" if v.kill_tolerance is not None else ""
-        return f"detected on {len(v.detected_on)} of {real} cases where it is a bug{tol}"
+        return f"detected on {v.detected} of {real} cases where it is a bug{tol}"
     if v.status == "missed":
-        return f"missed on {len(v.missed_on)} cases: {', '.join(v.missed_on)}"
+        return f"missed on {v.missed} cases: {', '.join(v.missed_on or ())}"
     if v.status == "equivalent":
         return "equivalent: the gradient equals the original's up to rounding on every case"
     return f"{v.status}: {v.error}" if v.error else v.status
@@ -104,7 +104,7 @@ def _reason(v: analysis.Verdict) -> str:
 def report(store: Store, ref: str | int | None = None,
            tolerance: float | None = None) -> dict[str, Any]:
     """A stored campaign as a mutation-testing-report-schema document (version 2)."""
-    r = analysis.report(store, ref, tolerance)
+    r = analysis.report(store, ref, tolerance, labels=True)
     info = r.campaign
     text = source_text(info)
     cases = store.cases(info.id)
@@ -122,7 +122,7 @@ def report(store: Store, ref: str | int | None = None,
             "location": _location(m.location, m.line, m.original),
             "status": STATUS.get(v.status, "RuntimeError"),
             "statusReason": _reason(v),
-            "killedBy": [index[label] for label in v.detected_on if label in index],
+            "killedBy": [index[label] for label in v.detected_on or () if label in index],
             "coveredBy": [str(c.index) for c in cases] if v.cases else [],
             "testsCompleted": v.cases,
         })

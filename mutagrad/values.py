@@ -46,6 +46,10 @@ def doubtful(note: str | None) -> bool:
     """Whether a trial's note says the check itself cannot be trusted on its case."""
     return note is not None and any(not part.startswith(OWN_COST_NOTE)
                                     for part in note.split("; "))
+# A mutant's status over its cases is the first of these that any of its trials shows
+# (mutagrad.analysis); the store ranks trials in this order to aggregate them in SQL.
+STATUS_ORDER = ("detected", "missed", "shape", "nonfinite", "aliasing", "crashed", "timeout",
+                "indeterminate", "equivalent")
 # Outcomes that do not depend on the tolerance: re-judging stored numbers keeps them.
 FIXED_OUTCOMES = frozenset({Outcome.CRASHED, Outcome.TIMEOUT, Outcome.NONFINITE, Outcome.SHAPE,
                             Outcome.ALIASING})
@@ -211,6 +215,7 @@ class CampaignInfo:
     status: Status
     original_alarms: int
     note: str | None
+    summary: dict[str, Any] | None = None  # counts at its tolerance, stored when it stopped
 
 
 def plan_config(settings: Settings, spec: SubjectSpec,
@@ -226,3 +231,38 @@ def read_plan(config: dict[str, Any],
     spec = config.get("subject") or {"target": subject}
     return (Settings.from_config(config), SubjectSpec.from_config(spec),
             dict(config.get("unsupported") or {}))
+
+
+@dataclass(frozen=True)
+class Judging:
+    """Which stored trials a report judges, and how (the store aggregates them in SQL).
+
+    One check (``strategy`` at ``epsilon``, the value stored with the trials) at
+    ``tolerance``; ``floors`` maps each case dtype to its equivalence floor (true errors at
+    or under it are rounding); ``shared_with``: only the cases (seed, batch, dtype) that
+    campaign also ran.
+    """
+
+    strategy: str
+    epsilon: float
+    tolerance: float
+    floors: dict[str, float]
+    shared_with: int | None = None
+
+
+@dataclass(frozen=True)
+class MutantTally:
+    """One mutant's trials under a ``Judging``, counted by the store.
+
+    ``status`` is the first of ``STATUS_ORDER`` any trial shows; ``kill_tolerance`` the
+    smallest difference among its decidable real-bug trials (inf when one has none
+    stored), None when it has none; ``error`` the first stored error by case index.
+    """
+
+    mutant_id: str
+    status: str
+    trials: int
+    detected: int
+    missed: int
+    kill_tolerance: float | None
+    error: str | None

@@ -248,7 +248,7 @@ def test_the_pool_ties_give_indeterminate_not_a_perfect_score(tmp_path):
     # seeds 8 to 15 of the pool subject repeat values: max pooling meets ties
     cid = campaign.start(store, "pool", Settings(seed=8, cases=4, batches=(2,), jobs=2,
                                                  categories=("index",)))
-    r = analysis.report(store, cid)
+    r = analysis.report(store, cid, labels=True)
     tied = [o for o in r.original if o.note]
     assert tied, "the pool subject's repeated-value cases cross kinks"
     # no mutant counts as detected on the evidence of a tied case alone

@@ -11,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from mutagrad import analysis, report, stryker, subjects, sweep
 from mutagrad.errors import InvalidInput
-from mutagrad.values import CampaignInfo, Settings
+from mutagrad.values import STATUS_ORDER, CampaignInfo, Settings
 from mutagrad.web.app import State, authorize, json_response, state
 from mutagrad.web.jobs import resolve_subject, subject_files
 
@@ -142,7 +142,7 @@ def campaign_report(request: Request, ref: str, tolerance: Tolerance = None,
 
 @router.get("/campaigns/{ref}/mutants")
 def campaign_mutants(request: Request, ref: str, tolerance: Tolerance = None,
-                     status: Literal[analysis.STATUS_ORDER] | None = None,  # type: ignore[valid-type]
+                     status: Literal[STATUS_ORDER] | None = None,  # type: ignore[valid-type]
                      ) -> Response:
     """Every mutant's verdict (``results --json``'s ``mutants``), or those with one status."""
     s = state(request)

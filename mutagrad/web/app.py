@@ -81,26 +81,29 @@ class State:
                by: str = "category") -> analysis.Report:
         return self.memo.get(info, ("report", tolerance, strategy, epsilon, by),
                              lambda: analysis.report(self.store, info.id, tolerance, strategy,
-                                                     epsilon, by))
+                                                     epsilon, by, labels=True))
 
     def curves(self, info: CampaignInfo, strategy: str | None = None, lo: float = 1e-12,
                hi: float = 100.0) -> tuple[CampaignInfo, list[Any]]:
         return self.memo.get(info, ("tolerance", strategy, lo, hi),
                              lambda: sweep.tolerance_curves(self.store, info.id, strategy, lo, hi))
 
+    def summary(self, info: CampaignInfo) -> dict[str, Any]:
+        return self.memo.get(info, "summary", lambda: analysis.summarised(self.store, info))
+
     def progress(self, info: CampaignInfo) -> dict[str, int]:
         """Evaluated (mutant, case) pairs out of all, the original's included."""
         def count() -> dict[str, int]:
             cases = len(self.store.cases(info.id))
             total = (len(self.store.mutants(info.id)) + 1) * cases
-            return {"done": len(self.store.done_keys(info.id)), "total": total}
+            return {"done": self.store.done_count(info.id), "total": total}
 
         return self.memo.get(info, "progress", count)
 
     def history(self, subject: str | None, limit: int) -> list[dict[str, Any]]:
         """``history --json``'s rows, each with its progress."""
         infos = self.store.campaigns(subject, limit)
-        rows = report.history_json([(info, self.report(info)) for info in infos])
+        rows = report.history_json([(info, self.summary(info)) for info in infos])
         for row, info in zip(rows, infos):
             row["progress"] = self.progress(info)
         return rows
