@@ -1,0 +1,232 @@
+"""The store's queries at scale: synthetic campaigns of millions of trials, queried as a user
+would, on SQLite and on PostgreSQL.
+
+    python benchmarks/store_scale.py [--trials 10000000] [--campaigns 1000] [--no-postgres]
+
+Writes two synthetic campaigns of --trials trials each (1,000 mutants over as many cases as
+it takes, 2 strategies x 2 epsilons; outcomes and differences drawn from the distributions
+real campaigns show: most real bugs far over any tolerance, some a hair over or under, the
+original's differences around 1e-9 with a few alarms, equivalent, crashed and shape
+mutants, kinks) straight into a fresh store (no evaluation), and --campaigns small ones with
+their summaries. Then it times, each in a fresh process running the real CLI (so peak
+memory is that command's own): ``results``, ``results --tolerance X``, the tolerance sweep
+(``tolerance``), ``compare`` of the two big campaigns, and ``history`` over all campaigns.
+
+The targets (issue 19): results < 2 s, sweep < 3 s, compare < 5 s, peak RSS < 300 MB on
+SQLite at 10 million trials; PostgreSQL within 2x. Times are whole-process wall times,
+interpreter start and imports included (also printed alone, as ``mutagrad --help``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import numpy as np
+
+from mutagrad import analysis
+from mutagrad.store import Store
+from mutagrad.values import CaseInfo, MutantInfo, Settings, Status, TrialResult, plan_config
+
+MUTANTS = 1000
+STRATEGIES = ("centered", "forward")
+EPSILONS = (1e-7, 1e-5)
+CATEGORIES = {"sign": ("flip-sign", "negate-term"), "factor": ("drop-factor", "double-term"),
+              "index": ("transpose", "shift-layer"), "activation": ("wrong-derivative",),
+              "reduction": ("drop-mean", "sum-axis"), "variable": ("swap-variable",),
+              "bounds": ("off-by-one",), "accumulation": ("drop-addend",)}
+# what a mutant is, and how often (from the built-in suite's campaigns)
+KINDS = {"bug": 0.52, "close": 0.06, "equivalent": 0.15, "crashed": 0.12, "shape": 0.06,
+         "nonfinite": 0.02, "timeout": 0.01, "aliasing": 0.01, "kinked": 0.05}
+CHUNK = 200_000
+
+
+def _mutants(rng: np.random.Generator) -> tuple[list[MutantInfo], np.ndarray]:
+    kinds = rng.choice(list(KINDS), size=MUTANTS, p=list(KINDS.values()))
+    names = list(CATEGORIES)
+    mutants = []
+    for i in range(MUTANTS):
+        category = names[i % len(names)]
+        operator = CATEGORIES[category][i % len(CATEGORIES[category])]
+        mutants.append(MutantInfo(f"{i:010x}", category, operator, "backward",
+                                  f"net.py:{10 + i % 40}:4", 10 + i % 40, "dZ1 * 2",
+                                  "dZ1 * 3", f"--- a\n+++ b\n-dZ1 * 2\n+dZ1 * 3 # {i}\n"))
+    return mutants, kinds
+
+
+def _cases(count: int) -> list[CaseInfo]:
+    return [CaseInfo(i, i // 2, (1, 6)[i % 2], "float32" if i % 5 == 4 else "float64",
+                     f"seed {i // 2}, batch {(1, 6)[i % 2]}") for i in range(count)]
+
+
+def _trials(rng: np.random.Generator, mutants: list[MutantInfo], kinds: np.ndarray,
+            cases: int) -> Iterator[list[TrialResult]]:
+    """The campaign's trials in chunks: the original's first, then mutant by mutant."""
+    chunk: list[TrialResult] = []
+    checks = [(s, e) for s in STRATEGIES for e in EPSILONS]
+    original = 10 ** rng.normal(-9, 0.6, size=(cases, len(checks)))
+    original[rng.random(cases) < 0.02] *= 1e3  # a few alarms
+    for c in range(cases):
+        for k, (s, e) in enumerate(checks):
+            chunk.append(TrialResult("original", c, s, e, float(original[c, k]), None,
+                                     "passed" if original[c, k] <= 1e-7 else "alarm", None, 1e-4))
+    for m, kind in zip(mutants, kinds):
+        size = (cases, len(checks))
+        if kind in ("bug", "kinked"):
+            difference = 10 ** rng.normal(-1, 1.0, size=size)
+            true_error = difference * 1.01
+        elif kind == "close":
+            difference = 10 ** rng.normal(-7, 0.7, size=size)
+            true_error = difference * 1.3
+        elif kind == "equivalent":
+            difference = original * (1 + rng.normal(0, 1e-3, size=size))
+            true_error = np.full(size, 1e-17)
+        else:
+            difference = true_error = np.full(size, np.nan)
+        error = ("ValueError: shapes (5,3) and (4,5) not aligned" if kind == "crashed" else
+                 "gradient of W1 has shape (4, 5), the parameter has (5, 4)" if kind == "shape"
+                 else None)
+        for c in range(cases):
+            note = ("a step crosses a kink at W1[0, 1]" if kind == "kinked" and c % 3 == 0
+                    else None)
+            for k, (s, e) in enumerate(checks):
+                d, t = float(difference[c, k]), float(true_error[c, k])
+                if kind in ("bug", "close", "equivalent", "kinked"):
+                    outcome = ("equivalent" if t <= 1e-13 else "indeterminate" if note
+                               else "detected" if d > 1e-7 else "missed")
+                    chunk.append(TrialResult(m.mutant_id, c, s, e, d, t, outcome, None, 1e-4,
+                                             note))
+                else:
+                    chunk.append(TrialResult(m.mutant_id, c, s, e, None, None, str(kind), error,
+                                             1e-4))
+                if len(chunk) >= CHUNK:
+                    yield chunk
+                    chunk = []
+    if chunk:
+        yield chunk
+
+
+def write_campaign(store: Store, seed: int, trials: int, name: str) -> int:
+    rng = np.random.default_rng(seed)
+    mutants, kinds = _mutants(rng)
+    cases = max(1, trials // (MUTANTS * len(STRATEGIES) * len(EPSILONS)))
+    settings = Settings(cases=cases, strategies=STRATEGIES, epsilons=EPSILONS,
+                        dtypes=("float64", "float32"), tolerance=1e-7)
+    from mutagrad.values import SubjectSpec
+
+    cid = store.create_campaign(name=name, subject="synthetic", source_hash="0" * 64,
+                                config=plan_config(settings, SubjectSpec("synthetic"), {}),
+                                tool_version="bench", mutants=mutants, cases=_cases(cases))
+    written = 0
+    for chunk in _trials(rng, mutants, kinds, cases):
+        store.add_trials(cid, chunk)
+        written += len(chunk)
+        print(f"\r  campaign {cid}: {written:,} trials", end="", file=sys.stderr, flush=True)
+    print(file=sys.stderr)
+    analysis.store_summary(store, cid)
+    store.set_status(cid, Status.FINISHED, finished=True)
+    return cid
+
+
+def write_small(store: Store, count: int) -> None:
+    """``count`` campaigns of 1,000 trials each, summarised as a finished run leaves them."""
+    for i in range(count):
+        write_campaign(store, 1000 + i, 1000 * len(STRATEGIES) * len(EPSILONS), f"small {i}")
+
+
+def measure(args: list[str]) -> dict[str, float]:
+    """One CLI command in a fresh process: wall time and that process's peak RSS."""
+    # VmHWM, not ru_maxrss: Linux carries ru_maxrss over fork and exec from this (large)
+    # process, while a new program gets a new address space and its own high-water mark
+    code = ("import re, sys, time\n"
+            "start = time.perf_counter()\n"
+            "from mutagrad.cli import main\n"
+            "sys.argv = ['mutagrad', *sys.argv[1:]]\n"
+            "try:\n    main()\nexcept SystemExit:\n    pass\n"
+            "status = open('/proc/self/status').read()\n"
+            "kb = re.search(r'VmHWM:\\s+(\\d+)', status).group(1)\n"
+            "print('@', time.perf_counter() - start, kb, file=sys.stderr)\n")
+    result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
+                            check=False)
+    line = next((x for x in result.stderr.splitlines() if x.startswith("@ ")), None)
+    if line is None:
+        raise SystemExit(f"mutagrad {' '.join(args)} failed:\n{result.stderr}")
+    _, seconds, kb = line.split()
+    return {"seconds": float(seconds), "rss_mb": int(kb) / 1024}
+
+
+def bench(url: str, trials: int, small: int) -> list[tuple[str, dict[str, float]]]:
+    store = Store(url)
+    start = time.perf_counter()
+    first = write_campaign(store, 1, trials, "big A")
+    second = write_campaign(store, 2, trials, "big B")
+    print(f"  wrote 2 x {trials:,} trials in {time.perf_counter() - start:.0f} s",
+          file=sys.stderr)
+    write_small(store, small)
+    store.close()
+    db = ["--db", url]
+    rows = [("startup (mutagrad --help)", measure(["--help"])),
+            ("results", measure(["results", str(first), *db])),
+            ("results --tolerance 1e-3", measure(["results", str(first), "--tolerance", "1e-3",
+                                                  *db])),
+            ("tolerance sweep", measure(["tolerance", str(first), *db])),
+            ("compare", measure(["compare", str(first), str(second), *db])),
+            (f"history ({small + 2} campaigns)", measure(["history", "--limit",
+                                                          str(small + 2), *db]))]
+    return rows
+
+
+def _postgres() -> Iterator[str]:
+    sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+    from backends import postgres_available, postgres_server
+
+    if not postgres_available():
+        return
+    with postgres_server() as url:
+        yield url
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--trials", type=int, default=10_000_000)
+    parser.add_argument("--campaigns", type=int, default=1000)
+    parser.add_argument("--no-postgres", action="store_true")
+    args = parser.parse_args()
+    print(f"{args.trials:,} trials per big campaign, {args.campaigns} small campaigns; "
+          f"{os.cpu_count()} cores", file=sys.stderr)
+    results: dict[str, list[tuple[str, dict[str, float]]]] = {}
+    with tempfile.TemporaryDirectory() as tmp:
+        print("SQLite", file=sys.stderr)
+        results["sqlite"] = bench(f"sqlite:///{tmp}/scale.db", args.trials, args.campaigns)
+        size = os.path.getsize(f"{tmp}/scale.db") / 2**20
+    if not args.no_postgres:
+        for url in _postgres():
+            print("PostgreSQL", file=sys.stderr)
+            results["postgresql"] = bench(url, args.trials, args.campaigns)
+    print(f"\n{args.trials:,} trials per campaign (SQLite file {size:.0f} MB); whole process, "
+          "fresh for each command")
+    header = f"{'command':32} {'SQLite s':>9} {'peak MB':>8}"
+    if "postgresql" in results:
+        header += f" {'PostgreSQL s':>13} {'peak MB':>8} {'PG/SQLite':>10}"
+    print(header)
+    for i, (label, lite) in enumerate(results["sqlite"]):
+        line = f"{label:32} {lite['seconds']:9.2f} {lite['rss_mb']:8.0f}"
+        if "postgresql" in results:
+            pg = results["postgresql"][i][1]
+            line += (f" {pg['seconds']:13.2f} {pg['rss_mb']:8.0f} "
+                     f"{pg['seconds'] / lite['seconds']:10.2f}")
+        print(line)
+    print(json.dumps({k: dict(v) for k, v in results.items()}), file=sys.stderr)
+    print(f"max peak RSS {max(r['rss_mb'] for v in results.values() for _, r in v):.0f} MB",
+          file=sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,288 @@
+"""The reports judged in the database (``Store.tally_mutants`` and friends) give exactly the
+numbers an independent recomputation from the raw trials gives, field by field, on SQLite
+and PostgreSQL, for finished, interrupted and resumed campaigns, at several tolerances.
+
+The recomputation here is written from the rules in ``mutagrad.analysis``'s docstring, with
+no code of the package's judging: it reads ``Store.trials`` (every raw row) and decides.
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+
+import numpy as np
+import pytest
+
+from mutagrad import analysis, campaign
+from mutagrad.store import Store
+from mutagrad.values import OWN_COST_NOTE, Settings, Status
+
+ORDER = ("detected", "missed", "shape", "nonfinite", "aliasing", "crashed", "timeout",
+         "indeterminate", "equivalent")
+FIXED = {"crashed", "timeout", "nonfinite", "shape", "aliasing"}
+# Subjects with kinks (pool, conv's relu), alarms at a small tolerance (mlp3), float32
+# floors, crashes and shape failures; two checks, two epsilons, two dtypes.
+SUBJECTS = ("linear1d", "mlp3", "pool", "softmax", "batchnorm")
+PLAN = Settings(cases=1, dtypes=("float64", "float32"), strategies=("centered", "forward"),
+                epsilons=(1e-6, 1e-4), jobs=2, explore=False)
+TOLERANCES = (None, 1e-9, 1e-6, 1e-3, 0.5)
+
+
+def _interrupted(store: Store, subject: str, after: int) -> int:
+    """A campaign stopped (as by Ctrl-C) once ``after`` mutants are done."""
+    def progress(e: campaign.ProgressEvent) -> None:
+        if e.done >= after:
+            raise KeyboardInterrupt
+
+    with pytest.raises(campaign.CampaignInterrupted):
+        campaign.start(store, subject, PLAN, on_progress=progress)
+    return store.campaign().id
+
+
+@pytest.fixture(scope="module")
+def stored(tmp_path_factory):
+    """Campaigns of the built-in subjects; mlp3 also interrupted (kept as it was, in a copy
+    of the file) and then resumed; a second mlp3 campaign on other seeds for ``compare``."""
+    folder = tmp_path_factory.mktemp("queries")
+    store = Store(f"sqlite:///{folder / 'suite.db'}")
+    ids = {name: campaign.start(store, name, PLAN) for name in SUBJECTS}
+    ids["mlp3 seeds 0-1"] = campaign.start(store, "mlp3", Settings(
+        **{**PLAN.config(), "cases": 2, "dtypes": ("float64",)}))
+    cut = _interrupted(store, "mlp3", after=30)
+    assert store.campaign(cut).status == Status.INTERRUPTED
+    ids["interrupted"] = cut
+    store.close()
+    snapshot = folder / "interrupted.db"
+    snapshot.write_bytes((folder / "suite.db").read_bytes())
+    store = Store(f"sqlite:///{folder / 'suite.db'}")
+    campaign.resume(store, cut)
+    ids["resumed"] = cut
+    store.close()
+    return folder, ids
+
+
+def _copy(source: Store, target: Store, only: set[int] | None = None) -> dict[int, int]:
+    """The campaigns of ``source`` (those in ``only``) written into ``target`` through the
+    store's API."""
+    from mutagrad.values import plan_config
+
+    moved = {}
+    for info in sorted(source.campaigns(), key=lambda i: i.id):
+        if only is not None and info.id not in only:
+            continue
+        new = target.create_campaign(
+            name=info.name, subject=info.subject, source_hash=info.source_hash,
+            config=plan_config(info.settings, info.spec, info.unsupported),
+            tool_version=info.tool_version, mutants=source.mutants(info.id),
+            cases=source.cases(info.id))
+        target.add_trials(new, source.trials(info.id))
+        for m in source.mutants(info.id):
+            if m.hidden_by is not None:
+                target.set_hidden_by(new, m.mutant_id, m.hidden_by)
+        target.set_status(new, info.status, original_alarms=info.original_alarms,
+                          finished=info.finished_at is not None)
+        moved[info.id] = new
+    return moved
+
+
+# -- the independent recomputation -------------------------------------------------------
+
+def _doubtful(note):
+    return note is not None and any(not p.startswith(OWN_COST_NOTE) for p in note.split("; "))
+
+
+def _wilson(k, n, z=1.959964):
+    if n == 0:
+        return (0.0, 1.0)
+    p = k / n
+    d = 1 + z * z / n
+    c = (p + z * z / (2 * n)) / d
+    h = z * math.sqrt(p * (1 - p) / n + z * z / (4 * n * n)) / d
+    return (max(0.0, c - h), min(1.0, c + h))
+
+
+def recompute(store, cid, tolerance=None, strategy=None, epsilon=None, shared_with=None):
+    info = store.campaign(cid)
+    strategy = strategy or info.settings.strategies[0]
+    epsilon = epsilon if epsilon is not None else info.settings.epsilons[0]
+    if tolerance is None:
+        from mutagrad.strategies import STRATEGIES
+
+        tolerance = (info.settings.tolerance if info.settings.tolerance is not None
+                     else STRATEGIES[strategy].tolerance)
+    cases = {c.index: c for c in store.cases(cid)}
+    if shared_with is not None:
+        theirs = {(c.seed, c.batch, c.dtype) for c in store.cases(shared_with)}
+        cases = {i: c for i, c in cases.items() if (c.seed, c.batch, c.dtype) in theirs}
+    mine = [t for t in store.trials(cid) if t.strategy == strategy
+            and math.isclose(t.epsilon, epsilon, rel_tol=1e-9) and t.case_index in cases]
+
+    def inf(d):
+        return math.inf if d is None else d
+
+    originals = sorted((t for t in mine if t.mutant_id == "original"), key=lambda t: t.case_index)
+    alarm_cases = {t.case_index for t in originals
+                   if t.outcome not in FIXED and inf(t.difference) > tolerance}
+    per_mutant = defaultdict(list)
+    for t in mine:
+        if t.mutant_id == "original":
+            continue
+        floor = 100 * np.finfo(cases[t.case_index].dtype).eps
+        if t.outcome in FIXED:
+            outcome = t.outcome
+        elif t.true_error is None:
+            outcome = "nonfinite"
+        elif t.true_error <= floor:
+            outcome = "equivalent"
+        elif _doubtful(t.note) or t.case_index in alarm_cases:
+            outcome = "indeterminate"
+        else:
+            outcome = "detected" if inf(t.difference) > tolerance else "missed"
+        per_mutant[t.mutant_id].append((t, outcome))
+    verdicts = {}
+    for m in store.mutants(cid):
+        rows = sorted(per_mutant.get(m.mutant_id, []), key=lambda x: x[0].case_index)
+        present = {o for _, o in rows}
+        status = next((s for s in ORDER if s in present), "equivalent") if rows else "pending"
+        bugs = [inf(t.difference) for t, o in rows if o in ("detected", "missed")]
+        verdicts[m.mutant_id] = {
+            "status": status, "cases": len(rows),
+            "detected": sum(o == "detected" for _, o in rows),
+            "missed": sum(o == "missed" for _, o in rows),
+            "detected_on": tuple(cases[t.case_index].label for t, o in rows if o == "detected"),
+            "missed_on": tuple(cases[t.case_index].label for t, o in rows if o == "missed"),
+            "kill_tolerance": min(bugs) if bugs else None,
+            "error": next((t.error for t, _ in rows if t.error), None),
+            "category": m.category, "hidden": m.hidden_by not in (None, "none")
+            and not m.hidden_by.startswith("exploration stopped")}
+    groups = defaultdict(list)
+    for v in verdicts.values():
+        groups[v["category"]].append(v)
+    original = [(cases[t.case_index].label, t.difference,
+                 t.outcome if t.outcome in FIXED else
+                 ("alarm" if inf(t.difference) > tolerance else "passed"), t.note)
+                for t in originals]
+    return verdicts, {g: _counts(vs) for g, vs in groups.items()}, _counts(
+        list(verdicts.values())), original
+
+
+def _counts(vs):
+    n = defaultdict(int)
+    for v in vs:
+        n[v["status"]] += 1
+    d, m = n["detected"], n["missed"]
+    low, high = _wilson(d, d + m)
+    return {"mutants": len(vs), "detected": d, "missed": m, "equivalent": n["equivalent"],
+            "shape": n["shape"], "crashed": n["crashed"] + n["timeout"] + n["nonfinite"],
+            "rate": d / (d + m) if d + m else None, "low": low, "high": high,
+            "indeterminate": n["indeterminate"], "aliasing": n["aliasing"],
+            "hidden": sum(v["status"] == "equivalent" and v["hidden"] for v in vs)}
+
+
+def _as_computed(r: analysis.Report):
+    verdicts = {v.mutant.mutant_id: {
+        "status": v.status, "cases": v.cases, "detected": v.detected, "missed": v.missed,
+        "detected_on": v.detected_on, "missed_on": v.missed_on,
+        "kill_tolerance": v.kill_tolerance, "error": v.error, "category": v.mutant.category,
+        "hidden": analysis.hidden(v.mutant)} for v in r.verdicts}
+    groups = {g.group: _row(g) for g in r.groups}
+    original = [(o.case, o.difference, o.outcome, o.note) for o in r.original]
+    return verdicts, groups, _row(r.total), original
+
+
+def _row(g):
+    return {k: getattr(g, k) for k in ("mutants", "detected", "missed", "equivalent", "shape",
+                                       "crashed", "rate", "low", "high", "indeterminate",
+                                       "aliasing", "hidden")}
+
+
+def _assert_same(store, cid, **how):
+    r = analysis.report(store, cid, labels=True, **how)
+    assert _as_computed(r) == recompute(store, cid, **how)
+    return r
+
+
+# -- the tests ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
+def backend(request, stored):
+    """The campaigns on each backend: the SQLite files themselves, or copies in PostgreSQL.
+    Yields the store, the campaign ids, and the store and id of the interrupted snapshot."""
+    folder, ids = stored
+    source = Store(f"sqlite:///{folder / 'suite.db'}", create=False)
+    snapshot = Store(f"sqlite:///{folder / 'interrupted.db'}", create=False)
+    if request.param == "sqlite":
+        yield source, ids, snapshot, ids["interrupted"]
+        source.close()
+        snapshot.close()
+        return
+    url = request.getfixturevalue("postgres_url")
+    from sqlalchemy import create_engine, text
+
+    engine = create_engine(url)
+    with engine.begin() as c:
+        c.execute(text("DROP SCHEMA public CASCADE"))
+        c.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+    target = Store(url)
+    moved = _copy(source, target)
+    cut = _copy(snapshot, target, only={ids["interrupted"]})[ids["interrupted"]]
+    source.close()
+    snapshot.close()
+    yield target, {k: moved[v] for k, v in ids.items()}, target, cut
+    target.close()
+
+
+def test_the_suites_reports_equal_a_recomputation_at_every_tolerance_and_check(backend):
+    store, ids, _, _ = backend
+    outcomes = set()
+    for name in SUBJECTS:
+        for tolerance in TOLERANCES:
+            for strategy in PLAN.strategies:
+                for epsilon in PLAN.epsilons:
+                    r = _assert_same(store, ids[name], tolerance=tolerance, strategy=strategy,
+                                     epsilon=epsilon)
+                    outcomes |= {v.status for v in r.verdicts}
+    # the suite exercises every rule the queries encode
+    assert {"detected", "missed", "equivalent", "indeterminate", "crashed",
+            "shape"} <= outcomes
+
+
+def test_an_interrupted_campaign_and_its_resume_equal_a_recomputation(backend):
+    store, ids, snapshot, cut = backend
+    # the interrupted state, as it was stored before the resume
+    for tolerance in TOLERANCES:
+        r = _assert_same(snapshot, cut, tolerance=tolerance)
+        assert "pending" in {v.status for v in r.verdicts}
+    assert snapshot.campaign(cut).status == Status.INTERRUPTED
+    for tolerance in TOLERANCES:
+        r = _assert_same(store, ids["resumed"], tolerance=tolerance)
+        assert "pending" not in {v.status for v in r.verdicts}
+
+
+def test_compare_judges_the_shared_cases_as_a_recomputation_does(backend):
+    store, ids, _, _ = backend
+    a, b = ids["mlp3"], ids["mlp3 seeds 0-1"]
+    for tolerance in (None, 1e-9, 1e-3):
+        c = analysis.compare(store, a, b, tolerance)
+        first = recompute(store, a, tolerance, shared_with=b)[0]
+        second = recompute(store, b, tolerance, shared_with=a)[0]
+        expected = sorted((m, first[m]["status"], second[m]["status"])
+                          for m in first.keys() & second.keys()
+                          if first[m]["status"] != second[m]["status"])
+        assert sorted((ch.mutant_id, ch.before, ch.after) for ch in c.changes) == expected
+        assert len(c.first.original) == len(recompute(store, a, tolerance, shared_with=b)[3])
+        assert c.warnings  # the two ran different cases
+
+
+def test_history_reads_summaries_equal_to_the_reports(backend):
+    store, _, _, _ = backend
+    for info in store.campaigns():
+        summary = analysis.summarised(store, info)
+        _, _, total, original = recompute(store, info.id)
+        assert {k: v for k, v in summary["total"].items() if k != "group"} == total
+        assert summary["cases"] == len(original)
+    # on SQLite the campaigns were run: each stored its summary when it stopped
+    if store.engine.dialect.name == "sqlite":
+        assert all(info.summary is not None for info in store.campaigns())
