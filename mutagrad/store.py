@@ -34,6 +34,7 @@ from sqlalchemy import (
     func,
     insert,
     inspect,
+    literal,
     or_,
     select,
     update,
@@ -450,6 +451,43 @@ class Store:
             for mutant_id, index, r in s.execute(query.execution_options(yield_per=_CHUNK)):
                 yield mutant_id, index, STATUS_ORDER[r]
 
+    def bug_difference_counts(self, campaign_id: int, thresholds: Sequence[float],
+                              strategy: str | None = None
+                              ) -> list[tuple[str, str, float, int, int, float | None, int]]:
+        """The real-bug trials' differences, counted against increasing ``thresholds``.
+
+        A real-bug trial (the tolerance sweep's): a mutant trial stored ``detected`` or
+        ``missed``, or ``indeterminate`` only because the original alarmed (no note). Rows
+        (dtype, strategy, epsilon, above, trials, smallest difference, unbounded): ``above``
+        is how many thresholds lie strictly under the difference (all of them for a
+        difference not stored, i.e. infinite), ``unbounded`` how many such trials there are.
+        """
+        t = _Trial
+        bucket = case((t.difference.is_(None), len(thresholds)),
+                      else_=_count_under(t.difference, list(thresholds), 0, len(thresholds)))
+        query = (select(_Case.dtype, t.strategy, t.epsilon, bucket, func.count(),
+                        func.min(t.difference),
+                        func.sum(case((t.difference.is_(None), 1), else_=0)))
+                 .select_from(t).join(_Case, _case_of(t))
+                 .where(*_bug_trials(campaign_id, strategy))
+                 .group_by(_Case.dtype, t.strategy, t.epsilon, bucket))
+        with _reading(self.url), self.Session() as s:
+            return [(d, st, e, int(b), int(n), low, int(u or 0))
+                    for d, st, e, b, n, low, u in s.execute(query)]
+
+    def bug_trials_under(self, campaign_id: int, dtype: str, strategy: str, epsilon: float,
+                         ceiling: float) -> list[tuple[str, str, float]]:
+        """(mutant id, case label, difference) of the real-bug trials (as in
+        ``bug_difference_counts``) of one check whose difference is at or under ``ceiling``."""
+        t = _Trial
+        query = (select(t.mutant_id, _Case.label, t.difference).select_from(t)
+                 .join(_Case, _case_of(t))
+                 .where(*_bug_trials(campaign_id, strategy), _Case.dtype == dtype,
+                        t.epsilon == epsilon, t.difference <= ceiling)
+                 .order_by(t.difference, t.mutant_id, t.case_index))
+        with _reading(self.url), self.Session() as s:
+            return [(m, label, d) for m, label, d in s.execute(query) if d is not None]
+
     def set_summary(self, campaign_id: int, summary: dict[str, Any]) -> None:
         """Store a campaign's counts at its own tolerance (``history`` reads only these)."""
         try:
@@ -514,6 +552,27 @@ def _judged_trials(campaign_id: int, judging: Judging) -> list[ColumnElement[boo
         mine = select(_Case.index).where(_Case.campaign_id == campaign_id, shared)
         where.append(t.case_index.in_(mine))
     return where
+
+
+def _bug_trials(campaign_id: int, strategy: str | None) -> list[ColumnElement[bool]]:
+    t = _Trial
+    where = [t.campaign_id == campaign_id, t.mutant_id != ORIGINAL,
+             t.outcome.in_(("detected", "missed"))
+             | ((t.outcome == "indeterminate") & t.note.is_(None))]
+    if strategy is not None:
+        where.append(t.strategy == strategy)
+    return where
+
+
+def _count_under(value: Any, thresholds: list[float], lo: int,
+                 hi: int) -> ColumnElement[int]:
+    """How many of the sorted ``thresholds[lo:hi]`` lie strictly under ``value``, plus lo:
+    a binary search written as nested CASEs (log2 of the count comparisons a row)."""
+    if lo == hi:
+        return literal(lo)
+    mid = (lo + hi) // 2
+    return case((value > thresholds[mid], _count_under(value, thresholds, mid + 1, hi)),
+                else_=_count_under(value, thresholds, lo, mid))
 
 
 def _rank(campaign_id: int, judging: Judging) -> ColumnElement[int]:

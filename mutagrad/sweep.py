@@ -137,37 +137,45 @@ def tolerance_curves(store: Store, ref: str | int | None = None, strategy: str |
     if strategy is not None and strategy not in ran:
         raise InvalidInput(f"campaign {info.id} ran no {strategy!r} check: it ran {', '.join(ran)}")
     cases = {c.index: c for c in store.cases(info.id)}
-    groups: dict[tuple[str, str, float], list[Any]] = defaultdict(list)
-    for t in store.trials(info.id):
-        if strategy is None or t.strategy == strategy:
-            groups[(cases[t.case_index].dtype, t.strategy, t.epsilon)].append(t)
     tolerances = grid(lo, hi)
+    # the original's trials are few (one per case and check); the mutants' are counted
+    # against the grid in the database, never loaded
+    originals: dict[tuple[str, str, float], list[Any]] = defaultdict(list)
+    for t in store.trials(info.id, ORIGINAL):
+        if strategy is None or t.strategy == strategy:
+            originals[(cases[t.case_index].dtype, t.strategy, t.epsilon)].append(t)
+    above: dict[tuple[str, str, float], np.ndarray] = defaultdict(
+        lambda: np.zeros(len(tolerances) + 1, dtype=np.int64))
+    smallest_of: dict[tuple[str, str, float], float] = defaultdict(lambda: math.inf)
+    for dtype, name, eps, under, count, low, _ in store.bug_difference_counts(
+            info.id, tolerances.tolist(), strategy):
+        above[(dtype, name, eps)][under] += count
+        if low is not None:
+            smallest_of[(dtype, name, eps)] = min(smallest_of[(dtype, name, eps)], low)
     curves = []
-    for (dtype, name, eps), trials in sorted(groups.items()):
-        original = [t for t in trials if t.mutant_id == ORIGINAL]
-        # real bugs whatever the tolerance: indeterminate only because the original alarms
-        # at the run's tolerance still count; those whose step crosses a kink do not
-        bugs = [t for t in trials if t.mutant_id != ORIGINAL
-                and (t.outcome in (Outcome.DETECTED, Outcome.MISSED)
-                     or (t.outcome == Outcome.INDETERMINATE and t.note is None))]
+    for key in sorted(originals.keys() | above.keys()):
+        dtype, name, eps = key
+        original = originals.get(key, [])
+        counts = above.get(key, np.zeros(len(tolerances) + 1, dtype=np.int64))
+        bugs = int(counts.sum())
+        # a difference over tolerances[k] is one with more than k tolerances under it
+        over = np.cumsum(counts[::-1])[::-1][1:]
+        detection = over.astype(float) / max(bugs, 1)
         o = np.array([math.inf if t.difference is None else t.difference for t in original])
-        b = np.array([math.inf if t.difference is None else t.difference for t in bugs])
-        detection = (b[None, :] > tolerances[:, None]).mean(axis=1) if b.size else np.zeros_like(tolerances)
         alarm = (o[None, :] > tolerances[:, None]).mean(axis=1) if o.size else np.zeros_like(tolerances)
         largest = float(o.max()) if o.size else 0.0
-        smallest = float(b.min()) if b.size else math.inf
+        smallest = smallest_of[key] if bugs else math.inf
         worst = max(original, key=lambda t: math.inf if t.difference is None
                     else t.difference, default=None)
         pick, reason = _recommend(largest, smallest, name, dtype, eps,
                                   kinked=worst is not None and worst.note is not None)
-        overlaps = tuple(sorted((Overlap(t.mutant_id, cases[t.case_index].label, t.difference)
-                                 for t in bugs if t.difference is not None
-                                 and t.difference <= largest), key=lambda x: x.difference))
+        overlaps = tuple(Overlap(m, label, d) for m, label, d in
+                         store.bug_trials_under(info.id, dtype, name, eps, largest)) if bugs else ()
         alarms = tuple(sorted((Overlap(ORIGINAL, cases[t.case_index].label,
                                        math.inf if t.difference is None else t.difference)
                                for t in original if t.difference is None
                                or t.difference >= smallest), key=lambda x: -x.difference))
-        curves.append(ToleranceCurve(dtype, name, eps, tolerances, detection, alarm, len(bugs),
+        curves.append(ToleranceCurve(dtype, name, eps, tolerances, detection, alarm, bugs,
                                      len(original), largest, smallest, pick, reason, overlaps,
                                      alarms))
     return info, curves

@@ -286,3 +286,55 @@ def test_history_reads_summaries_equal_to_the_reports(backend):
     # on SQLite the campaigns were run: each stored its summary when it stopped
     if store.engine.dialect.name == "sqlite":
         assert all(info.summary is not None for info in store.campaigns())
+
+
+def _recompute_curves(store, cid, lo=1e-12, hi=100.0):
+    """The tolerance sweep from the raw trials, from sweep.py's docstring."""
+    cases = {c.index: c for c in store.cases(cid)}
+    n = max(2, round(math.log10(hi / lo) * 10) + 1)
+    grid = np.logspace(math.log10(lo), math.log10(hi), n)
+    groups = defaultdict(lambda: ([], []))
+    for t in store.trials(cid):
+        key = (cases[t.case_index].dtype, t.strategy, t.epsilon)
+        if t.mutant_id == "original":
+            groups[key][0].append(t)
+        elif (t.outcome in ("detected", "missed")
+              or (t.outcome == "indeterminate" and t.note is None)):
+            groups[key][1].append(t)
+        else:
+            groups[key]  # noqa: B018 - the group exists even with no real-bug trial
+    result = {}
+    for key, (original, bugs) in groups.items():
+        o = [math.inf if t.difference is None else t.difference for t in original]
+        b = [math.inf if t.difference is None else t.difference for t in bugs]
+        largest = max(o, default=0.0)
+        smallest = min(b, default=math.inf)
+        result[key] = {
+            "detection": [sum(x > g for x in b) / len(b) if b else 0.0 for g in grid],
+            "false_alarm": [sum(x > g for x in o) / len(o) if o else 0.0 for g in grid],
+            "bug_trials": len(b), "original_trials": len(o), "largest": largest,
+            "smallest": smallest,
+            "overlaps": sorted(((t.difference, t.mutant_id, t.case_index) for t in bugs
+                                if t.difference is not None and t.difference <= largest)),
+            "alarms": sorted((x for x in o if x >= smallest), reverse=True)}
+    return result
+
+
+def test_the_tolerance_sweep_equals_a_recomputation(backend):
+    from mutagrad import sweep
+
+    store, ids, _, _ = backend
+    for name in ("mlp3", "pool", "resumed"):
+        labels = {c.label: c.index for c in store.cases(ids[name])}
+        _, curves = sweep.tolerance_curves(store, ids[name])
+        expected = _recompute_curves(store, ids[name])
+        assert {(c.dtype, c.strategy, c.epsilon) for c in curves} == expected.keys()
+        for c in curves:
+            e = expected[(c.dtype, c.strategy, c.epsilon)]
+            assert c.detection.tolist() == e["detection"]
+            assert c.false_alarm.tolist() == e["false_alarm"]
+            assert (c.bug_trials, c.original_trials) == (e["bug_trials"], e["original_trials"])
+            assert (c.largest_correct, c.smallest_bug) == (e["largest"], e["smallest"])
+            assert [(x.difference, x.mutant_id, labels[x.case]) for x in c.overlaps] == \
+                e["overlaps"]
+            assert [x.difference for x in c.alarms] == e["alarms"]
