@@ -469,8 +469,10 @@ def _run_mutants(mutants: Sequence[Mutant], data: list[CaseData], done: set[tupl
     remaining: dict[str, int] = {}
     detected: set[str] = set()
     tasks: list[Any] = []
+    every_case = tuple(d.index for d in data)  # one tuple shared by every fresh task
     for m in mutants:
-        missing = tuple(d.index for d in data if (m.id, d.index) not in done)
+        missing = (tuple(d.index for d in data if (m.id, d.index) not in done) if done
+                   else every_case)
         if missing:
             tasks.append((m.id, m.function, m.function_source, missing))
             remaining[m.id] = len(missing)

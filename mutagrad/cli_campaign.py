@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import json
+import os
+from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
 from typing import Annotated
@@ -278,13 +280,21 @@ def export_cmd(
     store = Store(db, create=False)
     if fmt == "stryker":  # the mutation-testing-report-schema JSON (see mutagrad.stryker)
         text = json.dumps(stryker.report(store, campaign_ref), indent=2) + "\n"
+        chunks: Iterable[str] = [text]
     else:
-        text = report.export_text(store, store.campaign(campaign_ref).id, fmt)
+        chunks = report.export_chunks(store, store.campaign(campaign_ref).id, fmt)
     if output:
-        with open(output, "w", encoding="utf-8") as f:
-            f.write(text)
+        # written beside the target and moved into place: a failure leaves no half file
+        partial = f"{output}.part"
+        try:
+            with open(partial, "w", encoding="utf-8") as f:
+                f.writelines(chunks)
+            os.replace(partial, output)
+        finally:
+            if os.path.exists(partial):
+                os.remove(partial)
         console().print(f"wrote {fmt.upper()} of campaign {campaign_ref} to {output}")
     else:
-        stdout().write(text)
+        stdout().writelines(chunks)
 
 

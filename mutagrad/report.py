@@ -6,7 +6,8 @@ import csv
 import io
 import json
 import math
-from collections.abc import Sequence
+import textwrap
+from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 
 __all__ = ["asdict"]  # the CLI renders dataclasses with it
@@ -350,34 +351,52 @@ EXPORT_FIELDS = ("campaign", "mutant_id", "category", "operator", "location", "o
                  "difference", "true_error", "outcome", "error", "elapsed")
 
 
-def export_rows(store: Store, campaign_id: int) -> list[dict[str, Any]]:
+def export_rows(store: Store, campaign_id: int) -> Iterator[dict[str, Any]]:
+    """Every trial of a campaign with its mutant and case, streamed from the store."""
     mutants = {m.mutant_id: m for m in store.mutants(campaign_id)}
     cases = {c.index: c for c in store.cases(campaign_id)}
-    rows = []
-    for t in store.trials(campaign_id):
+    for t in store.iter_trials(campaign_id):
         m, c = mutants.get(t.mutant_id), cases[t.case_index]
-        rows.append({
+        yield {
             "campaign": campaign_id, "mutant_id": t.mutant_id,
             "category": m.category if m else "", "operator": m.operator if m else "",
             "location": m.location if m else "", "original": m.original if m else "",
             "replacement": m.replacement if m else "", "case_index": t.case_index,
             "seed": c.seed, "batch": c.batch, "dtype": c.dtype, "strategy": t.strategy,
             "epsilon": t.epsilon, "difference": t.difference, "true_error": t.true_error,
-            "outcome": t.outcome, "error": t.error, "elapsed": t.elapsed})
-    return rows
+            "outcome": t.outcome, "error": t.error, "elapsed": t.elapsed}
 
 
-def export_text(store: Store, campaign_id: int, fmt: str) -> str:
+def export_chunks(store: Store, campaign_id: int, fmt: str) -> Iterator[str]:
+    """``export_text`` piece by piece, so a campaign of any size is written in bounded
+    memory: the same text as one ``json.dumps(..., indent=2)`` of the whole, or CSV."""
     rows = export_rows(store, campaign_id)
     if fmt == "json":
         info = store.campaign(campaign_id)
-        return json.dumps(strict({"campaign": campaign_json(info), "trials": rows}), indent=2,
-                          allow_nan=False) + "\n"
+        head = json.dumps(strict({"campaign": campaign_json(info), "trials": []}), indent=2,
+                          allow_nan=False)
+        yield head[:-len("[]\n}")]
+        first = True
+        for row in rows:
+            body = json.dumps(strict(row), indent=2, allow_nan=False)
+            yield ("[\n" if first else ",\n") + textwrap.indent(body, "    ")
+            first = False
+        yield "[]\n}\n" if first else "\n  ]\n}\n"
+        return
     out = io.StringIO()
     writer = csv.DictWriter(out, fieldnames=EXPORT_FIELDS, lineterminator="\n")
     writer.writeheader()
-    writer.writerows(rows)
-    return out.getvalue()
+    for i, row in enumerate(rows, 1):
+        writer.writerow(row)
+        if i % 10_000 == 0:
+            yield out.getvalue()
+            out.seek(0)
+            out.truncate()
+    yield out.getvalue()
+
+
+def export_text(store: Store, campaign_id: int, fmt: str) -> str:
+    return "".join(export_chunks(store, campaign_id, fmt))
 
 
 def case_checks_table(subject: str,

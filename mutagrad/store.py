@@ -497,6 +497,16 @@ class Store:
         except SQLAlchemyError as e:
             raise StoreError(f"cannot update campaign {campaign_id}: {_first_line(e)}") from e
 
+    def iter_trials(self, campaign_id: int) -> Iterator[TrialInfo]:
+        """Every trial of a campaign, in ``trials``' order, streamed in chunks."""
+        columns = [getattr(_Trial, f) for f in _TRIAL_FIELDS]
+        query = (select(*columns).where(_Trial.campaign_id == campaign_id)
+                 .order_by(_Trial.mutant_id, _Trial.case_index, _Trial.strategy,
+                           _Trial.epsilon))
+        with _reading(self.url), self.Session() as s:
+            for row in s.execute(query.execution_options(yield_per=_CHUNK)):
+                yield TrialInfo(*row)
+
     def set_hidden_by(self, campaign_id: int, mutant_id: str, hidden_by: str) -> None:
         """Record what the exploratory cases found for a mutant."""
         try:

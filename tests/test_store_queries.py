@@ -338,3 +338,17 @@ def test_the_tolerance_sweep_equals_a_recomputation(backend):
             assert [(x.difference, x.mutant_id, labels[x.case]) for x in c.overlaps] == \
                 e["overlaps"]
             assert [x.difference for x in c.alarms] == e["alarms"]
+
+
+def test_the_streamed_export_is_the_whole_document(backend):
+    import json
+
+    from mutagrad import report
+
+    store, ids, _, _ = backend
+    cid = ids["pool"]
+    rows = list(report.export_rows(store, cid))
+    whole = json.dumps(report.strict({"campaign": report.campaign_json(store.campaign(cid)),
+                                      "trials": rows}), indent=2, allow_nan=False) + "\n"
+    assert report.export_text(store, cid, "json") == whole
+    assert len(rows) == len(store.trials(cid))
