@@ -2,6 +2,7 @@
 would, on SQLite and on PostgreSQL.
 
     python benchmarks/store_scale.py [--trials 10000000] [--campaigns 1000] [--no-postgres]
+                                     [--run 10000,100000,1000000]
 
 Writes two synthetic campaigns of --trials trials each (1,000 mutants over as many cases as
 it takes, 2 strategies x 2 epsilons; outcomes and differences drawn from the distributions
@@ -15,6 +16,11 @@ memory is that command's own): ``results``, ``results --tolerance X``, the toler
 The targets (issue 19): results < 2 s, sweep < 3 s, compare < 5 s, peak RSS < 300 MB on
 SQLite at 10 million trials; PostgreSQL within 2x. Times are whole-process wall times,
 interpreter start and imports included (also printed alone, as ``mutagrad --help``).
+
+With --run, it also runs real campaigns on mlp3 of about those many trials (``mutagrad run
+mlp3 --cases N``) and prints the parent process's peak RSS for each: the target is that
+it stays within 100 MB of the smallest's (results are written as they arrive, the closing
+report is a query).
 """
 
 from __future__ import annotations
@@ -183,6 +189,23 @@ def bench(url: str, trials: int, small: int) -> list[tuple[str, dict[str, float]
     return rows
 
 
+def run_memory(sizes: list[int]) -> list[tuple[int, dict[str, float]]]:
+    """``mutagrad run mlp3`` at about each number of trials: wall time and parent peak RSS."""
+    from mutagrad import mutation
+    from mutagrad.subjects import load
+
+    per_case = len(mutation.mutants_of(load("mlp3"))) + 1  # and the original
+    rows = []
+    for size in sizes:
+        cases = max(1, round(size / per_case / 2))  # two batch sizes per --cases
+        with tempfile.TemporaryDirectory() as tmp:
+            print(f"  run mlp3 --cases {cases} (~{2 * cases * per_case:,} trials)",
+                  file=sys.stderr)
+            found = measure(["run", "mlp3", "--cases", str(cases), "--db", f"{tmp}/run.db"])
+            rows.append((2 * cases * per_case, found))
+    return rows
+
+
 def _postgres() -> Iterator[str]:
     sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
     from backends import postgres_available, postgres_server
@@ -198,7 +221,18 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=10_000_000)
     parser.add_argument("--campaigns", type=int, default=1000)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--run", default="", help="comma-separated trial counts for run")
+    parser.add_argument("--no-store", action="store_true", help="skip the synthetic stores")
     args = parser.parse_args()
+    if args.run:
+        ran = run_memory([int(x) for x in args.run.split(",")])
+        print(f"{'run mlp3, trials':>18} {'seconds':>8} {'parent peak MB':>15}")
+        for trials, found in ran:
+            print(f"{trials:18,} {found['seconds']:8.1f} {found['rss_mb']:15.0f}")
+        print(f"peak RSS growth: {ran[-1][1]['rss_mb'] - ran[0][1]['rss_mb']:.0f} MB "
+              "(target: under 100 MB)")
+    if args.no_store:
+        return
     print(f"{args.trials:,} trials per big campaign, {args.campaigns} small campaigns; "
           f"{os.cpu_count()} cores", file=sys.stderr)
     results: dict[str, list[tuple[str, dict[str, float]]]] = {}

@@ -176,13 +176,6 @@ def pick_check(info: CampaignInfo, strategy: str | None,
     return strategy, next(e for e in epsilons if math.isclose(epsilon, e, rel_tol=1e-9))
 
 
-def judging(info: CampaignInfo, cases: Sequence[CaseInfo], strategy: str, epsilon: float,
-            tolerance: float, shared_with: int | None = None) -> Judging:
-    """What the store needs to judge one check's trials at ``tolerance``."""
-    return Judging(strategy, epsilon, tolerance,
-                   {d: equivalence_floor(d) for d in {c.dtype for c in cases}}, shared_with)
-
-
 def verdicts(store: Store, info: CampaignInfo, cases: Sequence[CaseInfo], how: Judging,
              labels: bool = False) -> list[Verdict]:
     """Each mutant's status under ``how``, counted in the database; ``labels``: also the
@@ -220,7 +213,6 @@ def report(store: Store, ref: str | int | None = None, tolerance: float | None =
         raise InvalidInput(f"group by category or operator, not {by!r}", parameter="by")
     info = store.campaign(ref)
     strategy, epsilon = pick_check(info, strategy, epsilon)
-    epsilon = store.stored_epsilon(info.id, strategy, epsilon)
     tolerance = tolerance if tolerance is not None else run_tolerance(info, strategy)
     if not (tolerance > 0):
         raise InvalidInput(f"tolerance must be positive, got {tolerance}", parameter="tolerance")
@@ -228,7 +220,7 @@ def report(store: Store, ref: str | int | None = None, tolerance: float | None =
     if shared_with is not None:
         shared = {case_key(c) for c in store.cases(shared_with)}
         cases = [c for c in cases if case_key(c) in shared]
-    how = judging(info, cases, strategy, epsilon, tolerance, shared_with)
+    how = Judging(strategy, epsilon, tolerance, shared_with)
     found = verdicts(store, info, cases, how, labels)
     groups: dict[str, list[Verdict]] = defaultdict(list)
     for v in found:

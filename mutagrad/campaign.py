@@ -16,7 +16,7 @@ import threading
 import time
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
 
@@ -367,7 +367,8 @@ def resume(store: Store, ref: str | int, on_progress: ProgressCallback | None = 
     store.set_status(info.id, Status.RUNNING)
     with _pool(settings, scheduler) as pool:
         spec = _for_workers(spec, pool)
-        data = _prepare_soon(subject, build_cases(subject, settings), settings, pool, spec)
+        cases = build_cases(subject, settings)
+        data = _prepare_soon(subject, cases, settings, pool, spec)
         # the stored plan's mutants, whatever today's generation would drop or add
         planned = {m.mutant_id for m in store.mutants(info.id)}
         mutants = [m for m in mutation.mutants_of(subject, list(settings.categories) or None,
@@ -375,15 +376,38 @@ def resume(store: Store, ref: str | int, on_progress: ProgressCallback | None = 
                                                   shape_aware=False)
                    if m.id in planned]
         _execute(store, info.id, subject, spec, mutants, data, settings, on_progress,
-                 pool, done=store.done_keys(info.id))
+                 pool, done=Stored(*store.stored_progress(info.id, len(cases))))
     return info.id
+
+
+@dataclass(frozen=True)
+class Stored:
+    """What a resumed campaign already has (``Store.stored_progress``): the mutants with
+    trials on every case, and the (mutant, case) pairs of the others."""
+
+    complete: set[str] = field(default_factory=set)
+    pairs: set[tuple[str, int]] = field(default_factory=set)
+
+    def __bool__(self) -> bool:
+        return bool(self.complete or self.pairs)
+
+    def started(self, mutant_id: str) -> bool:
+        return mutant_id in self.complete or any(m == mutant_id for m, _ in self.pairs)
+
+    def missing(self, mutant_id: str, cases: tuple[int, ...]) -> tuple[int, ...]:
+        """The cases still to run (``cases`` itself, shared, for an untouched mutant)."""
+        if mutant_id in self.complete:
+            return ()
+        if not self.pairs:
+            return cases
+        return tuple(i for i in cases if (mutant_id, i) not in self.pairs)
 
 
 def _execute(store: Store, campaign_id: int, subject: Subject, spec: SubjectSpec,
              mutants: Sequence[Mutant], prepared: Future[list[CaseData]],
              settings: Settings, on_progress: ProgressCallback | None, pool: Engine,
-             done: set[tuple[str, int]] | None = None) -> None:
-    done = done or set()
+             done: Stored | None = None) -> None:
+    done = done or Stored()
     buffer: list[TrialResult] = []
     last_flush = time.monotonic()
 
@@ -402,7 +426,7 @@ def _execute(store: Store, campaign_id: int, subject: Subject, spec: SubjectSpec
         data = prepared.result()
         original_trials, data = _check_original(subject, data, settings)
         alarms = sum(t.outcome == Outcome.ALARM for t in original_trials)
-        if not any(key[0] == ORIGINAL for key in done):
+        if not done.started(ORIGINAL):
             store.add_trials(campaign_id, original_trials)
         store.set_status(campaign_id, Status.RUNNING, original_alarms=alarms)
         explorations = _explorations(store, campaign_id, subject, mutants, settings, done)
@@ -450,7 +474,7 @@ class _Explorer:
 
 
 def _explorations(store: Store, campaign_id: int, subject: Subject, mutants: Sequence[Mutant],
-                  settings: Settings, done: set[tuple[str, int]]) -> _Explorer:
+                  settings: Settings, done: Stored) -> _Explorer:
     explorer = _Explorer(explore.recipes(subject, settings.seed, settings.batches),
                          settings.explore)
     if settings.explore and done:  # a resume: mutants finished before it, not yet explored
@@ -459,7 +483,7 @@ def _explorations(store: Store, campaign_id: int, subject: Subject, mutants: Seq
     return explorer
 
 
-def _run_mutants(mutants: Sequence[Mutant], data: list[CaseData], done: set[tuple[str, int]],
+def _run_mutants(mutants: Sequence[Mutant], data: list[CaseData], done: Stored,
                  settings: Settings, spec: SubjectSpec, buffer: list[TrialResult],
                  flush: Callable[..., None], on_progress: ProgressCallback | None,
                  pool: Engine, explorer: _Explorer,
@@ -471,8 +495,7 @@ def _run_mutants(mutants: Sequence[Mutant], data: list[CaseData], done: set[tupl
     tasks: list[Any] = []
     every_case = tuple(d.index for d in data)  # one tuple shared by every fresh task
     for m in mutants:
-        missing = (tuple(d.index for d in data if (m.id, d.index) not in done) if done
-                   else every_case)
+        missing = done.missing(m.id, every_case)
         if missing:
             tasks.append((m.id, m.function, m.function_source, missing))
             remaining[m.id] = len(missing)

@@ -17,7 +17,6 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
-    Boolean,
     ColumnElement,
     Float,
     ForeignKey,
@@ -30,7 +29,6 @@ from sqlalchemy import (
     delete,
     event,
     exists,
-    false,
     func,
     insert,
     inspect,
@@ -42,10 +40,12 @@ from sqlalchemy import (
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
 from sqlalchemy.orm import DeclarativeBase, Mapped, aliased, mapped_column, sessionmaker
+from sqlalchemy.sql import Select
 
 from mutagrad import migrate
 from mutagrad.errors import InvalidInput, MutagradError
 from mutagrad.values import (
+    DECIDED,
     FIXED_OUTCOMES,
     ORIGINAL,
     STATUS_ORDER,
@@ -55,8 +55,8 @@ from mutagrad.values import (
     MutantInfo,
     MutantTally,
     Status,
-    doubtful,
     read_plan,
+    trial_kind,
 )
 from mutagrad.values import TrialResult as TrialInfo  # one trial, as stored and as computed
 
@@ -139,9 +139,10 @@ class _Trial(Base):
     __table_args__ = (
         UniqueConstraint("campaign_id", "mutant_id", "case_index", "strategy", "epsilon"),
         Index("ix_trials_campaign_outcome", "campaign_id", "outcome"),
-        # one check's trials of a campaign, mutant by mutant: what every report groups by
+        # one check's trials of a campaign, mutant by mutant: what every report groups by,
+        # covering what it counts (no row of the table is read)
         Index("ix_trials_check", "campaign_id", "strategy", "epsilon", "mutant_id",
-              "case_index"),
+              "case_index", "kind", "decisive"),
     )
     id: Mapped[int] = mapped_column(primary_key=True)
     campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"))
@@ -155,8 +156,11 @@ class _Trial(Base):
     error: Mapped[str | None] = mapped_column(Text)
     elapsed: Mapped[float] = mapped_column(Float)
     note: Mapped[str | None] = mapped_column(Text)
-    # the note puts the check in doubt on this case (values.doubtful), as SQL can read it
-    doubtful: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # what the trial is whatever the tolerance (values.trial_kind), and, when the tolerance
+    # decides it (kind DECIDED), the difference it is judged by (inf: not finite): reports
+    # count these in SQL without re-reading outcomes, notes and true errors
+    kind: Mapped[int] = mapped_column(default=DECIDED, server_default=str(DECIDED))
+    decisive: Mapped[float | None] = mapped_column(Float)
 
 
 _MUTANT_FIELDS = tuple(MutantInfo.__dataclass_fields__)
@@ -304,7 +308,7 @@ class Store:
 
     def add_trials(self, campaign_id: int, trials: Iterable[Any]) -> None:
         """Insert finished trials (any objects with TrialInfo's fields) in one transaction."""
-        rows = [{"campaign_id": campaign_id, "doubtful": doubtful(t.note),
+        rows = [{"campaign_id": campaign_id, **_judgeable(t),
                  **{f: getattr(t, f) for f in _TRIAL_FIELDS}} for t in trials]
         if not rows:
             return
@@ -392,58 +396,58 @@ class Store:
 
     # -- judging in the database (mutagrad.analysis states the rules) ------------------
 
-    def stored_epsilon(self, campaign_id: int, strategy: str, epsilon: float) -> float:
-        """The epsilon exactly as stored with the trials (the plan's may differ in the last
-        bits after a round trip); ``epsilon`` itself when no trial has it yet."""
-        query = (select(_Trial.epsilon).where(_Trial.campaign_id == campaign_id,
-                                              _Trial.mutant_id == ORIGINAL,
-                                              _Trial.strategy == strategy)
-                 .distinct())
-        with _reading(self.url), self.Session() as s:
-            stored = list(s.scalars(query))
-        return next((e for e in stored if abs(e - epsilon) <= 1e-9 * abs(epsilon)), epsilon)
-
     def tally_mutants(self, campaign_id: int, judging: Judging) -> list[MutantTally]:
-        """Each mutant's trials of one check, judged and counted in one query (mutants
-        with no trial yet are absent)."""
-        t, rank = _Trial, _rank(campaign_id, judging)
-        decided = rank <= STATUS_ORDER.index("missed")
-        counted = (select(t.mutant_id.label("mutant_id"), func.min(rank).label("rank"),
-                          func.count().label("trials"),
-                          func.sum(case((rank == 0, 1), else_=0)).label("detected"),
-                          func.sum(case((rank == 1, 1), else_=0)).label("missed"),
-                          func.min(case((decided, t.difference))).label("kill"),
-                          func.sum(case((decided & t.difference.is_(None), 1), else_=0))
-                          .label("unbounded"),
-                          func.min(case((t.error.is_not(None), t.case_index)))
-                          .label("first_error"))
-                   .select_from(t).join(_Case, _case_of(t))
-                   .where(*_judged_trials(campaign_id, judging), t.mutant_id != ORIGINAL)
-                   .group_by(t.mutant_id).subquery())
-        other = aliased(_Trial)
-        error = (select(other.error).where(other.campaign_id == campaign_id,
-                                           other.mutant_id == counted.c.mutant_id,
-                                           other.strategy == judging.strategy,
-                                           other.epsilon == judging.epsilon,
-                                           other.case_index == counted.c.first_error)
-                 .scalar_subquery())
-        query = select(counted.c.mutant_id, counted.c.rank, counted.c.trials,
-                       counted.c.detected, counted.c.missed, counted.c.kill,
-                       counted.c.unbounded, error)
+        """Each mutant's trials of one check, judged and counted in one pass over the
+        covering index (mutants with no trial yet are absent)."""
+        t, tol = _Trial, judging.tolerance
         with _reading(self.url), self.Session() as s:
-            return [MutantTally(mutant_id, STATUS_ORDER[rank], trials, detected, missed,
-                                kill if kill is not None else (math.inf if unbounded else None),
-                                error)
-                    for mutant_id, rank, trials, detected, missed, kill, unbounded, error
-                    in s.execute(query)]
+            alarmed = s.scalars(_alarm_cases(campaign_id, judging).limit(1)).first() is not None
+            # a real bug on a case where the original alarms is indeterminate, not judged
+            judged = (t.case_index.not_in(_alarm_cases(campaign_id, judging)) if alarmed
+                      else None)
+
+            def where(condition: ColumnElement[bool]) -> ColumnElement[bool]:
+                return condition if judged is None else condition & judged
+
+            counted = (select(
+                t.mutant_id.label("mutant_id"), func.count().label("trials"),
+                func.min(t.kind).label("kind"),
+                func.count(case((where(t.decisive > tol), 1))).label("detected"),
+                func.count(case((where(t.decisive <= tol), 1))).label("missed"),
+                (func.min(t.decisive) if judged is None
+                 else func.min(case((judged, t.decisive)))).label("kill"),
+                (literal(0) if judged is None
+                 else func.count(case((t.decisive.is_not(None) & ~judged, 1))))
+                .label("unjudged"))
+                .where(*_judged_trials(campaign_id, judging), t.mutant_id != ORIGINAL)
+                .group_by(t.mutant_id).subquery())
+            other = aliased(_Trial)
+            # the first stored error by case; errors come with the outcomes of fixed kinds,
+            # which the index holds, so only those rows are read
+            error = (select(other.error).where(
+                other.campaign_id == campaign_id, other.mutant_id == counted.c.mutant_id,
+                other.strategy == judging.strategy, other.epsilon == judging.epsilon,
+                other.kind.in_(_FIXED_KINDS), other.error.is_not(None),
+                *_shared(other, campaign_id, judging))
+                .order_by(other.case_index).limit(1).scalar_subquery())
+            c = counted.c
+            query = select(c.mutant_id, c.trials, c.kind, c.detected, c.missed, c.kill,
+                           c.unjudged, error)
+            tallies = []
+            for mutant_id, trials, kind, detected, missed, kill, unjudged, err in s.execute(query):
+                status = ("detected" if detected else "missed" if missed else
+                          STATUS_ORDER[min(kind, STATUS_ORDER.index("indeterminate")
+                                           if unjudged else DECIDED)])
+                tallies.append(MutantTally(mutant_id, status, trials, detected, missed, kill,
+                                           err))
+            return tallies
 
     def judged_trials(self, campaign_id: int, judging: Judging,
                       statuses: Sequence[str] = STATUS_ORDER) -> Iterator[tuple[str, int, str]]:
         """(mutant id, case index, outcome) of one check's mutant trials whose outcome is
         in ``statuses``, by mutant and case, streamed in chunks."""
         t, rank = _Trial, _rank(campaign_id, judging)
-        query = (select(t.mutant_id, t.case_index, rank).select_from(t)
-                 .join(_Case, _case_of(t))
+        query = (select(t.mutant_id, t.case_index, rank)
                  .where(*_judged_trials(campaign_id, judging), t.mutant_id != ORIGINAL,
                         rank.in_([STATUS_ORDER.index(x) for x in statuses]))
                  .order_by(t.mutant_id, t.case_index))
@@ -453,32 +457,30 @@ class Store:
 
     def bug_difference_counts(self, campaign_id: int, thresholds: Sequence[float],
                               strategy: str | None = None
-                              ) -> list[tuple[str, str, float, int, int, float | None, int]]:
+                              ) -> list[tuple[str, str, float, int, int, float]]:
         """The real-bug trials' differences, counted against increasing ``thresholds``.
 
-        A real-bug trial (the tolerance sweep's): a mutant trial stored ``detected`` or
-        ``missed``, or ``indeterminate`` only because the original alarmed (no note). Rows
-        (dtype, strategy, epsilon, above, trials, smallest difference, unbounded): ``above``
-        is how many thresholds lie strictly under the difference (all of them for a
-        difference not stored, i.e. infinite), ``unbounded`` how many such trials there are.
+        A real-bug trial: one the tolerance decides (``values.trial_kind``: a real bug on a
+        case the check can be trusted on, whatever the original does there). Rows (dtype,
+        strategy, epsilon, above, trials, smallest difference): ``above`` is how many
+        thresholds lie strictly under the difference (all, for a difference not finite).
         """
         t = _Trial
-        bucket = case((t.difference.is_(None), len(thresholds)),
-                      else_=_count_under(t.difference, list(thresholds), 0, len(thresholds)))
+        bucket = _count_under(t.decisive, list(thresholds), 0, len(thresholds))
         query = (select(_Case.dtype, t.strategy, t.epsilon, bucket, func.count(),
-                        func.min(t.difference),
-                        func.sum(case((t.difference.is_(None), 1), else_=0)))
+                        func.min(t.decisive))
                  .select_from(t).join(_Case, _case_of(t))
                  .where(*_bug_trials(campaign_id, strategy))
                  .group_by(_Case.dtype, t.strategy, t.epsilon, bucket))
         with _reading(self.url), self.Session() as s:
-            return [(d, st, e, int(b), int(n), low, int(u or 0))
-                    for d, st, e, b, n, low, u in s.execute(query)]
+            return [(d, st, e, int(b), int(n), math.inf if low is None else low)
+                    for d, st, e, b, n, low in s.execute(query)]
 
     def bug_trials_under(self, campaign_id: int, dtype: str, strategy: str, epsilon: float,
                          ceiling: float) -> list[tuple[str, str, float]]:
         """(mutant id, case label, difference) of the real-bug trials (as in
-        ``bug_difference_counts``) of one check whose difference is at or under ``ceiling``."""
+        ``bug_difference_counts``) of one check whose finite difference is at or under
+        ``ceiling``, smallest first."""
         t = _Trial
         query = (select(t.mutant_id, _Case.label, t.difference).select_from(t)
                  .join(_Case, _case_of(t))
@@ -534,12 +536,20 @@ class Store:
         with _reading(self.url), self.Session() as s:
             return int(s.scalar(select(func.count()).select_from(pairs)) or 0)
 
-    def done_keys(self, campaign_id: int) -> set[tuple[str, int]]:
-        """(mutant id, case index) pairs that already have their trials stored."""
+    def stored_progress(self, campaign_id: int,
+                        cases: int) -> tuple[set[str], set[tuple[str, int]]]:
+        """What a campaign of ``cases`` cases already has: the mutants (and the original)
+        with trials on every case, and the (mutant id, case index) pairs of the others.
+        Memory follows the unfinished mutants, not the trials."""
+        t = _Trial
+        per_mutant = (select(t.mutant_id).where(t.campaign_id == campaign_id)
+                      .group_by(t.mutant_id))
+        complete = per_mutant.having(func.count(t.case_index.distinct()) >= cases)
+        partial = per_mutant.having(func.count(t.case_index.distinct()) < cases)
+        pairs = (select(t.mutant_id, t.case_index)
+                 .where(t.campaign_id == campaign_id, t.mutant_id.in_(partial)).distinct())
         with _reading(self.url), self.Session() as s:
-            rows = s.execute(select(_Trial.mutant_id, _Trial.case_index)
-                             .where(_Trial.campaign_id == campaign_id).distinct())
-            return {(m, c) for m, c in rows}
+            return set(s.scalars(complete)), {(m, c) for m, c in s.execute(pairs)}
 
 
 _CHUNK = 10_000  # rows per fetch when a query streams
@@ -549,33 +559,54 @@ def _case_of(t: type[_Trial]) -> ColumnElement[bool]:
     return (_Case.campaign_id == t.campaign_id) & (_Case.index == t.case_index)
 
 
+_FIXED_KINDS = sorted(STATUS_ORDER.index(o) for o in FIXED_OUTCOMES)
+
+
+def _judgeable(t: Any) -> dict[str, Any]:
+    """The columns a trial is counted by (``values.trial_kind``), from its fields."""
+    kind = trial_kind(t.outcome, t.true_error, t.note)
+    decisive = None
+    if kind == DECIDED:
+        decisive = t.difference if t.difference is not None else math.inf
+    return {"kind": kind, "decisive": decisive}
+
+
+def _shared(t: Any, campaign_id: int, judging: Judging) -> list[ColumnElement[bool]]:
+    """Only the cases (seed, batch, dtype) the judging's other campaign also ran."""
+    if judging.shared_with is None:
+        return []
+    mine, theirs = aliased(_Case), aliased(_Case)
+    shared = exists().where(theirs.campaign_id == judging.shared_with,
+                            theirs.batch == mine.batch, theirs.dtype == mine.dtype,
+                            theirs.seed.is_not_distinct_from(mine.seed))
+    return [t.case_index.in_(select(mine.index).where(mine.campaign_id == campaign_id, shared))]
+
+
 def _judged_trials(campaign_id: int, judging: Judging) -> list[ColumnElement[bool]]:
     """The WHERE clauses that pick one check's trials of a campaign (and its shared cases)."""
     t = _Trial
-    where = [t.campaign_id == campaign_id, t.strategy == judging.strategy,
-             t.epsilon == judging.epsilon]
-    if judging.shared_with is not None:
-        other = aliased(_Case)
-        shared = exists().where(other.campaign_id == judging.shared_with,
-                                other.batch == _Case.batch, other.dtype == _Case.dtype,
-                                other.seed.is_not_distinct_from(_Case.seed))
-        mine = select(_Case.index).where(_Case.campaign_id == campaign_id, shared)
-        where.append(t.case_index.in_(mine))
-    return where
+    return [t.campaign_id == campaign_id, t.strategy == judging.strategy,
+            t.epsilon == judging.epsilon, *_shared(t, campaign_id, judging)]
+
+
+def _alarm_cases(campaign_id: int, judging: Judging) -> Select[Any]:
+    """The cases on which the original fails the check at the judging's tolerance."""
+    o = aliased(_Trial)
+    return select(o.case_index).where(
+        o.campaign_id == campaign_id, o.mutant_id == ORIGINAL, o.strategy == judging.strategy,
+        o.epsilon == judging.epsilon, o.outcome.not_in([x.value for x in FIXED_OUTCOMES]),
+        or_(o.difference.is_(None), o.difference > judging.tolerance))
 
 
 def _bug_trials(campaign_id: int, strategy: str | None) -> list[ColumnElement[bool]]:
     t = _Trial
-    where = [t.campaign_id == campaign_id, t.mutant_id != ORIGINAL,
-             t.outcome.in_(("detected", "missed"))
-             | ((t.outcome == "indeterminate") & t.note.is_(None))]
+    where = [t.campaign_id == campaign_id, t.mutant_id != ORIGINAL, t.kind == DECIDED]
     if strategy is not None:
         where.append(t.strategy == strategy)
     return where
 
 
-def _count_under(value: Any, thresholds: list[float], lo: int,
-                 hi: int) -> ColumnElement[int]:
+def _count_under(value: Any, thresholds: list[float], lo: int, hi: int) -> ColumnElement[int]:
     """How many of the sorted ``thresholds[lo:hi]`` lie strictly under ``value``, plus lo:
     a binary search written as nested CASEs (log2 of the count comparisons a row)."""
     if lo == hi:
@@ -586,30 +617,16 @@ def _count_under(value: Any, thresholds: list[float], lo: int,
 
 
 def _rank(campaign_id: int, judging: Judging) -> ColumnElement[int]:
-    """A mutant trial's outcome at the judging's tolerance, as its place in STATUS_ORDER.
-
-    The rules of ``analysis.outcome_at`` (its docstring states them): an outcome that does
-    not depend on the tolerance is kept; a true error that overflowed is nonfinite; at or
-    under the dtype's floor, equivalent; on a case where the check cannot be trusted (the
-    trial's note, or the original alarms there at this tolerance), indeterminate; else
-    detected when the difference (NULL: infinite) is over the tolerance, missed when not.
-    Needs the trial's case joined (its dtype).
-    """
-    t, o = _Trial, aliased(_Trial)
-    fixed = sorted(FIXED_OUTCOMES)
-    alarms = select(o.case_index).where(
-        o.campaign_id == campaign_id, o.mutant_id == ORIGINAL, o.strategy == judging.strategy,
-        o.epsilon == judging.epsilon, o.outcome.not_in(fixed),
-        or_(o.difference.is_(None), o.difference > judging.tolerance))
-    floor = case(judging.floors, value=_Case.dtype, else_=0.0) if judging.floors else 0.0
-    place = {name: i for i, name in enumerate(STATUS_ORDER)}
+    """A mutant trial's outcome at the judging's tolerance, as its place in STATUS_ORDER:
+    its kind, unless the tolerance decides it (analysis.outcome_at states the rules)."""
+    t = _Trial
     return case(
-        (t.outcome.in_(fixed), case({x: place[x] for x in fixed}, value=t.outcome)),
-        (t.true_error.is_(None), place["nonfinite"]),
-        (t.true_error <= floor, place["equivalent"]),
-        (t.doubtful | t.case_index.in_(alarms), place["indeterminate"]),
-        (t.difference.is_(None) | (t.difference > judging.tolerance), place["detected"]),
-        else_=place["missed"])
+        (t.kind != DECIDED, t.kind),
+        (t.case_index.in_(_alarm_cases(campaign_id, judging)),
+         STATUS_ORDER.index("indeterminate")),
+        (t.decisive > judging.tolerance, STATUS_ORDER.index("detected")),
+        else_=STATUS_ORDER.index("missed"))
+
 
 def _first_line(error: BaseException) -> str:
     """SQLAlchemy's messages run to several lines (the SQL, a link): the first says it."""

@@ -147,11 +147,10 @@ def tolerance_curves(store: Store, ref: str | int | None = None, strategy: str |
     above: dict[tuple[str, str, float], np.ndarray] = defaultdict(
         lambda: np.zeros(len(tolerances) + 1, dtype=np.int64))
     smallest_of: dict[tuple[str, str, float], float] = defaultdict(lambda: math.inf)
-    for dtype, name, eps, under, count, low, _ in store.bug_difference_counts(
+    for dtype, name, eps, under, count, low in store.bug_difference_counts(
             info.id, tolerances.tolist(), strategy):
         above[(dtype, name, eps)][under] += count
-        if low is not None:
-            smallest_of[(dtype, name, eps)] = min(smallest_of[(dtype, name, eps)], low)
+        smallest_of[(dtype, name, eps)] = min(smallest_of[(dtype, name, eps)], low)
     curves = []
     for key in sorted(originals.keys() | above.keys()):
         dtype, name, eps = key

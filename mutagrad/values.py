@@ -233,20 +233,40 @@ def read_plan(config: dict[str, Any],
             dict(config.get("unsupported") or {}))
 
 
+DECIDED = 99  # the kind of a trial whose outcome the tolerance decides (see trial_kind)
+
+
+def trial_kind(outcome: str, true_error: float | None, note: str | None) -> int:
+    """What a stored mutant trial is whatever the tolerance, as the store keeps it.
+
+    Its place in ``STATUS_ORDER`` when no tolerance changes it (an outcome that does not
+    depend on it; a true error that overflowed: nonfinite; ``equivalent``, stored when the
+    true error is at or under the case dtype's floor; a note that puts the check in doubt:
+    indeterminate), else ``DECIDED``: a real bug, detected or missed by the difference, or
+    indeterminate on a case where the original alarms (mutagrad.analysis).
+    """
+    if outcome in FIXED_OUTCOMES:
+        return STATUS_ORDER.index(outcome)
+    if true_error is None:
+        return STATUS_ORDER.index("nonfinite")
+    if outcome == "equivalent":
+        return STATUS_ORDER.index("equivalent")
+    if doubtful(note):
+        return STATUS_ORDER.index("indeterminate")
+    return DECIDED
+
+
 @dataclass(frozen=True)
 class Judging:
     """Which stored trials a report judges, and how (the store aggregates them in SQL).
 
-    One check (``strategy`` at ``epsilon``, the value stored with the trials) at
-    ``tolerance``; ``floors`` maps each case dtype to its equivalence floor (true errors at
-    or under it are rounding); ``shared_with``: only the cases (seed, batch, dtype) that
-    campaign also ran.
+    One check (``strategy`` at ``epsilon``, as stored with the trials) at ``tolerance``;
+    ``shared_with``: only the cases (seed, batch, dtype) that campaign also ran.
     """
 
     strategy: str
     epsilon: float
     tolerance: float
-    floors: dict[str, float]
     shared_with: int | None = None
 
 

@@ -2,6 +2,7 @@
 typed settings, and the import layers of the package."""
 
 import ast
+import math
 import shutil
 import sqlite3
 from pathlib import Path
@@ -17,7 +18,7 @@ from mutagrad import migrate
 from mutagrad.store import Base, Store
 from mutagrad.subject import Case, Subject, cast
 from mutagrad.trial import CaseData, evaluate
-from mutagrad.values import Outcome, Settings, Status
+from mutagrad.values import DECIDED, Outcome, Settings, Status, trial_kind
 
 DATA = Path(__file__).parent / "data"
 PACKAGE = Path(__file__).parent.parent / "mutagrad"
@@ -54,6 +55,16 @@ def test_a_v1_database_is_upgraded_in_place_and_reads_the_same(tmp_path, capsys)
     assert tour.spec.target == "mlp3"
     assert tour.status == Status.FINISHED and infos[4].status == Status.INTERRUPTED
     store.close()
+    # migration 0004 filled what the reports count in SQL as new trials get it
+    with sqlite3.connect(db) as c:
+        rows = c.execute("select outcome, true_error, note, difference, kind, decisive "
+                         "from trials").fetchall()
+    assert {kind for *_, kind, _ in rows} > {DECIDED}
+    for outcome, true_error, note, difference, kind, decisive in rows:
+        assert kind == trial_kind(outcome, true_error, note)
+        expected = (difference if difference is not None else math.inf) \
+            if kind == DECIDED else None
+        assert decisive == expected
 
     ran = run_cli(capsys, "history", "--db", str(db))
     assert ran.code == 0

@@ -41,7 +41,9 @@ def test_round_trip(db_url):
     assert sorted(store.trials(cid), key=str) == sorted(trials, key=str)
     assert store.mutants(cid) == [MUTANT]
     assert store.cases(cid) == CASES
-    assert store.done_keys(cid) == {("abcdef0123", 0), ("abcdef0123", 1), ("original", 0)}
+    # two cases: the mutant has both stored, the original one of them
+    assert store.stored_progress(cid, 2) == ({"abcdef0123"}, {("original", 0)})
+    assert store.done_count(cid) == 3
     assert store.campaign("first").id == cid == store.campaign().id == store.campaign(cid).id
 
 

@@ -298,11 +298,11 @@ def _recompute_curves(store, cid, lo=1e-12, hi=100.0):
         key = (cases[t.case_index].dtype, t.strategy, t.epsilon)
         if t.mutant_id == "original":
             groups[key][0].append(t)
-        elif (t.outcome in ("detected", "missed")
-              or (t.outcome == "indeterminate" and t.note is None)):
-            groups[key][1].append(t)
+        elif (t.outcome not in FIXED and t.true_error is not None
+              and t.outcome != "equivalent" and not _doubtful(t.note)):
+            groups[key][1].append(t)  # a real bug the check can judge on its case
         else:
-            groups[key]  # noqa: B018 - the group exists even with no real-bug trial
+            groups[key]
     result = {}
     for key, (original, bugs) in groups.items():
         o = [math.inf if t.difference is None else t.difference for t in original]
@@ -314,8 +314,8 @@ def _recompute_curves(store, cid, lo=1e-12, hi=100.0):
             "false_alarm": [sum(x > g for x in o) / len(o) if o else 0.0 for g in grid],
             "bug_trials": len(b), "original_trials": len(o), "largest": largest,
             "smallest": smallest,
-            "overlaps": sorted(((t.difference, t.mutant_id, t.case_index) for t in bugs
-                                if t.difference is not None and t.difference <= largest)),
+            "overlaps": sorted((t.difference, t.mutant_id, t.case_index) for t in bugs
+                                if t.difference is not None and t.difference <= largest),
             "alarms": sorted((x for x in o if x >= smallest), reverse=True)}
     return result
 
