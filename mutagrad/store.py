@@ -398,49 +398,51 @@ class Store:
 
     def tally_mutants(self, campaign_id: int, judging: Judging) -> list[MutantTally]:
         """Each mutant's trials of one check, judged and counted in one pass over the
-        covering index (mutants with no trial yet are absent)."""
+        covering index (mutants with no trial yet are absent).
+
+        A real bug on a case where the original alarms is indeterminate, not judged: those
+        cases' trials (few: one per mutant and alarm case) are counted apart, by index
+        seeks, and taken off the pass's counts."""
         t, tol = _Trial, judging.tolerance
         with _reading(self.url), self.Session() as s:
-            alarmed = s.scalars(_alarm_cases(campaign_id, judging).limit(1)).first() is not None
-            # a real bug on a case where the original alarms is indeterminate, not judged
-            judged = (t.case_index.not_in(_alarm_cases(campaign_id, judging)) if alarmed
-                      else None)
-
-            def where(condition: ColumnElement[bool]) -> ColumnElement[bool]:
-                return condition if judged is None else condition & judged
-
+            alarms = list(s.scalars(_alarm_cases(campaign_id, judging)))
+            judged = t.case_index.not_in(alarms) if alarms else None
             counted = (select(
-                t.mutant_id.label("mutant_id"), func.count().label("trials"),
-                func.min(t.kind).label("kind"),
-                func.count(case((where(t.decisive > tol), 1))).label("detected"),
-                func.count(case((where(t.decisive <= tol), 1))).label("missed"),
-                (func.min(t.decisive) if judged is None
-                 else func.min(case((judged, t.decisive)))).label("kill"),
-                (literal(0) if judged is None
-                 else func.count(case((t.decisive.is_not(None) & ~judged, 1))))
-                .label("unjudged"))
+                t.mutant_id, func.count(), func.min(t.kind),
+                func.count(case((t.decisive > tol, 1))), func.count(case((t.decisive <= tol, 1))),
+                func.min(t.decisive) if judged is None else func.min(case((judged, t.decisive))))
                 .where(*_judged_trials(campaign_id, judging), t.mutant_id != ORIGINAL)
-                .group_by(t.mutant_id).subquery())
-            other = aliased(_Trial)
-            # the first stored error by case; errors come with the outcomes of fixed kinds,
-            # which the index holds, so only those rows are read
-            error = (select(other.error).where(
-                other.campaign_id == campaign_id, other.mutant_id == counted.c.mutant_id,
-                other.strategy == judging.strategy, other.epsilon == judging.epsilon,
-                other.kind.in_(_FIXED_KINDS), other.error.is_not(None),
-                *_shared(other, campaign_id, judging))
-                .order_by(other.case_index).limit(1).scalar_subquery())
-            c = counted.c
-            query = select(c.mutant_id, c.trials, c.kind, c.detected, c.missed, c.kill,
-                           c.unjudged, error)
-            tallies = []
-            for mutant_id, trials, kind, detected, missed, kill, unjudged, err in s.execute(query):
-                status = ("detected" if detected else "missed" if missed else
-                          STATUS_ORDER[min(kind, STATUS_ORDER.index("indeterminate")
-                                           if unjudged else DECIDED)])
-                tallies.append(MutantTally(mutant_id, status, trials, detected, missed, kill,
-                                           err))
-            return tallies
+                .group_by(t.mutant_id))
+            rows = list(s.execute(counted))
+            # the first stored error by case, of the mutants with a trial of a fixed kind
+            # (errors come with those outcomes): a few index seeks each
+            errors = {}
+            for mutant_id, _, kind, *_ in rows:
+                if kind in _FIXED_KINDS:
+                    errors[mutant_id] = s.scalars(
+                        select(t.error).where(
+                            *_judged_trials(campaign_id, judging), t.mutant_id == mutant_id,
+                            t.kind.in_(_FIXED_KINDS), t.error.is_not(None))
+                        .order_by(t.case_index).limit(1)).first()
+            unjudged: dict[str, tuple[int, int]] = {}
+            if alarms:
+                planned = select(_Mutant.mutant_id).where(_Mutant.campaign_id == campaign_id)
+                on_alarms = (select(t.mutant_id, func.count(case((t.decisive > tol, 1))),
+                                    func.count(case((t.decisive <= tol, 1))))
+                             .where(*_judged_trials(campaign_id, judging),
+                                    t.mutant_id.in_(planned), t.case_index.in_(alarms))
+                             .group_by(t.mutant_id))
+                unjudged = {m: (over, under) for m, over, under in s.execute(on_alarms)}
+        tallies = []
+        for mutant_id, trials, kind, detected, missed, kill in rows:
+            over, under = unjudged.get(mutant_id, (0, 0))
+            detected, missed = detected - over, missed - under
+            status = ("detected" if detected else "missed" if missed else
+                      STATUS_ORDER[min(kind, STATUS_ORDER.index("indeterminate")
+                                       if over + under else DECIDED)])
+            tallies.append(MutantTally(mutant_id, status, trials, detected, missed, kill,
+                                       errors.get(mutant_id)))
+        return tallies
 
     def judged_trials(self, campaign_id: int, judging: Judging,
                       statuses: Sequence[str] = STATUS_ORDER) -> Iterator[tuple[str, int, str]]:
