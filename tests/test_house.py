@@ -246,3 +246,10 @@ def test_the_package_has_no_import_cycle():
 
     for module in sorted(graph):
         visit(module)
+
+
+def test_head_is_the_newest_migration():
+    from alembic.script import ScriptDirectory
+
+    assert ScriptDirectory(str(PACKAGE / "migrations")).get_current_head() == migrate.HEAD
+    assert migrate.HEAD in migrate.revisions()
