@@ -13,6 +13,7 @@ from mutagrad import checking, config, gradcheck, mutation, report, subjects
 from mutagrad import strategies as strategy_mod
 from mutagrad.cli_common import (
     CategoryOpt,
+    CheckOpt,
     JsonOpt,
     OperatorOpt,
     SubjectArg,
@@ -55,8 +56,10 @@ def check(
     tolerance: Annotated[float | None, typer.Option(
         help="Largest difference that passes [default: each strategy's own; the seed's "
              "1e-7 for centered].")] = None,
-    strategy: Annotated[str, typer.Option(
-        help=f"Strategies, comma-separated: {strategy_mod.names_help()}.")] = "centered",
+    strategy: Annotated[str | None, typer.Option(
+        help=f"Strategies, comma-separated: {strategy_mod.names_help()}. "
+             "[default: centered]")] = None,
+    own_check: CheckOpt = None,
     seed: Annotated[int | None, typer.Option(
         help="Seed of a generated case; without it, the subject's default case.")] = None,
     batch: Annotated[int | None, typer.Option(help="Batch size m of a generated case.")] = None,
@@ -77,7 +80,8 @@ def check(
 
     Example: mutagrad check mlp3 --epsilon 1e-6 --tolerance 2e-7
     """
-    names = parse_list(strategy, str, "--strategy") or ("centered",)
+    names = strategy_mod.with_check(parse_list(strategy, str, "--strategy"), own_check) \
+        or ("centered",)
     checked: list[checking.SubjectCheck] = []
     for spec in own.specs(subject):
         subj = load_warned(spec)
@@ -108,8 +112,9 @@ def check(
         raise typer.Exit(0 if passed else 1)
     for c in checked:
         console().print(report.case_checks_table(
-            c.subject, [(k.result.case.label, k.result.difference, k.passed, "; ".join(
-                n for n in (k.result.kinks, k.result.precision) if n)) for k in c.cases]))
+            c.subject, [(k.result.case.label, _shown_difference(k, names), k.passed, "; ".join(
+                n for n in (k.result.kinks, k.result.precision) if n)) for k in c.cases],
+            names[0] if names != ("centered",) else None))
         failed = [k for k in c.cases if not k.passed]
         if failed:
             _render_one(failed[0].result, list(failed[0].others), names, top)
@@ -117,6 +122,13 @@ def check(
             Console(stderr=True, highlight=False).print(f"[yellow]warning: {c.subject}: "
                                                         f"{warning}[/yellow]")
     raise typer.Exit(0 if passed else 1)
+
+
+def _shown_difference(k: checking.CaseCheck, names: tuple[str, ...]) -> float | None:
+    """The seed's difference when it ran, else the first strategy's (your own check's)."""
+    if "centered" in names or not k.others:
+        return k.result.difference
+    return k.others[0].difference
 
 
 def _render_one(result: gradcheck.CheckResult, others: list[strategy_mod.StrategyCheck],

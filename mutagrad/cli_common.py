@@ -149,6 +149,13 @@ def subject_options(mutate: bool = True) -> Callable[[Callable[..., Any]], Calla
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+CheckOpt = Annotated[str | None, typer.Option(
+    "--check", metavar="FUNC",
+    help="Your own gradient check instead of ours, a function of your file: "
+         "gradient_check_n(parameters, gradients, X, Y, epsilon) -> difference (the "
+         "exercise's), or cs231n's eval_numerical_gradient_array[:REL_ERROR] (your "
+         "rel_error, else the notebooks'). The strategy check:FUNC; with --strategy, both.",
+    rich_help_panel=_OWN)]
 CategoryOpt = Annotated[list[str] | None, typer.Option(
     "--category", help="Only these categories (repeat, or comma-separate).")]
 OperatorOpt = Annotated[list[str] | None, typer.Option(

@@ -132,4 +132,5 @@ def seed_style(module: ModuleType, *, name: str, forward: str = "forward_propaga
 
     return Subject(name=name, description=description or f"{where} (seed-style)",
                    backward=backward_fn, param_names=names, cost=cost, gradients=gradients,
-                   make_case=make_case, forward=forward_fn, default_batch=default_m)
+                   make_case=make_case, forward=forward_fn, default_batch=default_m,
+                   module=module, gradient_key=grad_key)

@@ -133,13 +133,15 @@ def load(spec: str | SubjectSpec) -> Subject:
     if spec.layer and pairs.names_pair(module, spec.layer):
         subject = pairs.from_text(module, spec.layer, spec.shapes, spec.constants, spec.grid,
                                   where, spec.select)
-    elif spec.layer:
-        return _layers_of(module, spec, where)
+    elif spec.layer:  # layer classes: their --mutate methods are already in
+        return replace(_layers_of(module, spec, where), module=module)
     elif spec.init:
         raise InvalidInput("init gives a layer class's constructor arguments: name the class "
                            "with --layer", parameter="init")
     else:
         subject = _subject_of(module, spec, where)
+    if subject.module is None:  # where --check finds the user's own check
+        subject = replace(subject, module=module)
     if spec.mutate:
         subject = replace(subject, helpers=mutable_helpers(subject.backward, subject.forward,
                                                            spec.mutate, where))
