@@ -1,0 +1,229 @@
+"""--check FUNC: the user's own gradient check as a strategy (check:FUNC), in check, in
+campaigns and in the epsilon sweep; judged against the built-in strategies it reproduces,
+and against the seed's check written out in tests/seedcode.py."""
+
+import hashlib
+import json
+import shutil
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cli_helpers import run_cli
+from seedcode import gradient_check_n as seed_gradient_check_n
+
+from mutagrad import campaign, mutation, subjects
+from mutagrad import strategies as S
+from mutagrad.store import Store
+from mutagrad.values import ORIGINAL, Settings, Status
+
+DATA = Path(__file__).parent / "data"
+ROOT = Path(__file__).parent.parent
+EXERCISE = DATA / "exercise_check.py"  # the network, gc_utils and the exercise's own check
+OWN = "check:gradient_check_n"
+ARRAYS = "check:gradient_check.eval_numerical_gradient_array"
+
+
+def _digests(folder: Path) -> dict[str, str]:
+    return {p.name: hashlib.sha256(p.read_bytes()).hexdigest()
+            for p in sorted(folder.iterdir()) if p.is_file()}
+
+
+@pytest.fixture
+def exercise(tmp_path: Path) -> Path:
+    """The exercise's files in a folder of their own (the test checks they stay intact)."""
+    folder = tmp_path / "exercise"
+    folder.mkdir()
+    for name in ("exercise_net.py", "exercise_check.py"):
+        shutil.copy(DATA / name, folder / name)
+    return folder
+
+
+@pytest.fixture
+def layers(tmp_path: Path) -> Path:
+    """README's cs231n layers file with its config, and a gradient_check.py beside it."""
+    folder = tmp_path / "cs231n"
+    folder.mkdir()
+    shutil.copy(ROOT / "examples" / "cs231n" / "layers.py", folder / "layers.py")
+    shutil.copy(ROOT / "examples" / "cs231n" / "pyproject.example.toml", folder / "pyproject.toml")
+    shutil.copy(DATA / "gradient_check.py", folder / "gradient_check.py")
+    return folder
+
+
+def _by_pair(store: Store, campaign_id: int) -> dict[tuple[str, int], dict[str, tuple]]:
+    found: dict[tuple[str, int], dict[str, tuple]] = defaultdict(dict)
+    for t in store.trials(campaign_id):
+        found[(t.mutant_id, t.case_index)][t.strategy] = (t.outcome, t.difference, t.note)
+    return found
+
+
+def test_the_exercises_own_gradient_check_n_gives_centereds_verdict_on_every_mutant(
+        exercise, tmp_path):
+    """Verified as the issue asks: the exercise's gradient_check_n, copied verbatim from the
+    seed text, judges every mutant of the seed network as the built-in centered strategy
+    does at the same epsilon and tolerance."""
+    before = _digests(exercise)
+    store = Store(f"sqlite:///{tmp_path / 'own.db'}")
+    spec = subjects.parse_spec(str(exercise / "exercise_check.py"))
+    cid = campaign.start(store, spec, Settings(cases=2, strategies=("centered", OWN), jobs=1,
+                                               explore=False))
+    assert store.campaign(cid).status == Status.FINISHED
+    pairs = _by_pair(store, cid)
+    subject = subjects.load(spec)
+    every = {m.id for m in mutation.mutants_of(subject)}
+    assert {m for m, _ in pairs} == every | {ORIGINAL}  # every mutant, every case
+    outcomes = {o for v in pairs.values() for o, _, _ in v.values()}
+    assert {"detected", "equivalent", "passed"} <= outcomes  # a verdict worth comparing
+    for key, by in pairs.items():
+        assert by["centered"][0] == by[OWN][0], key
+        assert by["centered"][2] == by[OWN][2], key  # the same kink notes
+        if by["centered"][1] is not None:
+            assert by[OWN][1] == pytest.approx(by["centered"][1], rel=1e-9, abs=1e-300), key
+    # the original's stored difference is the seed's check written out independently
+    cases = campaign.build_cases(subject, store.campaign(cid).settings)
+    for index, case in enumerate(cases):
+        grads = subject.module.backward_propagation_n(
+            case.data["X"], case.data["Y"],
+            subject.module.forward_propagation_n(case.data["X"], case.data["Y"],
+                                                 case.params)[1])
+        expected = seed_gradient_check_n(case.params, grads, case.data["X"], case.data["Y"],
+                                         subject.module.forward_propagation_n, 1e-7)
+        assert pairs[(ORIGINAL, index)][OWN][1] == pytest.approx(float(expected), rel=1e-9)
+    assert _digests(exercise) == before
+
+
+def test_check_with_the_users_check_prints_its_difference_and_verdict(exercise, capsys):
+    before = _digests(exercise)
+    target = str(exercise / "exercise_check.py")
+    ran = run_cli(capsys, "check", target, "--check", "gradient_check_n", "--json")
+    assert ran.code == 0, ran.err
+    data = json.loads(ran.out)
+    [own] = data["strategies"]
+    assert own["strategy"] == OWN and own["passed"] is True
+    assert own["difference"] == pytest.approx(data["difference"], rel=1e-9)  # the seed's
+    # a tolerance under the correct code's difference: the user's check fails it (exit 1)
+    ran = run_cli(capsys, "check", target, "--check", "gradient_check_n", "--tolerance",
+                  f"{own['difference'] / 2:g}")
+    assert ran.code == 1
+    assert "check:gradient_check_n" in ran.out and "FAIL" in ran.out
+    assert _digests(exercise) == before
+
+
+def test_the_cs231n_style_check_reproduces_the_cs231n_checker_per_mutant(layers, tmp_path,
+                                                                           monkeypatch):
+    """The user's eval_numerical_gradient_array with the notebooks' rel_error at h = 1e-5
+    is what the built-in cs231n port computes: the same difference, the same verdict."""
+    before = _digests(layers)
+    monkeypatch.chdir(layers)
+    store = Store(f"sqlite:///{tmp_path / 'cs.db'}")
+    spec = subjects.parse_spec(str(layers / "layers.py") + "::affine")
+    cid = campaign.start(store, spec, Settings(cases=1, strategies=("cs231n", ARRAYS),
+                                               epsilons=(1e-5,), jobs=1, explore=False))
+    pairs = _by_pair(store, cid)
+    assert len({m for m, _ in pairs}) > 8
+    assert {"detected", "passed"} <= {o for v in pairs.values() for o, _, _ in v.values()}
+    for key, by in pairs.items():
+        assert by["cs231n"][:2] == by[ARRAYS][:2], key
+    assert _digests(layers) == before
+
+
+def test_a_comparison_of_the_users_own_replaces_rel_error(layers, monkeypatch):
+    monkeypatch.chdir(layers)
+    subject = subjects.load(subjects.parse_spec(str(layers / "layers.py") + "::affine"))
+    case = subject.case(0)
+    name = ARRAYS + ":gradient_check.loose_error"
+    [check] = S.check_all(subject, case, [name], 1e-5)
+    analytic = subject.gradients(subject.backward, case)
+    numerical = {k: np.zeros_like(analytic[k]) for k in subject.param_names}
+    for k in subject.param_names:  # centered differences of J, written out
+        for ix in np.ndindex(case.params[k].shape):
+            costs = []
+            for sign in (1, -1):
+                moved = {**case.params, k: case.params[k].copy()}
+                moved[k][ix] += sign * 1e-5
+                costs.append(subject.cost(moved, case))
+            numerical[k][ix] = (costs[0] - costs[1]) / 2e-5
+    gap = max(float(np.max(np.abs(numerical[k] - analytic[k]))) for k in subject.param_names)
+    assert check.difference == pytest.approx(gap, rel=1e-12)
+    assert check.strategy == name and check.passed
+
+
+def test_the_epsilon_sweep_runs_the_users_check(exercise, capsys):
+    target = str(exercise / "exercise_check.py")
+    common = ("epsilon", target, "--dtype", "float64", "--range", "1e-9:1e-3", "--json")
+    own = run_cli(capsys, *common, "--check", "gradient_check_n")
+    ours = run_cli(capsys, *common)
+    assert own.code == ours.code == 0, own.err
+    [mine], [centered] = json.loads(own.out)["curves"], json.loads(ours.out)["curves"]
+    assert mine["strategy"] == OWN
+    assert mine["difference"] == pytest.approx(centered["difference"], rel=1e-9)
+
+
+TOUCHY = '''
+
+def touchy_check(parameters, gradients, X, Y, epsilon):
+    difference = gradient_check_n(parameters, gradients, X, Y, epsilon)
+    if difference > 0.5:
+        raise RuntimeError("my check gives up on large differences")
+    return difference
+
+
+def stuck_check(parameters, gradients, X, Y, epsilon):
+    difference = gradient_check_n(parameters, gradients, X, Y, epsilon)
+    while difference > 0.5:
+        pass
+    return difference
+'''
+
+
+@pytest.mark.parametrize("check, message", [("touchy_check", "RuntimeError"),
+                                            ("stuck_check", "ran longer than")])
+def test_a_check_that_breaks_on_a_mutant_is_the_users_error_not_an_outcome(
+        exercise, capsys, check, message):
+    """The original passes; a mutant makes the user's check raise or hang in a worker: the
+    campaign stops with one line naming their check (exit 2), resumable once it is fixed."""
+    target = exercise / "exercise_check.py"
+    target.write_text(target.read_text() + TOUCHY)
+    before = _digests(exercise)
+    ran = run_cli(capsys, "run", str(target), "--check", check, "--cases", "1", "--batch",
+                  "6", "--jobs", "1", "--timeout", "2", "--no-explore")
+    assert ran.code == 2, ran
+    assert f"your check {check}" in ran.err and message in ran.err
+    assert "internal error" not in ran.err and len(ran.err.strip().splitlines()) == 1
+    [info] = Store(None, create=False).campaigns()
+    assert info.status == Status.INTERRUPTED
+    assert _digests(exercise) == before
+
+
+def test_bad_checks_are_one_line_exit_2(exercise, layers, capsys, monkeypatch):
+    target = str(exercise / "exercise_check.py")
+    for args, expected in (
+            (("--check", "no_such_check"), "has no function 'no_such_check'"),
+            (("--check", "vector_to_dictionary"), "fits no style"),
+            (("--check", "gradient_check_n:rel_error"), "computes its own difference"),
+            (("--check", "bad name"), "--check takes FUNC"),
+    ):
+        for command in ("check", "run"):
+            ran = run_cli(capsys, command, target, *args, "--jobs" if command == "run" else
+                          "--seed", "1")
+            assert ran.code == 2, (args, ran)
+            assert expected in ran.err and len(ran.err.strip().splitlines()) == 1, ran.err
+    ran = run_cli(capsys, "check", "mlp3", "--check", "gradient_check_n")
+    assert ran.code == 2 and "has no function 'gradient_check_n'" in ran.err
+    # the exercise's style needs cases with X and Y: a layer's have neither
+    (layers / "mine.py").write_text("def whole(parameters, gradients, X, Y, epsilon):\n"
+                                    "    return 0.0\n")
+    monkeypatch.chdir(layers)
+    ran = run_cli(capsys, "check", "layers.py::affine", "--check", "mine.whole")
+    assert ran.code == 2 and "needs cases with X and Y" in ran.err, ran.err
+
+
+def test_the_plan_keeps_the_users_check_by_name():
+    settings = Settings(strategies=("centered", OWN))
+    campaign.validate_settings(settings)
+    assert campaign.tolerances(settings) == {"centered": 1e-7, OWN: 1e-7}
+    assert S.with_check(None, "gradient_check_n") == (OWN,)
+    assert S.with_check(("centered",), "gradient_check_n") == ("centered", OWN)
+    assert S.with_check(None, None) == ("centered",)
+    assert S.expand(("all", OWN))[-1] == OWN
