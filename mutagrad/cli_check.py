@@ -322,17 +322,21 @@ def operators(as_json: JsonOpt = False) -> None:
 
 @app.command()
 def init(
-    file: Annotated[str, typer.Argument(help="Your layers file (X_forward/X_backward pairs).")],
+    file: Annotated[str, typer.Argument(
+        help="Your layers file (X_forward/X_backward pairs, or classes with forward and "
+             "backward methods).")],
 ) -> None:
-    """List every X_forward/X_backward pair of a file in pyproject.toml's [tool.mutagrad].
+    """List every layer of a file in pyproject.toml's [tool.mutagrad].
 
-    Appends one table per layer to the pyproject.toml of the working folder (created when
-    missing), shapes left for you to fill; refuses when [tool.mutagrad] exists already. Then
-    'mutagrad check FILE' and 'mutagrad run' (no subject) check every layer it lists.
+    Appends one table per layer, X_forward/X_backward pair or class with forward and
+    backward methods, to the pyproject.toml of the working folder (created when missing),
+    shapes and constructor arguments left for you to fill; refuses when [tool.mutagrad]
+    exists already. Then 'mutagrad check FILE' and 'mutagrad run' (no subject) check every
+    layer it lists.
 
     Example: mutagrad init layers.py
     """
     path, layers = config.init(Path(file), Path("."))
     console().print(Text(f"wrote [tool.mutagrad] to {path}: {len(layers)} layers "
-                         f"({', '.join(layers)}); fill in their shapes (the comment says how), "
-                         f"then 'mutagrad check {file}'"), soft_wrap=True)
+                         f"({', '.join(layers)}); fill in what is marked (the comment says "
+                         f"how), then 'mutagrad check {file}'"), soft_wrap=True)

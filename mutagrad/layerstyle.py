@@ -33,6 +33,7 @@ from mutagrad.layer import (
     build_chain,
     class_of,
     fixed_rng,
+    make_labels,
 )
 from mutagrad.mutation.methods import installed, qualname, resolve
 from mutagrad.subject import Case, Params, Subject, cast, user_code
@@ -169,9 +170,9 @@ def layer_style(module: ModuleType, objects: Sequence[Any], *, name: str, where:
         data: dict[str, Any] = {"seed": s}
         if chain.loss and labels is not None:
             data["y"] = np.asarray(labels)
-        elif chain.loss:  # labels: one class index per row, among the loss's input columns
-            width = chain.through(values, s, len(chain.layers) - 1).shape[1]
-            data["y"] = rng.integers(0, width, size=m)
+        elif chain.loss:  # class indices among the loss's input columns, or targets
+            shape = chain.through(values, s, len(chain.layers) - 1).shape
+            data["y"] = make_labels(rng, shape, chain.targets)
         else:
             out = chain.through(values, s, len(chain.layers)).shape
             data["dout"] = rng.standard_normal(out).astype(dtype)

@@ -199,7 +199,7 @@ def _layers_of(module: ModuleType, spec: SubjectSpec, where: str) -> Subject:
     assert spec.layer is not None
     objects = layer_objects(module, spec.layer, spec.init, where)
     name = Path(spec.target).name if spec.target.endswith(".py") else spec.target
-    return layer_style(module, objects, name=f"{name}:{spec.layer}", where=where,
+    return layer_style(module, objects, name=spec.select or f"{name}:{spec.layer}", where=where,
                        backward=spec.backward, mutate=spec.mutate, inputs=spec.inputs)
 
 
