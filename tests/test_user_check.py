@@ -18,9 +18,8 @@ from mutagrad import strategies as S
 from mutagrad.store import Store
 from mutagrad.values import ORIGINAL, Settings, Status
 
-DATA = Path(__file__).parent / "data"
 ROOT = Path(__file__).parent.parent
-EXERCISE = DATA / "exercise_check.py"  # the network, gc_utils and the exercise's own check
+EXAMPLES = ROOT / "examples"
 OWN = "check:gradient_check_n"
 ARRAYS = "check:gradient_check.eval_numerical_gradient_array"
 
@@ -32,11 +31,10 @@ def _digests(folder: Path) -> dict[str, str]:
 
 @pytest.fixture
 def exercise(tmp_path: Path) -> Path:
-    """The exercise's files in a folder of their own (the test checks they stay intact)."""
+    """README's exercise files (the network, gc_utils and the exercise's own check) in a
+    folder of their own (the tests check they stay intact)."""
     folder = tmp_path / "exercise"
-    folder.mkdir()
-    for name in ("exercise_net.py", "exercise_check.py"):
-        shutil.copy(DATA / name, folder / name)
+    shutil.copytree(EXAMPLES / "exercise", folder)
     return folder
 
 
@@ -45,9 +43,9 @@ def layers(tmp_path: Path) -> Path:
     """README's cs231n layers file with its config, and a gradient_check.py beside it."""
     folder = tmp_path / "cs231n"
     folder.mkdir()
-    shutil.copy(ROOT / "examples" / "cs231n" / "layers.py", folder / "layers.py")
-    shutil.copy(ROOT / "examples" / "cs231n" / "pyproject.example.toml", folder / "pyproject.toml")
-    shutil.copy(DATA / "gradient_check.py", folder / "gradient_check.py")
+    for name in ("layers.py", "gradient_check.py"):
+        shutil.copy(EXAMPLES / "cs231n" / name, folder / name)
+    shutil.copy(EXAMPLES / "cs231n" / "pyproject.example.toml", folder / "pyproject.toml")
     return folder
 
 
@@ -65,7 +63,7 @@ def test_the_exercises_own_gradient_check_n_gives_centereds_verdict_on_every_mut
     does at the same epsilon and tolerance."""
     before = _digests(exercise)
     store = Store(f"sqlite:///{tmp_path / 'own.db'}")
-    spec = subjects.parse_spec(str(exercise / "exercise_check.py"))
+    spec = subjects.parse_spec(str(exercise / "gradient_checking.py"))
     cid = campaign.start(store, spec, Settings(cases=2, strategies=("centered", OWN), jobs=1,
                                                explore=False))
     assert store.campaign(cid).status == Status.FINISHED
@@ -95,7 +93,7 @@ def test_the_exercises_own_gradient_check_n_gives_centereds_verdict_on_every_mut
 
 def test_check_with_the_users_check_prints_its_difference_and_verdict(exercise, capsys):
     before = _digests(exercise)
-    target = str(exercise / "exercise_check.py")
+    target = str(exercise / "gradient_checking.py")
     ran = run_cli(capsys, "check", target, "--check", "gradient_check_n", "--json")
     assert ran.code == 0, ran.err
     data = json.loads(ran.out)
@@ -150,7 +148,7 @@ def test_a_comparison_of_the_users_own_replaces_rel_error(layers, monkeypatch):
 
 
 def test_the_epsilon_sweep_runs_the_users_check(exercise, capsys):
-    target = str(exercise / "exercise_check.py")
+    target = str(exercise / "gradient_checking.py")
     common = ("epsilon", target, "--dtype", "float64", "--range", "1e-9:1e-3", "--json")
     own = run_cli(capsys, *common, "--check", "gradient_check_n")
     ours = run_cli(capsys, *common)
@@ -183,7 +181,7 @@ def test_a_check_that_breaks_on_a_mutant_is_the_users_error_not_an_outcome(
         exercise, capsys, check, message):
     """The original passes; a mutant makes the user's check raise or hang in a worker: the
     campaign stops with one line naming their check (exit 2), resumable once it is fixed."""
-    target = exercise / "exercise_check.py"
+    target = exercise / "gradient_checking.py"
     target.write_text(target.read_text() + TOUCHY)
     before = _digests(exercise)
     ran = run_cli(capsys, "run", str(target), "--check", check, "--cases", "1", "--batch",
@@ -197,7 +195,7 @@ def test_a_check_that_breaks_on_a_mutant_is_the_users_error_not_an_outcome(
 
 
 def test_bad_checks_are_one_line_exit_2(exercise, layers, capsys, monkeypatch):
-    target = str(exercise / "exercise_check.py")
+    target = str(exercise / "gradient_checking.py")
     for args, expected in (
             (("--check", "no_such_check"), "has no function 'no_such_check'"),
             (("--check", "vector_to_dictionary"), "fits no style"),

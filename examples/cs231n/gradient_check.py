@@ -1,6 +1,6 @@
-"""A cs231n-style gradient_check.py, beside a layers file as in the assignments (written for
-these tests in the course's way: perturb x in place, one entry at a time, centered
-differences of sum(f(x) * df)). ``--check gradient_check.eval_numerical_gradient_array``."""
+"""A cs231n-style gradient_check.py beside layers.py, as in the assignments (written in the
+course's way: perturb x in place, one entry at a time, centered differences of
+sum(f(x) * df)). README: ``--check gradient_check.eval_numerical_gradient_array``."""
 
 import numpy as np
 
