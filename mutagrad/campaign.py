@@ -448,6 +448,11 @@ def _execute(store: Store, campaign_id: int, subject: Subject, spec: SubjectSpec
     except SubjectBroken as e:
         store.set_status(campaign_id, Status.FAILED, note=str(e), finished=True)
         raise
+    except strategy.UserCheckFailed as e:
+        # the user's own check broke: a resume would judge the rest with another check
+        flush(force=True)
+        store.set_status(campaign_id, Status.FAILED, note=str(e), finished=True)
+        raise
     except BaseException:
         flush(force=True)
         _summarise_stopped(store, campaign_id)
@@ -526,7 +531,7 @@ def _run_mutants(mutants: Sequence[Mutant], data: list[CaseData], done: Stored,
             continue
         mutant_id, function, source, indices = event.task
         if isinstance(event, Done) and isinstance(event.result, strategy.UserCheckFailed):
-            raise event.result  # the user's own check broke: theirs to fix, then --resume
+            raise event.result  # the user's own check broke: theirs to fix
         if isinstance(event, Done):
             results: list[TrialResult] = event.result
         elif len(indices) > 1:

@@ -5,6 +5,7 @@ subject runs them as one suite; a regression loss gets targets shaped like its i
 Expected gradients are derived by hand here, never read back from mutagrad."""
 
 import hashlib
+import shutil
 import tomllib
 from pathlib import Path
 
@@ -167,3 +168,20 @@ def test_a_bug_in_the_regression_loss_is_caught(book, capsys):
                   "Layer_Dense(4, 3), Loss_MeanSquaredError")
     assert ran.code == 1, ran
     assert "There is a mistake" in ran.out
+
+
+def test_the_readme_config_of_classes_runs(tmp_path, capsys, monkeypatch):
+    """README's [tool.mutagrad] for layers written as classes, as printed, checks."""
+    import re
+
+    section = (ROOT / "README.md").read_text().split("## Layers written as classes", 1)[1]
+    [toml] = [b for lang, b in re.findall(r"```(\w*)\n(.*?)```",
+                                          section.split("\n## ", 1)[0], re.DOTALL)
+              if lang == "toml"]
+    shutil.copy(BOOK, tmp_path / "layers.py")
+    (tmp_path / "pyproject.toml").write_text(toml)
+    monkeypatch.chdir(tmp_path)
+    ran = run_cli(capsys, "check", "layers.py")
+    assert ran.code == 0, ran.err
+    assert "dense: the check on each case" in ran.out
+    assert "network: the check on each case" in ran.out

@@ -4,6 +4,8 @@ and against the seed's check written out in tests/seedcode.py."""
 
 import hashlib
 import json
+import re
+import shlex
 import shutil
 from collections import defaultdict
 from pathlib import Path
@@ -180,7 +182,7 @@ def stuck_check(parameters, gradients, X, Y, epsilon):
 def test_a_check_that_breaks_on_a_mutant_is_the_users_error_not_an_outcome(
         exercise, capsys, check, message):
     """The original passes; a mutant makes the user's check raise or hang in a worker: the
-    campaign stops with one line naming their check (exit 2), resumable once it is fixed."""
+    campaign stops with one line naming their check (exit 2), marked failed with it."""
     target = exercise / "gradient_checking.py"
     target.write_text(target.read_text() + TOUCHY)
     before = _digests(exercise)
@@ -190,7 +192,7 @@ def test_a_check_that_breaks_on_a_mutant_is_the_users_error_not_an_outcome(
     assert f"your check {check}" in ran.err and message in ran.err
     assert "internal error" not in ran.err and len(ran.err.strip().splitlines()) == 1
     [info] = Store(None, create=False).campaigns()
-    assert info.status == Status.INTERRUPTED
+    assert info.status == Status.FAILED and f"your check {check}" in (info.note or "")
     assert _digests(exercise) == before
 
 
@@ -225,3 +227,28 @@ def test_the_plan_keeps_the_users_check_by_name():
     assert S.with_check(("centered",), "gradient_check_n") == ("centered", OWN)
     assert S.with_check(None, None) == ("centered",)
     assert S.expand(("all", OWN))[-1] == OWN
+
+
+def test_the_readme_section_runs_and_prints_what_it_shows(capsys, monkeypatch):
+    """'Your own gradient check': every command, and the tables as printed."""
+    section = (ROOT / "README.md").read_text().split("## Your own gradient check", 1)[1]
+    section = section.split("\n## ", 1)[0]
+    blocks = re.findall(r"```(\w*)\n(.*?)```", section, re.DOTALL)
+    commands = [line.split("  #", 1)[0].strip() for lang, b in blocks if lang == "bash"
+                for line in b.splitlines()]
+    shown = [b.rstrip("\n") for lang, b in blocks if lang == ""]
+    assert len(commands) == 4 and len(shown) == 2
+    monkeypatch.chdir(ROOT)
+    monkeypatch.setenv("COLUMNS", "100")
+    before = _digests(EXAMPLES / "exercise") | _digests(EXAMPLES / "cs231n")
+    outputs = []
+    for command in commands:
+        ran = run_cli(capsys, *shlex.split(command)[1:])
+        assert ran.code == 0, (command, ran.err)
+        outputs.append(ran.out)
+    assert shown[0] in outputs[0]
+    assert shown[1] in outputs[2]
+    title = outputs[3].replace("\n", "")  # the table's title wraps at its width
+    assert "check:gradient_check.eval_numerical_gradient_array on each case" in title
+    assert outputs[3].count("pass") == 2
+    assert _digests(EXAMPLES / "exercise") | _digests(EXAMPLES / "cs231n") == before
