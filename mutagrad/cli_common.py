@@ -65,7 +65,8 @@ _SUBJECT_OPTIONS: dict[str, Any] = {
              "'n_inputs=4,n_neurons=3'.", rich_help_panel=_OWN)],
     "shapes": Annotated[list[str] | None, typer.Option(
         help="Shapes of the forward's array arguments: 'x=2,3,5,7 w=4,3,3,3 b=4' (N for the "
-             "batch; x=2,4<10 for integers below 10).", rich_help_panel=_LAYER)],
+             "batch; x=2,4<10 for integers below 10); for layer classes, the input's: "
+             "'inputs=N,3,8,8'.", rich_help_panel=_LAYER)],
     "constants": Annotated[list[str] | None, typer.Option(
         help="Other arguments, JSON: 'conv_param={\"stride\": 2, \"pad\": 1}'.",
         rich_help_panel=_LAYER)],

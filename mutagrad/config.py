@@ -130,15 +130,20 @@ def _class_spec(file: Path, where: str, name: str, entry: dict[str, Any]) -> Sub
                            f"{layer} ({CLASS_HOW})")
     options = {k: entry[k] for k in ("inputs", "backward") if isinstance(entry.get(k), str)}
     mutate = entry.get("mutate") or ()
+    shapes = entry.get("shapes") or {}
+    if not isinstance(shapes, dict) or any(not v for v in shapes.values()):
+        raise InvalidInput(f"{where}: shapes gives the input's shape, "
+                           'shapes = { inputs = ["N", 3, 8, 8] }')
     return SubjectSpec(str(file.resolve()), layer=layer,
                        init=",".join(f"{k}={v!r}" for k, v in init.items()) or None,
                        mutate=tuple([mutate] if isinstance(mutate, str) else mutate),
-                       select=name, **options)
+                       shapes=pairs.shapes_text(shapes), select=name, **options)
 
 
 CLASS_HOW = ("a class: init = { n_inputs = 4, n_neurons = 3 } gives its constructor's "
-             "arguments; inputs = \"NAME\" a function (rng, m) -> X, or (X, y) for a loss, "
-             "when an (m, n) normal input does not fit")
+             "arguments; when an (m, n) normal input does not fit, shapes = { inputs = "
+             "[\"N\", 3, 8, 8] } gives its shape, or inputs = \"NAME\" a function (rng, m) -> X, "
+             "or (X, y) for a loss")
 
 
 def classes(module: Any) -> list[tuple[str, tuple[str, ...]]]:

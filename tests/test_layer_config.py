@@ -185,3 +185,27 @@ def test_the_readme_config_of_classes_runs(tmp_path, capsys, monkeypatch):
     assert ran.code == 0, ran.err
     assert "dense: the check on each case" in ran.out
     assert "network: the check on each case" in ran.out
+
+
+def test_the_input_shape_of_layer_classes_from_the_config_or_the_flag(book, capsys):
+    (book / "pyproject.toml").write_text("""[tool.mutagrad]
+file = "layers.py"
+
+[tool.mutagrad.layers.relu4d]
+layer = "Activation_ReLU"
+shapes = { inputs = ["N", 2, 3, 5] }
+""")
+    [spec] = config.specs(book)
+    subject = load(spec)
+    case = subject.case(0, 4)
+    x = case.params["inputs"]
+    assert x.shape == (4, 2, 3, 5)
+    dout = case.data["dout"]
+    grads = subject.gradients(subject.backward, case)
+    assert np.array_equal(grads["inputs"], np.where(x > 0, dout, 0.0))  # relu's, by hand
+    ran = run_cli(capsys, "check", str(book / "layers.py"), "--layer", "Activation_ReLU",
+                  "--shapes", "inputs=N,2,3,5")
+    assert ran.code == 0 and "m=7" in ran.out, ran.err
+    ran = run_cli(capsys, "check", str(book / "layers.py"), "--layer", "Activation_ReLU",
+                  "--shapes", "x=N,2")
+    assert ran.code == 2 and "the input's only" in ran.err

@@ -192,7 +192,7 @@ def _looks_like_module(target: str) -> bool:
 def _layers_of(module: ModuleType, spec: SubjectSpec, where: str) -> Subject:
     from mutagrad.layerstyle import layer_objects, layer_style
 
-    for option in ("forward", "params", "grad_key"):
+    for option in ("forward", "params", "grad_key", "constants", "grid"):
         if getattr(spec, option):
             raise InvalidInput(f"{option} applies to functions, not to layer classes "
                                "(their conventions are read off the objects)", parameter=option)
@@ -200,7 +200,8 @@ def _layers_of(module: ModuleType, spec: SubjectSpec, where: str) -> Subject:
     objects = layer_objects(module, spec.layer, spec.init, where)
     name = Path(spec.target).name if spec.target.endswith(".py") else spec.target
     return layer_style(module, objects, name=spec.select or f"{name}:{spec.layer}", where=where,
-                       backward=spec.backward, mutate=spec.mutate, inputs=spec.inputs)
+                       backward=spec.backward, mutate=spec.mutate, inputs=spec.inputs,
+                       shapes=spec.shapes)
 
 
 def _subject_of(module: ModuleType, spec: SubjectSpec, where: str) -> Subject:
