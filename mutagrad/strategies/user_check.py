@@ -107,6 +107,7 @@ def _find(subject: Subject, name: str, role: str) -> Callable[..., Any]:
                        parameter="strategies")
 
 
+@functools.cache  # per function object: a redefined function is another object
 def _style(fn: Callable[..., Any], name: str) -> str:
     try:
         params = list(inspect.signature(fn).parameters.values())
