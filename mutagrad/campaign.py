@@ -451,6 +451,7 @@ def _execute(store: Store, campaign_id: int, subject: Subject, spec: SubjectSpec
     except strategy.UserCheckFailed as e:
         # the user's own check broke: a resume would judge the rest with another check
         flush(force=True)
+        _summarise_stopped(store, campaign_id)
         store.set_status(campaign_id, Status.FAILED, note=str(e), finished=True)
         raise
     except BaseException:
