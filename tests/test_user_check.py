@@ -252,3 +252,23 @@ def test_the_readme_section_runs_and_prints_what_it_shows(capsys, monkeypatch):
     assert "check:gradient_check.eval_numerical_gradient_array on each case" in title
     assert outputs[3].count("pass") == 2
     assert _digests(EXAMPLES / "exercise") | _digests(EXAMPLES / "cs231n") == before
+
+
+def test_a_check_with_a_bug_of_its_own_fails_the_correct_network(exercise, capsys):
+    """A student's gradient_check_n that perturbs parameters_values itself (np.copy
+    forgotten): J_minus is taken at theta, so gradapprox is about half the gradient, and
+    their check fails the correct backward where centered passes it."""
+    target = exercise / "gradient_checking.py"
+    text = target.read_text()
+    assert "thetaplus = np.copy(parameters_values)" in text
+    target.write_text(text.replace("thetaplus = np.copy(parameters_values)",
+                                   "thetaplus = parameters_values"))
+    ran = run_cli(capsys, "check", str(target), "--check", "gradient_check_n", "--strategy",
+                  "centered", "--json")
+    assert ran.code == 1
+    data = json.loads(ran.out)
+    own = next(c for c in data["strategies"] if c["strategy"] == OWN)
+    assert data["passed"] is False and own["passed"] is False
+    assert data["difference"] < 1e-7  # the seed's check passes the same backward
+    assert own["difference"] == pytest.approx(1 / 3, rel=0.05)  # |g - g/2| / (|g| + |g/2|)
+    assert own["worst"] == [] and "stays inside your function" in own["note"]

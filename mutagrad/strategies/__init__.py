@@ -158,9 +158,13 @@ def check_all(subject: Subject, case: Case, names: Sequence[str], epsilon: float
         note = None
         if not passed:
             numerical = strategy.per_entry(ctx, ref)
-            worst = worst_entries(flat, numerical, ctx.keys, ctx.shapes, top,
-                                  strategy.entry_scores(flat, numerical))
-            note = _slow_mode_note(ctx, flat, ref, tol) if name == "torch-fast" else None
+            if numerical is not None:
+                worst = worst_entries(flat, numerical, ctx.keys, ctx.shapes, top,
+                                      strategy.entry_scores(flat, numerical))
+            note = (_slow_mode_note(ctx, flat, ref, tol) if name == "torch-fast" else
+                    f"{name}: its numerical gradient stays inside your function, so no "
+                    "entry can be pointed at (the built-in strategies show theirs)"
+                    if numerical is None else None)
         out.append(StrategyCheck(name, diff, tol, passed,
                                  strategy.cost(ctx.parameters, len(ctx.keys)), note,
                                  ref.step, worst))

@@ -215,10 +215,11 @@ class Strategy:
         measure when it has one, else |analytic - numerical|."""
         return np.abs(flat - numerical)
 
-    def per_entry(self, ctx: Context, ref: Reference) -> np.ndarray:
+    def per_entry(self, ctx: Context, ref: Reference) -> np.ndarray | None:
         """Per-entry numerical gradient for the 'where' report: the strategy's own when it
         has one, else centered differences at its step (as torch's fast mode reruns slow
-        mode for its failure message)."""
+        mode for its failure message); None when there is none to show (a user's check
+        that keeps its numerical gradient inside)."""
         if self.per_entry_native:
             return ref.vector
         return gradcheck.centered_from(ctx.perturbed(ref.step))

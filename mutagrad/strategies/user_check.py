@@ -25,8 +25,9 @@ function's parameters:
 In both styles the reference also carries our notes on the case, from the centered pass of
 J(θ ± εe_i) that the built-in strategies share (2P + 1 forwards, once per case): the kinks a
 step crosses and a cost that loses precision, so a mutant is ``indeterminate`` exactly where
-the built-in ``centered`` would say so; and, in the whole style, that pass's per-entry
-gradient stands in for the user's (which stays inside their function) in the 'where' report.
+the built-in ``centered`` would say so (in the whole style the reference's vector is that
+pass's gradient, for the clipping note; the 'where' report of a failed check has no entry
+to show, the user's gradapprox never leaving their function).
 The true error is ours. The step is the campaign's epsilon; the default tolerance the
 exercise's and the cs231n notes' 1e-7. Whatever the user's function raises is the user's
 error (``UserCheckFailed``), never a mutant's outcome.
@@ -217,6 +218,11 @@ class UserCheck(Strategy):
                                       f"shape {grad.shape} for {key}, of shape {shape}")
             parts.append(grad.ravel())
         return np.concatenate(parts) if parts else np.zeros(0)
+
+    def per_entry(self, ctx: Context, ref: Reference) -> np.ndarray | None:
+        """The user's numerical gradient (cs231n style); none in the whole style, whose
+        gradapprox never leaves the user's function (the vector is our centered one)."""
+        return None if ref.data.get("style") == WHOLE else ref.vector
 
     def difference(self, flat: np.ndarray, ref: Reference,
                    flat_norm: float | None = None) -> float:
