@@ -272,3 +272,18 @@ def test_a_check_with_a_bug_of_its_own_fails_the_correct_network(exercise, capsy
     assert data["difference"] < 1e-7  # the seed's check passes the same backward
     assert own["difference"] == pytest.approx(1 / 3, rel=0.05)  # |g - g/2| / (|g| + |g/2|)
     assert own["worst"] == [] and "stays inside your function" in own["note"]
+
+
+@pytest.mark.parametrize("function", ["eval_numerical_gradient_array",
+                                      "eval_numerical_gradient"])
+def test_both_cs231n_styles_give_the_cs231n_ports_numbers(layers, monkeypatch, function):
+    """eval_numerical_gradient(f, x, verbose, h) (called quiet) and the array style agree
+    with the port on every layer of the file, on a generated case."""
+    monkeypatch.chdir(layers)
+    for spec in subjects.expand(subjects.parse_spec(str(layers / "layers.py"))):
+        subject = subjects.load(spec)
+        case = subject.case(1, 2)
+        port, own = S.check_all(subject, case, ["cs231n", f"check:gradient_check.{function}"],
+                                1e-5)
+        assert own.difference == port.difference, spec.select
+        assert own.passed == port.passed
