@@ -1,18 +1,21 @@
-"""What a campaign costs when the user's own check judges the mutants (--check), side by side
-with the built-in strategy it reproduces, in one run.
+"""What the user's own check (--check) costs, next to the built-in strategy it reproduces,
+measured side by side in one run, in this process (one core, no pool, no store):
 
     python benchmarks/user_check.py [--cases N] [--repeat R]
 
-(a) the exercise's network (examples/exercise) with ``centered``, and with the exercise's own
-    ``gradient_check_n`` (``check:gradient_check_n``): that function computes its numerical
-    gradient inside, so it runs once per (mutant, case), 2P forwards each: the naive cost;
-(b) the cs231n conv layer (examples/cs231n) with the ``cs231n`` port, and with the user's
-    ``eval_numerical_gradient_array`` and the notebooks' rel_error
-    (``check:gradient_check.eval_numerical_gradient_array``): the numerical side runs once
-    per case and array, and per mutant only the comparison: the cost law holds.
+For each pair, per case: (1) the numerical side (``campaign.prepare``: the references, once
+per case), and (2) every mutant evaluated on the cases (``trial.evaluate``: one forward and
+one backward per mutant and case, then the check's difference).
 
-One worker, best of --repeat, ratios from the same run (the machines are shared and noisy).
-Both checks of a pair must give the same outcome on every trial; the script says so.
+(a) the exercise's network (examples/exercise), ``centered`` against the exercise's own
+    ``gradient_check_n`` (``check:gradient_check_n``): that function computes its numerical
+    gradient inside, so it runs in (2), once per mutant and case, 2P forwards each;
+(b) the cs231n conv layer (examples/cs231n), the ``cs231n`` port against the user's
+    ``eval_numerical_gradient_array`` with the notebooks' rel_error: the user's numerical
+    side runs in (1), and per mutant only the comparison: the cost law holds.
+
+Best of --repeat; only ratios from the same run are meaningful on a shared machine. Both
+checks of a pair must give the same difference on every evaluation: the script says so.
 """
 
 from __future__ import annotations
@@ -25,49 +28,57 @@ import tempfile
 import time
 from pathlib import Path
 
-from mutagrad import campaign, subjects
-from mutagrad.store import Store
+from mutagrad import campaign, mutation, subjects
+from mutagrad.subject import Subject
+from mutagrad.trial import evaluate
 from mutagrad.values import Settings
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 
 
-def timed(target: str, settings: Settings) -> tuple[float, int, dict[tuple[str, int], str]]:
-    """Wall time of a whole campaign, its mutant evaluations, and each (mutant, case)'s
-    outcome."""
-    with tempfile.TemporaryDirectory() as tmp:
-        store = Store(os.path.join(tmp, "bench.db"))
+def measure(subject: Subject, settings: Settings, repeat: int) -> tuple[float, float, list]:
+    """(numerical side, mutants' evaluations) in seconds, best of ``repeat``, and the
+    differences the evaluations computed."""
+    cases = campaign.build_cases(subject, settings)
+    backwards = [mutation.bind(subject, m.function, m.function_source, f"<mutant {m.id}>")
+                 for m in mutation.mutants_of(subject)]
+    tolerances = campaign.tolerances(settings)
+    sides, runs = [], []
+    for _ in range(repeat):
         start = time.perf_counter()
-        cid = campaign.start(store, subjects.parse_spec(target), settings)
-        elapsed = time.perf_counter() - start
-        trials = store.trials(cid)
-        store.close()
-    outcomes = {(t.mutant_id, t.case_index): t.outcome for t in trials}
-    return elapsed, len(outcomes), outcomes
+        data = campaign.prepare(subject, cases, settings)
+        sides.append(time.perf_counter() - start)
+        start = time.perf_counter()
+        found = [t.difference for b in backwards
+                 for t in evaluate(subject, b, "m", data, tolerances, None)]
+        runs.append(time.perf_counter() - start)
+    return min(sides), min(runs), found
 
 
 def pair(target: str, ours: str, theirs: str, base: Settings, repeat: int) -> None:
-    results = {}
-    for name in (ours, theirs):
-        runs = [timed(target, Settings(**{**base.__dict__, "strategies": (name,)}))
-                for _ in range(repeat)]
-        results[name] = min(runs, key=lambda r: r[0])
-    (t_ours, n, o_ours), (t_theirs, _, o_theirs) = results[ours], results[theirs]
-    print(f"{Path(target).name}: {n} evaluations (mutants and the original x cases)")
-    for name, (t, count, _) in results.items():
-        print(f"  {name:<52} {t:8.2f} s  {count / t:8,.0f} evaluations/s")
-    print(f"  {theirs} / {ours} (time): {t_theirs / t_ours:.2f}   "
-          f"same outcome on every trial: {o_ours == o_theirs}")
+    subject = subjects.load(subjects.parse_spec(target))
+    results = {name: measure(subject, Settings(**{**base.__dict__, "strategies": (name,)}),
+                             repeat) for name in (ours, theirs)}
+    cases = len(campaign.build_cases(subject, base))
+    evaluations = len(results[ours][2])
+    print(f"{subject.name}: {evaluations} evaluations ({evaluations // cases} mutants x "
+          f"{cases} cases)")
+    for name, (side, run, _) in results.items():
+        print(f"  {name:<52} numerical side {side / cases * 1e3:8.1f} ms/case   "
+              f"{run / evaluations * 1e3:7.3f} ms/evaluation")
+    side = results[theirs][0] / results[ours][0]
+    run = results[theirs][1] / results[ours][1]
+    print(f"  {theirs} / {ours}: numerical side {side:.2f}x, evaluations {run:.2f}x;   "
+          f"same differences: {results[ours][2] == results[theirs][2]}")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n")[0])
     parser.add_argument("--cases", type=int, default=2)
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--repeat", type=int, default=3)
     args = parser.parse_args()
-    print(f"python {sys.version.split()[0]}, {os.cpu_count()} cores, 1 worker, best of "
-          f"{args.repeat}")
-    base = Settings(cases=args.cases, jobs=1, explore=False)
+    print(f"python {sys.version.split()[0]}, one core in this process, best of {args.repeat}")
+    base = Settings(cases=args.cases, explore=False)
     pair(str(EXAMPLES / "exercise" / "gradient_checking.py"), "centered",
          "check:gradient_check_n", base, args.repeat)
     with tempfile.TemporaryDirectory() as tmp:  # conv needs its config in the working folder
@@ -78,6 +89,7 @@ def main() -> None:
         pair(str(Path(tmp) / "layers.py") + "::conv", "cs231n",
              "check:gradient_check.eval_numerical_gradient_array",
              Settings(**{**base.__dict__, "epsilons": (1e-5,)}), args.repeat)
+
 
 if __name__ == "__main__":
     main()
