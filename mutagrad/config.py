@@ -14,7 +14,8 @@ check, with their shapes, constants and grids, so a whole layers file runs with 
     [tool.mutagrad.layers.dense]            # a layer class: its constructor's arguments
     layer = "Layer_Dense"                   # or a chain "Layer_Dense(4, 5), Activation_ReLU",
     init = { n_inputs = 4, n_neurons = 3 }  # or the name of a list of layers or a model
-    inputs = "make_batch"                   # optional, as --inputs (and --backward, --mutate)
+    inputs = "make_batch"                   # optional, as --inputs (and --backward, --mutate),
+                                            # or shapes = { inputs = ["N", 3, 8, 8] }
 
 The file is only read here; ``init`` is the one function that writes, and only a
 pyproject.toml that has no ``[tool.mutagrad]`` yet (it appends, leaving every byte before).
