@@ -287,3 +287,19 @@ def test_both_cs231n_styles_give_the_cs231n_ports_numbers(layers, monkeypatch, f
                                 1e-5)
         assert own.difference == port.difference, spec.select
         assert own.passed == port.passed
+
+
+def test_the_exercise_style_gets_the_gradients_under_the_users_keys(exercise, capsys):
+    """With --grad-key 'grad_{}' the backward returns grad_W1, ..., and gradient_check_n
+    reads them under those keys (gradients_to_vector renamed alike)."""
+    for name in ("gradient_checking.py", "gc_utils.py"):
+        path = exercise / name
+        path.write_text(path.read_text().replace('"dW', '"grad_W').replace('"db', '"grad_b'))
+    ran = run_cli(capsys, "check", str(exercise / "gradient_checking.py"), "--grad-key",
+                  "grad_{}", "--check", "gradient_check_n", "--strategy", "centered", "--json")
+    assert ran.code == 0, ran.err
+    data = json.loads(ran.out)
+    own = next(c for c in data["strategies"] if c["strategy"] == OWN)
+    centered = next(c for c in data["strategies"] if c["strategy"] == "centered")
+    assert own["passed"] and own["difference"] == pytest.approx(centered["difference"],
+                                                               rel=1e-9)
