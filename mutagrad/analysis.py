@@ -156,10 +156,10 @@ def _row(group: str, verdicts: Sequence[Verdict]) -> GroupRow:
 
 def run_tolerance(info: CampaignInfo, strategy: str) -> float:
     """The tolerance a campaign judged ``strategy`` with: --tolerance, or the strategy's own."""
-    from mutagrad.strategies import STRATEGIES
+    from mutagrad.strategies import get
 
     given = info.settings.tolerance
-    return float(STRATEGIES[strategy].tolerance if given is None else given)
+    return float(get(strategy).tolerance if given is None else given)
 
 
 def pick_check(info: CampaignInfo, strategy: str | None,

@@ -100,7 +100,7 @@ def validate_settings(settings: Settings) -> None:
 
 def tolerances(settings: Settings) -> dict[str, float]:
     """The tolerance each strategy of the plan judges with: the plan's, or its own."""
-    return {s: strategy.STRATEGIES[s].tolerance if settings.tolerance is None
+    return {s: strategy.get(s).tolerance if settings.tolerance is None
             else settings.tolerance for s in settings.strategies}
 
 
@@ -198,6 +198,9 @@ def prepare(subject: Subject, cases: Sequence[Case], settings: Settings,
 def supported(subject: Subject, settings: Settings) -> tuple[Settings, dict[str, str]]:
     """The settings without the strategies this subject cannot use, and why."""
     settings = replace(settings, strategies=strategy.expand(settings.strategies))
+    for name in settings.strategies:
+        if strategy.is_user_check(name):  # the user's functions exist and fit a style
+            strategy.parse_user_check(name).functions(subject)
     reasons = {}
     if "complex-step" in settings.strategies:
         reason = strategy.complex_unsafe(subject, subject.case())
@@ -445,6 +448,12 @@ def _execute(store: Store, campaign_id: int, subject: Subject, spec: SubjectSpec
     except SubjectBroken as e:
         store.set_status(campaign_id, Status.FAILED, note=str(e), finished=True)
         raise
+    except strategy.UserCheckFailed as e:
+        # the user's own check broke: a resume would judge the rest with another check
+        flush(force=True)
+        _summarise_stopped(store, campaign_id)
+        store.set_status(campaign_id, Status.FAILED, note=str(e), finished=True)
+        raise
     except BaseException:
         flush(force=True)
         _summarise_stopped(store, campaign_id)
@@ -522,6 +531,8 @@ def _run_mutants(mutants: Sequence[Mutant], data: list[CaseData], done: Stored,
             record(event.task.mutant_id, found)
             continue
         mutant_id, function, source, indices = event.task
+        if isinstance(event, Done) and isinstance(event.result, strategy.UserCheckFailed):
+            raise event.result  # the user's own check broke: theirs to fix
         if isinstance(event, Done):
             results: list[TrialResult] = event.result
         elif len(indices) > 1:

@@ -16,6 +16,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from mutagrad import analysis, campaign, config, report, strategies, stryker, subjects
 from mutagrad.cli_common import (
     CategoryOpt,
+    CheckOpt,
     DbOpt,
     FailUnderOpt,
     JsonOpt,
@@ -61,9 +62,10 @@ def run(
     tolerance: Annotated[float | None, typer.Option(
         help="Largest difference that passes [default: each strategy's own, 1e-7; "
              "allclose 1].")] = None,
-    strategy: Annotated[str, typer.Option(
-        help=f"Check strategies, comma-separated: {strategies.names_help()}.")] = (
-            ",".join(DEFAULTS.strategies)),
+    strategy: Annotated[str | None, typer.Option(
+        help=f"Check strategies, comma-separated: {strategies.names_help()}. "
+             f"[default: {','.join(DEFAULTS.strategies)}]")] = None,
+    own_check: CheckOpt = None,
     category: CategoryOpt = None,
     operator: OperatorOpt = None,
     jobs: Annotated[int | None, typer.Option(
@@ -115,7 +117,8 @@ def run(
             DEFAULTS, cases=cases, seed=seed, batches=parse_list(batch, int, "--batch") or (),
             dtypes=parse_list(dtype, str, "--dtype") or (),
             epsilons=parse_list(epsilon, float, "--epsilon") or (), tolerance=tolerance,
-            strategies=parse_list(strategy, str, "--strategy") or (),
+            strategies=strategies.with_check(parse_list(strategy, str, "--strategy"),
+                                             own_check, DEFAULTS.strategies),
             categories=tuple(split(category) or ()), operators=tuple(split(operator) or ()),
             jitter=jitter, families=parse_list(family, str, "--family") or (),
             explore=explore, memory_mb=memory).running(jobs, timeout)

@@ -13,6 +13,7 @@ from mutagrad import checking, config, gradcheck, mutation, report, subjects
 from mutagrad import strategies as strategy_mod
 from mutagrad.cli_common import (
     CategoryOpt,
+    CheckOpt,
     JsonOpt,
     OperatorOpt,
     SubjectArg,
@@ -55,8 +56,10 @@ def check(
     tolerance: Annotated[float | None, typer.Option(
         help="Largest difference that passes [default: each strategy's own; the seed's "
              "1e-7 for centered].")] = None,
-    strategy: Annotated[str, typer.Option(
-        help=f"Strategies, comma-separated: {strategy_mod.names_help()}.")] = "centered",
+    strategy: Annotated[str | None, typer.Option(
+        help=f"Strategies, comma-separated: {strategy_mod.names_help()}. "
+             "[default: centered]")] = None,
+    own_check: CheckOpt = None,
     seed: Annotated[int | None, typer.Option(
         help="Seed of a generated case; without it, the subject's default case.")] = None,
     batch: Annotated[int | None, typer.Option(help="Batch size m of a generated case.")] = None,
@@ -77,7 +80,8 @@ def check(
 
     Example: mutagrad check mlp3 --epsilon 1e-6 --tolerance 2e-7
     """
-    names = parse_list(strategy, str, "--strategy") or ("centered",)
+    names = strategy_mod.with_check(parse_list(strategy, str, "--strategy"), own_check) \
+        or ("centered",)
     checked: list[checking.SubjectCheck] = []
     for spec in own.specs(subject):
         subj = load_warned(spec)
@@ -108,8 +112,9 @@ def check(
         raise typer.Exit(0 if passed else 1)
     for c in checked:
         console().print(report.case_checks_table(
-            c.subject, [(k.result.case.label, k.result.difference, k.passed, "; ".join(
-                n for n in (k.result.kinks, k.result.precision) if n)) for k in c.cases]))
+            c.subject, [(k.result.case.label, _shown_difference(k, names), k.passed, "; ".join(
+                n for n in (k.result.kinks, k.result.precision) if n)) for k in c.cases],
+            names[0] if names != ("centered",) else None))
         failed = [k for k in c.cases if not k.passed]
         if failed:
             _render_one(failed[0].result, list(failed[0].others), names, top)
@@ -117,6 +122,13 @@ def check(
             Console(stderr=True, highlight=False).print(f"[yellow]warning: {c.subject}: "
                                                         f"{warning}[/yellow]")
     raise typer.Exit(0 if passed else 1)
+
+
+def _shown_difference(k: checking.CaseCheck, names: tuple[str, ...]) -> float | None:
+    """The seed's difference when it ran, else the first strategy's (your own check's)."""
+    if "centered" in names or not k.others:
+        return k.result.difference
+    return k.others[0].difference
 
 
 def _render_one(result: gradcheck.CheckResult, others: list[strategy_mod.StrategyCheck],
@@ -310,17 +322,21 @@ def operators(as_json: JsonOpt = False) -> None:
 
 @app.command()
 def init(
-    file: Annotated[str, typer.Argument(help="Your layers file (X_forward/X_backward pairs).")],
+    file: Annotated[str, typer.Argument(
+        help="Your layers file (X_forward/X_backward pairs, or classes with forward and "
+             "backward methods).")],
 ) -> None:
-    """List every X_forward/X_backward pair of a file in pyproject.toml's [tool.mutagrad].
+    """List every layer of a file in pyproject.toml's [tool.mutagrad].
 
-    Appends one table per layer to the pyproject.toml of the working folder (created when
-    missing), shapes left for you to fill; refuses when [tool.mutagrad] exists already. Then
-    'mutagrad check FILE' and 'mutagrad run' (no subject) check every layer it lists.
+    Appends one table per layer, X_forward/X_backward pair or class with forward and
+    backward methods, to the pyproject.toml of the working folder (created when missing),
+    shapes and constructor arguments left for you to fill; refuses when [tool.mutagrad]
+    exists already. Then 'mutagrad check FILE' and 'mutagrad run' (no subject) check every
+    layer it lists.
 
     Example: mutagrad init layers.py
     """
     path, layers = config.init(Path(file), Path("."))
     console().print(Text(f"wrote [tool.mutagrad] to {path}: {len(layers)} layers "
-                         f"({', '.join(layers)}); fill in their shapes (the comment says how), "
-                         f"then 'mutagrad check {file}'"), soft_wrap=True)
+                         f"({', '.join(layers)}); fill in what is marked (the comment says "
+                         f"how), then 'mutagrad check {file}'"), soft_wrap=True)

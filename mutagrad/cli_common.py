@@ -65,7 +65,8 @@ _SUBJECT_OPTIONS: dict[str, Any] = {
              "'n_inputs=4,n_neurons=3'.", rich_help_panel=_OWN)],
     "shapes": Annotated[list[str] | None, typer.Option(
         help="Shapes of the forward's array arguments: 'x=2,3,5,7 w=4,3,3,3 b=4' (N for the "
-             "batch; x=2,4<10 for integers below 10).", rich_help_panel=_LAYER)],
+             "batch; x=2,4<10 for integers below 10); for layer classes, the input's: "
+             "'inputs=N,3,8,8'.", rich_help_panel=_LAYER)],
     "constants": Annotated[list[str] | None, typer.Option(
         help="Other arguments, JSON: 'conv_param={\"stride\": 2, \"pad\": 1}'.",
         rich_help_panel=_LAYER)],
@@ -149,6 +150,13 @@ def subject_options(mutate: bool = True) -> Callable[[Callable[..., Any]], Calla
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+CheckOpt = Annotated[str | None, typer.Option(
+    "--check", metavar="FUNC",
+    help="Your own gradient check instead of ours, a function of your file: "
+         "gradient_check_n(parameters, gradients, X, Y, epsilon) -> difference (the "
+         "exercise's), or cs231n's eval_numerical_gradient_array[:REL_ERROR] (your "
+         "rel_error, else the notebooks'). The strategy check:FUNC; with --strategy, both.",
+    rich_help_panel=_OWN)]
 CategoryOpt = Annotated[list[str] | None, typer.Option(
     "--category", help="Only these categories (repeat, or comma-separate).")]
 OperatorOpt = Annotated[list[str] | None, typer.Option(

@@ -9,6 +9,7 @@ import typer
 
 from mutagrad import report, strategies, sweep
 from mutagrad.cli_common import (
+    CheckOpt,
     DbOpt,
     JsonOpt,
     SubjectArg,
@@ -71,7 +72,9 @@ def epsilon_cmd(
     subject: SubjectArg,
     span: Annotated[str, typer.Option("--range", help="Epsilons LOW:HIGH.")] = "1e-12:1e-1",
     dtype: Annotated[str, typer.Option(help="dtypes, comma-separated.")] = "float64,float32",
-    strategy: Annotated[str, typer.Option(help="centered or forward.")] = "centered",
+    strategy: Annotated[str | None, typer.Option(
+        help="centered or forward. [default: centered]")] = None,
+    own_check: CheckOpt = None,
     plot: Annotated[str | None, typer.Option(help="Write a PNG of the V curve here.")] = None,
     campaign_ref: Annotated[str | None, typer.Option(
         "--campaign", help="Also show detection against epsilon from this campaign.")] = None,
@@ -89,6 +92,10 @@ def epsilon_cmd(
     """
     lo, hi = sweep.parse_range(span, "--range")
     dtypes = parse_list(dtype, str, "--dtype") or ("float64",)
+    names = strategies.with_check(None if strategy is None else (strategy,), own_check)
+    if len(names) > 1:
+        raise InvalidInput("the epsilon sweep takes one check: --strategy or --check")
+    strategy = names[0]
     _, subj = own.load(subject)
     for d in dtypes:
         subj.case(None, None, d)  # validates the dtype

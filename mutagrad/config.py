@@ -11,12 +11,19 @@ check, with their shapes, constants and grids, so a whole layers file runs with 
     constants = { conv_param = { stride = 2, pad = 1 } }
     grid = { pad = [0, 1, 2], stride = [1, 2] }
 
+    [tool.mutagrad.layers.dense]            # a layer class: its constructor's arguments
+    layer = "Layer_Dense"                   # or a chain "Layer_Dense(4, 5), Activation_ReLU",
+    init = { n_inputs = 4, n_neurons = 3 }  # or the name of a list of layers or a model
+    inputs = "make_batch"                   # optional, as --inputs (and --backward, --mutate),
+                                            # or shapes = { inputs = ["N", 3, 8, 8] }
+
 The file is only read here; ``init`` is the one function that writes, and only a
 pyproject.toml that has no ``[tool.mutagrad]`` yet (it appends, leaving every byte before).
 """
 
 from __future__ import annotations
 
+import inspect
 import json
 import tomllib
 from collections.abc import Mapping
@@ -91,6 +98,8 @@ def _spec(path: Path, top: Mapping[str, Any], name: str, entry: Any) -> SubjectS
     if not isinstance(file, str):
         raise InvalidInput(f"{where}: say which file (file = \"layers.py\", here or in "
                            "[tool.mutagrad])")
+    if "layer" in entry:
+        return _class_spec(path.parent / file, where, name, entry)
     shapes = entry.get("shapes") or {}
     empty = [k for k, v in shapes.items() if not v]
     if not shapes or empty:
@@ -106,13 +115,63 @@ def _spec(path: Path, top: Mapping[str, Any], name: str, entry: Any) -> SubjectS
                        select=name)
 
 
-def init(file: Path, folder: Path) -> tuple[Path, list[str]]:
-    """Append a ``[tool.mutagrad]`` table listing every X_forward/X_backward pair of ``file``
-    to the pyproject.toml in ``folder`` (created when missing); returns it and the layers.
+def _class_spec(file: Path, where: str, name: str, entry: dict[str, Any]) -> SubjectSpec:
+    """A table naming layer classes (``layer``, ``init``, ``inputs``, ``backward``,
+    ``mutate``: the flags of ``--layer``), as a spec."""
+    layer, init = entry["layer"], entry.get("init") or {}
+    if not isinstance(layer, str) or not layer.strip():
+        raise InvalidInput(f"{where}: layer names the class (layer = \"Layer_Dense\"), a chain "
+                           "or a list of layers of the file")
+    if not isinstance(init, dict):
+        raise InvalidInput(f"{where}: init holds the constructor's arguments, "
+                           "init = { n_inputs = 4, n_neurons = 3 }")
+    empty = [k for k, v in init.items() if v == []]
+    if empty:
+        raise InvalidInput(f"{where}: fill in the constructor arguments {', '.join(empty)} of "
+                           f"{layer} ({CLASS_HOW})")
+    options = {k: entry[k] for k in ("inputs", "backward") if isinstance(entry.get(k), str)}
+    mutate = entry.get("mutate") or ()
+    shapes = entry.get("shapes") or {}
+    if not isinstance(shapes, dict) or any(not v for v in shapes.values()):
+        raise InvalidInput(f"{where}: shapes gives the input's shape, "
+                           'shapes = { inputs = ["N", 3, 8, 8] }')
+    return SubjectSpec(str(file.resolve()), layer=layer,
+                       init=",".join(f"{k}={v!r}" for k, v in init.items()) or None,
+                       mutate=tuple([mutate] if isinstance(mutate, str) else mutate),
+                       shapes=pairs.shapes_text(shapes), select=name, **options)
 
-    Shapes are left empty for the user to fill, with a comment saying how. Raises
-    ``InvalidInput`` when the pyproject.toml already has ``[tool.mutagrad]`` (it is never
-    overwritten) or the file holds no pair.
+
+CLASS_HOW = ("a class: init = { n_inputs = 4, n_neurons = 3 } gives its constructor's "
+             "arguments; when an (m, n) normal input does not fit, shapes = { inputs = "
+             "[\"N\", 3, 8, 8] } gives its shape, or inputs = \"NAME\" a function (rng, m) -> X, "
+             "or (X, y) for a loss")
+
+
+def classes(module: Any) -> list[tuple[str, tuple[str, ...]]]:
+    """``(class, its required constructor arguments)`` for every class of the file with a
+    ``forward`` and a ``backward`` method (a model, which has ``add``, is named by
+    ``--layer NAME`` instead)."""
+    found = []
+    for name, value in vars(module).items():
+        if (inspect.isclass(value) and value.__module__ == module.__name__
+                and callable(getattr(value, "forward", None))
+                and callable(getattr(value, "backward", None))
+                and not callable(getattr(value, "add", None))):
+            required = tuple(n for n, p in inspect.signature(value).parameters.items()
+                             if p.default is p.empty
+                             and p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD))
+            found.append((name, required))
+    return found
+
+
+def init(file: Path, folder: Path) -> tuple[Path, list[str]]:
+    """Append a ``[tool.mutagrad]`` table listing every X_forward/X_backward pair and every
+    layer class (with ``forward`` and ``backward`` methods) of ``file`` to the pyproject.toml
+    in ``folder`` (created when missing); returns it and the layers.
+
+    Shapes and constructor arguments are left empty for the user to fill, with a comment
+    saying how. Raises ``InvalidInput`` when the pyproject.toml already has
+    ``[tool.mutagrad]`` (it is never overwritten) or the file holds no pair and no class.
     """
     path = folder / PYPROJECT
     if path.is_file() and table(path) is not None:
@@ -120,16 +179,19 @@ def init(file: Path, folder: Path) -> tuple[Path, list[str]]:
                            "overwrites it)")
     module = loader.import_file(file)
     found = pairs.pairs(module)
-    if not found:
-        raise InvalidInput(f"{file} has no X_forward/X_backward pair to list (for other code "
-                           "see 'mutagrad check --help': seed-style names, --layer, adapters)")
+    layer_classes = classes(module)
+    if not found and not layer_classes:
+        raise InvalidInput(f"{file} has no X_forward/X_backward pair and no class with forward "
+                           "and backward methods to list (for other code see 'mutagrad check "
+                           "--help': seed-style names, adapters)")
     try:
         relative = file.resolve().relative_to(folder.resolve())
     except ValueError:
         relative = file.resolve()
+    how = ([*pairs.SHAPES_HOW_LINES] if found else []) + ([CLASS_HOW] if layer_classes else [])
     lines = ["", "[tool.mutagrad]", f"file = {json.dumps(str(relative))}",
              "# Written by 'mutagrad init'. For each layer below:",
-             *(f"# - {line}" for line in pairs.SHAPES_HOW_LINES),
+             *(f"# - {line}" for line in how),
              "# Then: 'mutagrad check FILE' checks each layer on each kind of case, and",
              "# 'mutagrad run' (no subject) runs a campaign of every layer, as one suite."]
     for stem, forward, backward in found:
@@ -142,6 +204,11 @@ def init(file: Path, folder: Path) -> tuple[Path, list[str]]:
         if consts:
             lines.append("constants = { " + ", ".join(f"{a} = {{}}" for a in consts)
                          + " }  # fill in")
+    for name, required in layer_classes:
+        lines += ["", f"[tool.mutagrad.layers.{name}]", f"layer = {json.dumps(name)}"]
+        if required:
+            lines.append("init = { " + ", ".join(f"{a} = []" for a in required)
+                         + " }  # fill in")
     text = "\n".join(lines) + "\n"
     try:
         before = path.read_bytes() if path.is_file() else b""
@@ -151,4 +218,4 @@ def init(file: Path, folder: Path) -> tuple[Path, list[str]]:
         path.write_bytes(before + separator + text.encode("utf-8"))
     except OSError as e:
         raise EnvironmentFailure(f"cannot write {path}: {e.strerror or e}") from e
-    return path, [stem for stem, _, _ in found]
+    return path, [stem for stem, _, _ in found] + [name for name, _ in layer_classes]

@@ -24,8 +24,9 @@ Regularisers written the book's way (``weight_regularizer_l1``/``_l2`` on ``weig
 A case draws, from ``np.random.default_rng(seed)``: the input (batch-major, ``(m, n)`` with
 ``n`` the rows of the first layer's first 2-D parameter, its columns when it is one row, 5
 without one; rows of probabilities for a loss on its own), every parameter (standard
-normal: constructors' zero biases would hide bugs), then the labels (``m`` class indices)
-or ``dout``. Numpy's global
+normal: constructors' zero biases would hide bugs), then the labels (``m`` class indices,
+or, for a loss that takes real targets such as mean squared error, standard normal targets
+shaped like its input: ``takes_targets``) or ``dout``. Numpy's global
 RNG is seeded the same way before every forward and backward pass, so a dropout mask is the
 same in every pass of a case; ``Subject.warnings`` says so when a forward's output is still
 not reproducible (it draws from another generator).
@@ -195,6 +196,7 @@ class Chain:
     objects: tuple[Any, ...]
     layers: tuple[Layer, ...]
     make_input: InputMaker  # (rng, m) -> (input, labels or None)
+    targets: bool = False  # the loss takes real targets (regression), not class indices
 
     @property
     def loss(self) -> bool:
@@ -301,16 +303,49 @@ def build_chain(objects: Sequence[Any], where: str,
     rng = np.random.default_rng(0)
     x, labels = maker(rng, PROBE_BATCH)
     layers = []
+    targets = False
     for i, obj in enumerate(objects):
         y = None
         if is_loss(obj):
-            y = labels if labels is not None else rng.integers(0, x.shape[1], size=PROBE_BATCH)
+            targets = labels is None and takes_targets(obj, x)
+            y = labels if labels is not None else make_labels(rng, x.shape, targets)
         layer = _detect(obj, i, x, y, where)
         layers.append(layer)
         probe = copy.deepcopy(obj)
         with fixed_rng(0), user_code(where, f"running {layer.name}.forward"):
             x, _ = _forward(probe, x, y, layer.loss)
-    return Chain(tuple(objects), tuple(layers), maker)
+    return Chain(tuple(objects), tuple(layers), maker, targets)
+
+
+def make_labels(rng: np.random.Generator, shape: tuple[int, ...], targets: bool) -> np.ndarray:
+    """A loss's labels for predictions of ``shape``: real targets of that shape (a
+    regression loss), else one class index per row among its columns."""
+    if targets:
+        return rng.standard_normal(shape)
+    return rng.integers(0, shape[1], size=shape[0])
+
+
+def takes_targets(loss: Any, x: np.ndarray) -> bool:
+    """Whether a loss wants real targets shaped like its input ``x`` (mean squared error)
+    rather than class indices (cross-entropy): with class indices a regression loss
+    broadcasts ``y_true - y_pred`` to (m, m) without an error, and only its input
+    gradient's shape tells. The first labels whose backward gives an input gradient of
+    ``x``'s shape win; class indices when neither does (the check then shows why)."""
+    rng = np.random.default_rng(0)
+    for targets in (False, True):
+        probe = copy.deepcopy(loss)
+        y = make_labels(rng, x.shape, targets)
+        try:
+            with fixed_rng(0):
+                _forward(probe, frozen(x), y, True)
+                upstream = getattr(probe, "output", None)
+                upstream = x if upstream is None else upstream
+                d = _input_gradient(probe, probe.backward(frozen(upstream), y))
+        except Exception:  # noqa: BLE001, S112 - the loss refuses these labels: try others
+            continue
+        if np.shape(d) == np.shape(upstream):
+            return targets
+    return False
 
 
 def default_inputs(objects: Sequence[Any]) -> InputMaker:

@@ -33,8 +33,10 @@ from mutagrad.layer import (
     build_chain,
     class_of,
     fixed_rng,
+    make_labels,
 )
 from mutagrad.mutation.methods import installed, qualname, resolve
+from mutagrad.pairs import BATCH, parse_shapes
 from mutagrad.subject import Case, Params, Subject, cast, user_code
 
 
@@ -150,10 +152,12 @@ def backward_methods(objects: Sequence[Any], backward: str | None, mutate: Seque
 
 def layer_style(module: ModuleType, objects: Sequence[Any], *, name: str, where: str,
                 backward: str | None = None, mutate: Sequence[str] = (),
-                inputs: str | None = None) -> Subject:
+                inputs: str | None = None, shapes: Sequence[str] = ()) -> Subject:
     """A Subject for layer objects (one layer, or a chain ending in an optional loss);
-    ``inputs`` names a function ``(rng, m) -> X`` or ``(X, y)`` of the module."""
-    chain = build_chain(objects, where, _input_function(module, inputs, where))
+    ``inputs`` names a function ``(rng, m) -> X`` or ``(X, y)`` of the module, or
+    ``shapes`` gives the input's shape (``inputs=N,3,8,8``: standard normal, N the batch)."""
+    maker = _input_shape(shapes, inputs) if shapes else _input_function(module, inputs, where)
+    chain = build_chain(objects, where, maker)
     methods = backward_methods(objects, backward, mutate, module, where)
     names = chain.names()
 
@@ -169,9 +173,9 @@ def layer_style(module: ModuleType, objects: Sequence[Any], *, name: str, where:
         data: dict[str, Any] = {"seed": s}
         if chain.loss and labels is not None:
             data["y"] = np.asarray(labels)
-        elif chain.loss:  # labels: one class index per row, among the loss's input columns
-            width = chain.through(values, s, len(chain.layers) - 1).shape[1]
-            data["y"] = rng.integers(0, width, size=m)
+        elif chain.loss:  # class indices among the loss's input columns, or targets
+            shape = chain.through(values, s, len(chain.layers) - 1).shape
+            data["y"] = make_labels(rng, shape, chain.targets)
         else:
             out = chain.through(values, s, len(chain.layers)).shape
             data["dout"] = rng.standard_normal(out).astype(dtype)
@@ -191,6 +195,23 @@ def layer_style(module: ModuleType, objects: Sequence[Any], *, name: str, where:
                       make_case=make_case, forward=type(objects[0]).forward,
                       helpers=tuple(methods[1:]))
     return replace(subject, warnings=_reproducible(chain, subject))
+
+
+def _input_shape(shapes: Sequence[str], inputs: str | None) -> InputMaker:
+    """Standard normal inputs of the shape ``inputs=N,3,8,8`` (N the batch)."""
+    if inputs:
+        raise InvalidInput("give the input's shape or a function making inputs, not both",
+                           parameter="shapes")
+    given = parse_shapes(shapes)
+    if set(given) != {"inputs"} or given["inputs"].below is not None:
+        raise InvalidInput("for layer classes, shapes gives the input's only, float: "
+                           "inputs=N,3,8,8 (N the batch)", parameter="shapes")
+    dims = given["inputs"].dims
+
+    def make(rng: np.random.Generator, m: int) -> tuple[np.ndarray, Any]:
+        return rng.standard_normal(tuple(m if d == BATCH else int(d) for d in dims)), None
+
+    return make
 
 
 def _input_function(module: ModuleType, name: str | None, where: str) -> InputMaker | None:

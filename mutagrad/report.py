@@ -400,9 +400,11 @@ def export_text(store: Store, campaign_id: int, fmt: str) -> str:
 
 
 def case_checks_table(subject: str,
-                      rows: Sequence[tuple[str, float, bool, str | None]]) -> Table:
-    """One line per case a subject was checked on: (label, difference, passed, note)."""
-    table = new_table(f"{subject}: the check on each case")
+                      rows: Sequence[tuple[str, float | None, bool, str | None]],
+                      strategy: str | None = None) -> Table:
+    """One line per case a subject was checked on: (label, difference, passed, note); the
+    difference is ``strategy``'s when named (else the seed's centered check's)."""
+    table = new_table(f"{subject}: {strategy or 'the check'} on each case")
     for column in ("case", "difference", "verdict", "note"):
         table.add_column(column, justify="right" if column == "difference" else "left",
                          overflow="fold")

@@ -39,8 +39,8 @@ def _function(module: ModuleType, name: str, role: str, parameter: str,
         layers = sorted(n for n, v in vars(module).items() if inspect.isclass(v)
                         and v.__module__ == module.__name__ and callable(getattr(v, "forward", None))
                         and callable(getattr(v, "backward", None)))
-        hint = f"; or, for its layer classes ({', '.join(layers)}), --layer CLASS" \
-            if layers else ""
+        hint = (f"; or, for its layer classes ({', '.join(layers)}), --layer CLASS, or "
+                f"'mutagrad init {where}' to list them in pyproject.toml") if layers else ""
         raise InvalidInput(f"{where} has no function {name!r} for the {role} "
                            f"(functions there: {have or 'none'}): name the {role} function, "
                            "or write an adapter (a SUBJECT in the file; see the README)"
@@ -132,4 +132,5 @@ def seed_style(module: ModuleType, *, name: str, forward: str = "forward_propaga
 
     return Subject(name=name, description=description or f"{where} (seed-style)",
                    backward=backward_fn, param_names=names, cost=cost, gradients=gradients,
-                   make_case=make_case, forward=forward_fn, default_batch=default_m)
+                   make_case=make_case, forward=forward_fn, default_batch=default_m,
+                   module=module, gradient_key=grad_key)

@@ -14,6 +14,7 @@ from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import ModuleType
 from typing import Any
 
 import numpy as np
@@ -99,6 +100,9 @@ class Subject:
     - ``kinds`` is how many kinds of case ``make_case`` makes (a layer's grid points and
       variants): seeds 0 .. kinds-1 make one of each, and ``check`` checks them all;
       ``vary_batch`` makes ``check`` run each at batch 1 too (layers: a missing 1/N).
+    - ``module`` is the user's file as imported (None for a built-in): where ``--check``
+      finds the user's own gradient-check function; ``gradient_key`` names a parameter's
+      gradient in what the user's code returns (``d{}``: ``dW1``), as that check reads it.
     """
 
     name: str
@@ -116,6 +120,8 @@ class Subject:
     warnings: tuple[str, ...] = ()  # what the user should know before trusting the check
     kinds: int = 1
     vary_batch: bool = False
+    module: ModuleType | None = field(default=None, repr=False)
+    gradient_key: str = "d{}"
 
     def case(self, seed: int | None = None, batch: int | None = None,
              dtype: str = "float64") -> Case:

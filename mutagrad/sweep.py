@@ -194,8 +194,9 @@ def epsilon_curves(subject: Subject, dtypes: Sequence[str], strategy: str = "cen
                    lo: float = 1e-12, hi: float = 1e-1, seeds: Sequence[int | None] = (None, 0, 1),
                    per_decade: int = 4) -> list[EpsilonCurve]:
     """The correct backward's difference against epsilon, per dtype (median over cases)."""
-    if strategy not in ("centered", "forward"):
-        raise InvalidInput("the epsilon sweep takes --strategy centered or forward")
+    if strategy not in ("centered", "forward") and not strategies.is_user_check(strategy):
+        raise InvalidInput("the epsilon sweep takes --strategy centered or forward, or your "
+                           "own check (--check FUNC)")
     from mutagrad import gradcheck
 
     epsilons = grid(lo, hi, per_decade)
@@ -209,7 +210,8 @@ def epsilon_curves(subject: Subject, dtypes: Sequence[str], strategy: str = "cen
             row = []
             for eps in epsilons:
                 ref = strategies.references(subject, case, [strategy], [float(eps)])
-                row.append(strategies.difference(flat, ref[(strategy, float(eps))]))
+                row.append(strategies.difference(flat, ref[(strategy, float(eps))],
+                                                 subject=subject, case=case))
             rows.append(row)
         median = np.median(np.array(rows), axis=0)
         finite = np.where(np.isfinite(median), median, np.inf)
@@ -315,7 +317,7 @@ def compare_strategies(store: Store, ref: str | int | None = None
                 high if bugs else None, per_check,
                 sum(alarms[key]) / len(alarms[key]) if alarms[key] else None, cost,
                 1000 * per_check / cost if cost and per_check is not None else None,
-                strategies.STRATEGIES[name].summary))
+                strategies.get(name).summary))
     for name, why in info.unsupported.items():
         rows.append(StrategyRow(name, "-", None, 0, 0, None, None, None, None, None, 0, None,
                                 f"unsupported: {why}"))

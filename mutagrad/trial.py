@@ -26,9 +26,11 @@ from mutagrad.gradcheck import (
 )
 from mutagrad.mutation.methods import installed
 from mutagrad.precision import describe_lossy
-from mutagrad.strategies import Reference
+from mutagrad.strategies import Reference, UserCheckFailed
 from mutagrad.strategies import difference as strategy_difference
+from mutagrad.strategies import get as get_strategy
 from mutagrad.strategies import references as strategy_references
+from mutagrad.strategies.user_check import PREFIX as USER_PREFIX
 from mutagrad.subject import Case, Subject, aliasing_message
 from mutagrad.timelimit import EvaluationTimeout, alarm_handler, arm
 from mutagrad.values import BUG_OUTCOMES, ORIGINAL, OWN_COST_NOTE, Outcome, TrialResult
@@ -92,7 +94,9 @@ def evaluate(subject: Subject, backward: Callable[..., Any], mutant_id: str,
 
     Per case the backward runs once; its gradient is then compared with every
     (strategy, epsilon) numerical gradient (no forward call) and, for a mutant, with the
-    original's gradient (the true error, same metric).
+    original's gradient (the true error, same metric). Whatever the backward does is a
+    result; only the user's own check (``check:FUNC``) failing raises ``UserCheckFailed``:
+    that is no outcome of the mutant.
     """
     with alarm_handler():  # installed once per call, armed per evaluation
         return [r for data in cases
@@ -173,8 +177,8 @@ def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: st
         difference = None
         verdict = outcome
         tolerance = tolerances[check[0]]
-        if flat is not None:
-            difference = strategy_difference(flat, reference, flat_norm)
+        if flat is not None and (verdict is None or not user_code_in(reference)):
+            difference = _judged(subject, data.case, flat, reference, flat_norm, timeout)
             if verdict is None:
                 if data.original is None:
                     verdict = classify_original(difference, tolerance)
@@ -197,6 +201,29 @@ def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: st
                                    true_error, verdict.value, error, elapsed,
                                    "; ".join(notes) or None))
     return results
+
+
+def user_code_in(reference: Reference) -> bool:
+    return get_strategy(reference.strategy).runs_user_code
+
+
+def _judged(subject: Subject, case: Case, flat: np.ndarray, reference: Reference,
+            flat_norm: float, timeout: float | None) -> float:
+    """The check's difference. The user's own check (``check:FUNC``) runs under the time
+    limit, and what goes wrong in it is raised, as the user's error (``UserCheckFailed``):
+    it is not the mutant's outcome."""
+    if not user_code_in(reference):
+        return strategy_difference(flat, reference, flat_norm)
+    try:
+        arm(timeout)
+        try:
+            return strategy_difference(flat, reference, flat_norm, subject, case)
+        finally:
+            arm(0)
+    except EvaluationTimeout:
+        raise UserCheckFailed(f"your check {reference.strategy.removeprefix(USER_PREFIX)} ran "
+                              f"longer than {timeout:g} s on case {case.label}: give it more "
+                              "time with --timeout") from None
 
 
 def _own_references(subject: Subject, backward: Callable[..., Any], data: CaseData,
@@ -253,8 +280,11 @@ def worker_task(state: WorkerState, task: Any) -> Any:
         return explore(subject, backward, task, timeout)
     mutant_id, function, function_source, case_indices = task
     backward = bind(subject, function, function_source, f"<mutant {mutant_id}>")
-    return evaluate(subject, backward, mutant_id, [data[i] for i in case_indices],
-                    tolerances, timeout)
+    try:
+        return evaluate(subject, backward, mutant_id, [data[i] for i in case_indices],
+                        tolerances, timeout)
+    except UserCheckFailed as e:  # the user's check broke: returned, the parent raises it
+        return e
 
 
 def case_references(spec: Any, case: Case, strategies: Sequence[str],

@@ -6,6 +6,9 @@ complex-step take the campaign's epsilon; the *checkers* (torch, torch-fast, jax
 scipy-random, cs231n, cs231n-sparse, theano, chainer) are numpy ports of real tools'
 decisions and take their own step, per dtype.
 
+The user's own check, ``check:FUNC`` (``--check FUNC``), is built on demand from a function
+of their file (``user_check``): it is not in the registry's table, ``get`` makes it.
+
 Strategies share their forward evaluations through one ``Context`` per case: one pass of
 J(θ±εe_i) per step serves every per-entry strategy at that step. A reference is computed
 once per (case, strategy, epsilon) and compared with every mutant's gradient.
@@ -24,41 +27,66 @@ from mutagrad.strategies.base import Context, Entry, Reference, Strategy, Unsupp
 from mutagrad.strategies.complex_step import complex_unsafe
 from mutagrad.strategies.directional import DIRECTIONS
 from mutagrad.strategies.registry import STRATEGIES
+from mutagrad.strategies.user_check import PREFIX, UserCheckFailed, is_user_check
+from mutagrad.strategies.user_check import parse as parse_user_check
 from mutagrad.subject import Case, Subject
 
 __all__ = ["DIRECTIONS", "STRATEGIES", "Context", "Entry", "Reference", "Strategy",
-           "StrategyCheck", "Unsupported", "check_all", "complex_unsafe", "cost", "difference",
-           "expand", "get", "references", "validate"]
+           "StrategyCheck", "Unsupported", "UserCheckFailed", "check_all", "complex_unsafe",
+           "cost", "difference", "expand", "get", "is_user_check", "parse_user_check",
+           "references", "validate", "with_check"]
 
 ALL = "all"
 
 
 def get(name: str) -> Strategy:
+    """A registered strategy, or the user's own check ``check:FUNC`` (``user_check``)."""
+    found = STRATEGIES.get(name)
+    if found is not None:
+        return found
+    if is_user_check(name):
+        return parse_user_check(name)
     validate([name])
-    return STRATEGIES[name]
+    raise AssertionError(name)  # validate raised
 
 
 def expand(names: Sequence[str]) -> tuple[str, ...]:
-    """``all`` stands for every registered strategy, in the registry's order."""
+    """``all`` stands for every registered strategy, in the registry's order (a user's
+    ``check:FUNC`` is kept after them)."""
     if ALL in names:
-        return tuple(STRATEGIES)
+        return (*STRATEGIES, *(n for n in names if n != ALL and n not in STRATEGIES))
     return tuple(names)
 
 
 def validate(names: Sequence[str]) -> None:
-    unknown = sorted(set(names) - set(STRATEGIES) - {ALL})
+    for name in names:
+        if is_user_check(name):
+            parse_user_check(name)  # raises for a malformed one
+    unknown = sorted(set(names) - set(STRATEGIES) - {ALL}
+                     - {n for n in names if is_user_check(n)})
     if unknown:
         raise InvalidInput(f"unknown strategy {', '.join(unknown)}: use one of "
-                           f"{', '.join(STRATEGIES)}, or all")
+                           f"{', '.join(STRATEGIES)}, all, or check:FUNC (your own check)")
 
 
 def names_help() -> str:
-    return ", ".join(STRATEGIES) + ", or all"
+    return ", ".join(STRATEGIES) + ", all, or check:FUNC (your own check, as --check FUNC)"
+
+
+def with_check(names: Sequence[str] | None, check: str | None,
+               default: Sequence[str] = ("centered",)) -> tuple[str, ...]:
+    """The strategies a command runs: ``names`` (None: ``default``), and the user's own
+    check ``check:FUNC`` when ``check`` names FUNC; then alone when no strategy is named."""
+    if check is None:
+        return tuple(default if names is None else names)
+    own = check if is_user_check(check) else PREFIX + check
+    validate([own])
+    return (*(n for n in names or () if n != own), own)
 
 
 def cost(strategy: str, parameters: int, arrays: int = 1) -> int:
     """Forward evaluations per case the strategy's check spends."""
-    return STRATEGIES[strategy].cost(parameters, arrays)
+    return get(strategy).cost(parameters, arrays)
 
 
 def references(subject: Subject, case: Case, strategies: Sequence[str],
@@ -71,7 +99,7 @@ def references(subject: Subject, case: Case, strategies: Sequence[str],
     ctx = ctx or Context(subject, case)
     out: dict[tuple[str, float], Reference] = {}
     for name in expand(strategies):
-        strategy = STRATEGIES[name]
+        strategy = get(name)
         first: Reference | None = None
         for eps in epsilons:
             gradcheck.validate_positive("epsilon", eps, "--epsilon")
@@ -82,9 +110,12 @@ def references(subject: Subject, case: Case, strategies: Sequence[str],
     return out
 
 
-def difference(flat: np.ndarray, ref: Reference, flat_norm: float | None = None) -> float:
-    """The strategy's difference between an analytic gradient and its reference."""
-    return STRATEGIES[ref.strategy].difference(flat, ref, flat_norm)
+def difference(flat: np.ndarray, ref: Reference, flat_norm: float | None = None,
+               subject: Subject | None = None, case: Case | None = None) -> float:
+    """The strategy's difference between an analytic gradient and its reference; the user's
+    own check (``check:FUNC``) needs the ``subject`` and ``case`` it runs on, and may raise
+    ``UserCheckFailed``."""
+    return get(ref.strategy).judge(flat, ref, flat_norm, subject, case)
 
 
 @dataclass(frozen=True)
@@ -114,22 +145,26 @@ def check_all(subject: Subject, case: Case, names: Sequence[str], epsilon: float
     ctx = Context(subject, case)
     out = []
     for name in names:
-        strategy = STRATEGIES[name]
+        strategy = get(name)
         tol = tolerance if tolerance is not None else strategy.tolerance
         try:
             ref = references(subject, case, [name], [epsilon], ctx)[(name, epsilon)]
         except Unsupported as e:
             out.append(StrategyCheck(name, None, tol, None, 0, str(e)))
             continue
-        diff = difference(flat, ref)
+        diff = difference(flat, ref, subject=subject, case=case)
         passed = strategy.passes(diff, tol)
         worst: tuple[Entry, ...] = ()
         note = None
         if not passed:
             numerical = strategy.per_entry(ctx, ref)
-            worst = worst_entries(flat, numerical, ctx.keys, ctx.shapes, top,
-                                  strategy.entry_scores(flat, numerical))
-            note = _slow_mode_note(ctx, flat, ref, tol) if name == "torch-fast" else None
+            if numerical is not None:
+                worst = worst_entries(flat, numerical, ctx.keys, ctx.shapes, top,
+                                      strategy.entry_scores(flat, numerical))
+            note = (_slow_mode_note(ctx, flat, ref, tol) if name == "torch-fast" else
+                    f"{name}: its numerical gradient stays inside your function, so no "
+                    "entry can be pointed at (the built-in strategies show theirs)"
+                    if numerical is None else None)
         out.append(StrategyCheck(name, diff, tol, passed,
                                  strategy.cost(ctx.parameters, len(ctx.keys)), note,
                                  ref.step, worst))

@@ -5,7 +5,9 @@ A strategy is one object with:
 - ``reference(ctx, epsilon)``: the numerical side of one case, computed once per case and
   epsilon in the campaign's parent process (forward evaluations only);
 - ``difference(flat, ref)``: the number the check computes for one analytic gradient (no
-  forward evaluation: the campaign calls it once per mutant and case);
+  forward evaluation: the campaign calls it once per mutant and case); ``judge`` is the
+  same given the subject and case, which a strategy running the user's own check needs
+  (``check:FUNC``, ``user_check``);
 - ``passes(difference, tolerance)``: the verdict (a difference at or under the tolerance);
 - ``cost(parameters, arrays)``: forward evaluations per case that the checker itself spends,
   for P scalar parameters in A arrays (the forward whose cache the backward uses is not
@@ -173,12 +175,13 @@ def round_to(x: np.ndarray | float, dtype: str) -> np.ndarray:
 class Strategy:
     """Base class: a strategy with no step of its own compares per-entry gradients."""
 
-    name: ClassVar[str] = ""
-    summary: ClassVar[str] = ""
+    name: str = ""
+    summary: str = ""
     source: ClassVar[str] = ""           # the checker's file and version, for checkers
     tolerance: ClassVar[float] = 1e-7
     own_step: ClassVar[dict[str, float] | None] = None  # per dtype; None: the campaign's
     per_entry_native: ClassVar[bool] = True  # vector holds one number per entry
+    runs_user_code: ClassVar[bool] = False  # judge calls the user's code (check:FUNC)
 
     def step(self, epsilon: float, dtype: str) -> float:
         return self.own_step[dtype] if self.own_step else epsilon
@@ -197,6 +200,13 @@ class Strategy:
                    flat_norm: float | None = None) -> float:
         raise NotImplementedError
 
+    def judge(self, flat: np.ndarray, ref: Reference, flat_norm: float | None,
+              subject: Subject | None, case: Case | None) -> float:
+        """The difference, given the subject and case it was computed on: a strategy that
+        runs the user's code (``runs_user_code``) needs them; the others need only
+        ``difference``."""
+        return self.difference(flat, ref, flat_norm)
+
     def passes(self, difference: float, tolerance: float) -> bool:
         return gradcheck.passes(difference, tolerance)
 
@@ -205,10 +215,11 @@ class Strategy:
         measure when it has one, else |analytic - numerical|."""
         return np.abs(flat - numerical)
 
-    def per_entry(self, ctx: Context, ref: Reference) -> np.ndarray:
+    def per_entry(self, ctx: Context, ref: Reference) -> np.ndarray | None:
         """Per-entry numerical gradient for the 'where' report: the strategy's own when it
         has one, else centered differences at its step (as torch's fast mode reruns slow
-        mode for its failure message)."""
+        mode for its failure message); None when there is none to show (a user's check
+        that keeps its numerical gradient inside)."""
         if self.per_entry_native:
             return ref.vector
         return gradcheck.centered_from(ctx.perturbed(ref.step))

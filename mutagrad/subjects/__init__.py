@@ -133,13 +133,15 @@ def load(spec: str | SubjectSpec) -> Subject:
     if spec.layer and pairs.names_pair(module, spec.layer):
         subject = pairs.from_text(module, spec.layer, spec.shapes, spec.constants, spec.grid,
                                   where, spec.select)
-    elif spec.layer:
-        return _layers_of(module, spec, where)
+    elif spec.layer:  # layer classes: their --mutate methods are already in
+        return replace(_layers_of(module, spec, where), module=module)
     elif spec.init:
         raise InvalidInput("init gives a layer class's constructor arguments: name the class "
                            "with --layer", parameter="init")
     else:
         subject = _subject_of(module, spec, where)
+    if subject.module is None:  # where --check finds the user's own check
+        subject = replace(subject, module=module)
     if spec.mutate:
         subject = replace(subject, helpers=mutable_helpers(subject.backward, subject.forward,
                                                            spec.mutate, where))
@@ -190,15 +192,16 @@ def _looks_like_module(target: str) -> bool:
 def _layers_of(module: ModuleType, spec: SubjectSpec, where: str) -> Subject:
     from mutagrad.layerstyle import layer_objects, layer_style
 
-    for option in ("forward", "params", "grad_key"):
+    for option in ("forward", "params", "grad_key", "constants", "grid"):
         if getattr(spec, option):
             raise InvalidInput(f"{option} applies to functions, not to layer classes "
                                "(their conventions are read off the objects)", parameter=option)
     assert spec.layer is not None
     objects = layer_objects(module, spec.layer, spec.init, where)
     name = Path(spec.target).name if spec.target.endswith(".py") else spec.target
-    return layer_style(module, objects, name=f"{name}:{spec.layer}", where=where,
-                       backward=spec.backward, mutate=spec.mutate, inputs=spec.inputs)
+    return layer_style(module, objects, name=spec.select or f"{name}:{spec.layer}", where=where,
+                       backward=spec.backward, mutate=spec.mutate, inputs=spec.inputs,
+                       shapes=spec.shapes)
 
 
 def _subject_of(module: ModuleType, spec: SubjectSpec, where: str) -> Subject:
