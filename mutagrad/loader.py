@@ -30,6 +30,12 @@ from mutagrad.timelimit import EvaluationTimeout, time_limit
 IMPORT_TIMEOUT = 10.0  # seconds a module's top level may run
 
 
+# Neighbour modules a user's file imported (``from gc_utils import ...``), by name, with the
+# folder they came from: another project's file in the same process (the service, a
+# notebook, a test session) must import its own ``gc_utils``, not find this one cached.
+_NEIGHBOURS: dict[str, Path] = {}
+
+
 @contextlib.contextmanager
 def _importing(folders: list[str]) -> Iterator[None]:
     """The process state an import of the user's code needs, for the import only."""
@@ -37,6 +43,12 @@ def _importing(folders: list[str]) -> Iterator[None]:
     sys.path[:0] = added
     write_bytecode = sys.dont_write_bytecode
     sys.dont_write_bytecode = True
+    here = [Path(f).resolve() for f in folders]
+    for name, home in list(_NEIGHBOURS.items()):
+        if home not in here and any((h / f"{name}.py").is_file()
+                                    or (h / name / "__init__.py").is_file() for h in here):
+            _forget(home)  # this folder has its own: imported afresh
+    before = set(sys.modules)
     try:
         with contextlib.redirect_stdout(sys.stderr):
             yield
@@ -45,6 +57,27 @@ def _importing(folders: list[str]) -> Iterator[None]:
         for folder in added:
             with contextlib.suppress(ValueError):
                 sys.path.remove(folder)
+        for name in set(sys.modules) - before:
+            file = getattr(sys.modules[name], "__file__", None)
+            if file and "." not in name:
+                parent = Path(file).resolve().parent
+                if parent in here or parent.parent in here:  # a module or a package
+                    _NEIGHBOURS[name] = parent if parent in here else parent.parent
+
+
+def _forget(folder: Path) -> None:
+    """Drop every module imported from ``folder`` (its files and packages, the user's file
+    itself included): the next import of any of them runs afresh and sees its own
+    neighbours, never a mix of two folders'."""
+    for name, module in list(sys.modules.items()):
+        file = getattr(module, "__file__", None)
+        if file and not name.startswith("mutagrad.") and name != "mutagrad":
+            parent = Path(file).resolve().parent
+            if parent == folder or (parent.parent == folder and name.split(".")[0]
+                                    == parent.name):
+                del sys.modules[name]
+    for name in [n for n, home in _NEIGHBOURS.items() if home == folder]:
+        del _NEIGHBOURS[name]
 
 
 def user_frames(error: BaseException, path: Path | None = None) -> str:

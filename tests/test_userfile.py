@@ -204,3 +204,22 @@ def test_resume_finds_a_user_file_again(tmp_path, monkeypatch):
     whole = campaign.start(store, spec, settings)
     key = lambda t: (t.mutant_id, t.case_index, t.difference, t.outcome)
     assert sorted(map(key, store.trials(cid))) == sorted(map(key, store.trials(whole)))
+
+
+def test_two_folders_each_import_their_own_neighbour(tmp_path):
+    """A service or a test session loads several projects: each file's ``import helpers``
+    finds its own folder's helpers, not another project's cached under the same name."""
+    from mutagrad.loader import import_file
+
+    files = {}
+    for project, scale in (("a", 2.0), ("b", 3.0)):
+        folder = tmp_path / project
+        folder.mkdir()
+        (folder / "helpers.py").write_text(f"SCALE = {scale}\n")
+        (folder / "net.py").write_text("import helpers\n\ndef scale():\n    return helpers.SCALE\n")
+        files[project] = folder / "net.py"
+    before = {p: f.read_bytes() for p, f in files.items()}
+    assert import_file(files["a"]).scale() == 2.0
+    assert import_file(files["b"]).scale() == 3.0
+    assert import_file(files["a"]).scale() == 2.0  # a again: its own, imported afresh
+    assert {p: f.read_bytes() for p, f in files.items()} == before
