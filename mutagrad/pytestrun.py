@@ -53,6 +53,7 @@ from mutagrad.gradcheck import (
     norm,
     relative_difference_to,
 )
+from mutagrad.loader import PRIVATE_PREFIX
 from mutagrad.mutation import bind
 from mutagrad.mutation.methods import installed, is_method, qualname
 from mutagrad.subject import Case, Subject
@@ -129,10 +130,10 @@ def worker_init(spec: Any, tests: Sequence[str], rootdir: str,
     try:
         session.items, session.problem = _collect(tests, rootdir)
         if session.problem is None:
-            # the subject's own import (the loader's private module) is no test's: the
-            # mutants go into the imports of the file that the tests made
-            private = sys.modules.get(subject.backward.__module__)
-            session.homes = [m for m in _homes(subject) if m is not private]
+            # mutagrad's private import of a lone file is no test's: the mutants go into
+            # the imports of the file that the tests made (a package's module is shared)
+            session.homes = [m for m in _homes(subject)
+                             if not m.__name__.startswith(PRIVATE_PREFIX)]
             if not session.homes:
                 session.problem = (f"the selected tests never import "
                                    f"{inspect.getsourcefile(subject.backward)}: the mutants of "

@@ -192,11 +192,11 @@ CACHED = """
 def test_a_module_scoped_fixture_is_computed_from_each_mutant_not_kept_from_another(tmp_path):
     project = _project(tmp_path, CACHED)
     store = Store(str(tmp_path / "r.db"))
-    settings = Settings(cases=1, jobs=2, categories=("sign", "factor"))
+    settings = Settings(cases=1, jobs=2, categories=("sign",))
     campaign_id = usertests.start(store, str(project / "net.py"), settings,
                                   [str(project / "test_net.py")])
     subject = subjects.load(str(project / "net.py"))
-    mutants = mutation.mutants_of(subject, ["sign", "factor"])
+    mutants = mutation.mutants_of(subject, ["sign"])
     reference = _naive_reference(tmp_path, mutants, CACHED)
     assert _killed_by(store, campaign_id) == reference
     # had the fixture kept the original's (or an earlier mutant's) gradients, every mutant
@@ -346,3 +346,49 @@ def test_run_and_results_show_what_each_test_kills_as_json(tmp_path, capsys, mon
     assert max(kills.values()) == len(detected) == len(found["tests"]["killed_by"]) > 0
     store = Store(str(tmp_path / "r.db"))
     assert {t.outcome for t in store.test_outcomes(1) if t.mutant_id == ORIGINAL} == {"passed"}
+
+
+def _verdicts(store: Store, campaign_id: int) -> dict[str, str]:
+    return {v.mutant.mutant_id: v.status for v in analysis.report(store, campaign_id).verdicts}
+
+
+def test_a_package_module_shared_by_mutagrad_and_the_tests_gets_the_mutants(tmp_path):
+    """A file inside a package is imported once, as pkg.net, by mutagrad and the tests alike:
+    the mutants go into that one module, and the verdicts are the flat example's."""
+    flat = _project(tmp_path)
+    packaged = tmp_path / "packaged"
+    (packaged / "pkg").mkdir(parents=True)
+    (packaged / "pkg" / "__init__.py").write_text("")
+    shutil.copy(flat / "net.py", packaged / "pkg" / "net.py")
+    (packaged / "test_net.py").write_text(
+        (flat / "test_net.py").read_text().replace("from net import", "from pkg.net import"))
+    store = Store(str(tmp_path / "r.db"))
+    settings = Settings(cases=1, jobs=2, categories=("sign",))
+    a = usertests.start(store, str(flat / "net.py"), settings, [str(flat / "test_net.py")])
+    b = usertests.start(store, str(packaged / "pkg" / "net.py"), settings,
+                        [str(packaged / "test_net.py")])
+    assert _verdicts(store, a) == _verdicts(store, b)
+    assert "detected" in _verdicts(store, b).values()
+
+
+def test_an_interrupted_campaign_of_your_tests_resumes_to_the_same_verdicts(tmp_path, capsys):
+    import sqlite3
+
+    project = _project(tmp_path)
+    db = tmp_path / "r.db"
+    ran = run_cli(capsys, "run", str(project / "net.py"), "--pytest",
+                  str(project / "test_net.py"), "--category", "sign,activation", "--cases", "1",
+                  "--jobs", "2", "--db", str(db))
+    assert ran.code == 0, ran.err
+    store = Store(str(db))
+    before, kills = _verdicts(store, 1), store.test_outcomes(1)
+    dropped = sorted(before)[::2]
+    with sqlite3.connect(db) as c:  # as if killed before these mutants were stored
+        marks = ",".join("?" * len(dropped))
+        c.execute(f"delete from trials where mutant_id in ({marks})", dropped)
+        c.execute(f"delete from test_kills where mutant_id in ({marks})", dropped)
+        c.execute("update campaigns set status = 'interrupted', finished_at = null")
+    assert set(_verdicts(store, 1).values()) >= {"pending"}
+    ran = run_cli(capsys, "run", "--resume", "1", "--db", str(db))
+    assert ran.code == 0, ran.err
+    assert _verdicts(store, 1) == before and store.test_outcomes(1) == kills
