@@ -67,6 +67,9 @@ PYTEST_OPTIONS = ("-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:randomly
                   "-p", "no:benchmark", "--tb=line", "-q")
 
 
+KILLS = ("failed", "error")  # a test's outcomes that kill a mutant (not passed, skipped)
+
+
 @dataclass(frozen=True)
 class SuiteRun:
     """One run of the selected tests against a mutant (or the original).
@@ -87,7 +90,7 @@ class SuiteRun:
 
     @property
     def killed(self) -> bool:
-        return any(t.outcome != "passed" for t in self.tests)
+        return any(t.outcome in KILLS for t in self.tests)
 
 
 @dataclass(eq=False)  # pluggy keeps plugins in a set: hashed by identity
@@ -250,8 +253,9 @@ def run_tests(session: Session, mutant_id: str) -> tuple[list[TestOutcome], int]
             nextitem = items[i + 1] if i + 1 < len(items) else None
             reports = runtestprotocol(item, log=False, nextitem=nextitem)
             failed = next((r for r in reports if r.failed), None)
-            if failed is None:
-                outcomes.append(TestOutcome(mutant_id, item.nodeid, "passed", None))
+            if failed is None:  # a skip (or an xfail that failed) is no kill, as in pytest
+                outcome = "skipped" if any(r.skipped for r in reports) else "passed"
+                outcomes.append(TestOutcome(mutant_id, item.nodeid, outcome, None))
             else:
                 outcomes.append(TestOutcome(mutant_id, item.nodeid, "failed" if failed.when == "call"
                                             else "error", _first_line(failed)))
@@ -281,7 +285,7 @@ def worker_task(session: Session, task: Any) -> SuiteRun:
     mutant_id, function, source = task
     with _swapped(session, function, source, mutant_id) as backward:
         outcomes, ran = run_tests(session, mutant_id)
-        failed = tuple(t for t in outcomes if t.outcome != "passed")
+        failed = tuple(t for t in outcomes if t.outcome in KILLS)
         errors = () if failed else true_errors(session, backward)
     return SuiteRun(mutant_id, failed, ran, time.perf_counter() - start, errors)
 

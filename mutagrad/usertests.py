@@ -42,7 +42,7 @@ from mutagrad.campaign import (
 from mutagrad.engine import Done, Engine, open_engine
 from mutagrad.errors import InvalidInput
 from mutagrad.mutation import Mutant
-from mutagrad.pytestrun import SuiteRun, worker_init, worker_task
+from mutagrad.pytestrun import KILLS, SuiteRun, worker_init, worker_task
 from mutagrad.store import Store
 from mutagrad.subject import Case, validate
 from mutagrad.values import (
@@ -224,7 +224,7 @@ def _original(pool: _Run) -> SuiteRun:
     run: SuiteRun = event.result
     if run.problem is not None:
         raise InvalidInput(run.problem, parameter="pytest")
-    failing = [t for t in run.tests if t.outcome != "passed"]
+    failing = [t for t in run.tests if t.outcome in KILLS]
     if failing:
         first = failing[0]
         raise RedSuite(f"{len(failing)} of your {run.ran} tests fail on the original backward "

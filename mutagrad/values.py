@@ -179,7 +179,8 @@ class TrialResult:
 @dataclass(frozen=True)
 class TestOutcome:
     """One of the user's pytest tests run against a mutant (or the original): ``passed``,
-    ``failed`` (in the test) or ``error`` (in a fixture), and where and why, one line."""
+    ``skipped``, ``failed`` (in the test) or ``error`` (in a fixture), and where and why,
+    one line."""
 
     __test__: ClassVar[bool] = False  # not a test class, wherever a test module imports it
 

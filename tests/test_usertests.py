@@ -392,3 +392,31 @@ def test_an_interrupted_campaign_of_your_tests_resumes_to_the_same_verdicts(tmp_
     ran = run_cli(capsys, "run", "--resume", "1", "--db", str(db))
     assert ran.code == 0, ran.err
     assert _verdicts(store, 1) == before and store.test_outcomes(1) == kills
+
+
+SKIPPING = """
+    import pytest
+    from net import backward_propagation_n
+
+
+    @pytest.mark.skip(reason="not today")
+    def test_skipped():
+        assert backward_propagation_n is None
+
+
+    def test_runs():
+        assert callable(backward_propagation_n)
+"""
+
+
+def test_a_skipped_test_is_no_kill_nor_a_red_suite(tmp_path):
+    project = _project(tmp_path, SKIPPING)
+    store = Store(str(tmp_path / "r.db"))
+    campaign_id = usertests.start(store, str(project / "net.py"),
+                                  Settings(cases=1, jobs=1, categories=("sign",)),
+                                  [str(project / "test_net.py")])
+    outcomes = {t.test.rpartition("::")[2]: t.outcome for t in store.test_outcomes(campaign_id)
+                if t.mutant_id == ORIGINAL}
+    assert outcomes == {"test_skipped": "skipped", "test_runs": "passed"}
+    assert not [t for t in store.test_outcomes(campaign_id) if t.mutant_id != ORIGINAL]
+    assert "detected" not in _verdicts(store, campaign_id).values()
