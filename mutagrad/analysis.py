@@ -11,6 +11,10 @@ A trial's outcome is recomputed from its stored difference and true error:
     crashed, timeout, nonfinite, shape, aliasing: as stored (they do not depend on the
                    tolerance)
 
+In a campaign whose check is the user's own pytest tests (``usertests``) every outcome is
+as stored: ``detected`` when a test failed, else ``missed`` or ``equivalent`` by the true
+error on each case; there is no tolerance to re-judge with.
+
 A mutant's status over its cases: ``detected`` if the check catches it on at least one
 case; else ``missed`` if it is a real bug on some decidable case; else the first of
 ``shape``, ``nonfinite``, ``aliasing``, ``crashed``, ``timeout`` it showed; else
