@@ -95,13 +95,29 @@ class SuiteRun:
 
 @dataclass(eq=False)  # pluggy keeps plugins in a set: hashed by identity
 class _Recorder:
-    """The pytest plugin of a worker's session: it records collection failures."""
+    """The pytest plugin of a worker's session: it records collection failures, and
+    reports a failed test as one line (where and why) instead of rendering its traceback,
+    which would cost more than many a test (most mutants fail a test)."""
 
     errors: list[str] = field(default_factory=list)
 
     def pytest_collectreport(self, report: Any) -> None:
         if report.failed:
             self.errors.append(f"{report.nodeid or 'collection'}: {_first_line(report)}")
+
+    def pytest_runtest_makereport(self, item: Any, call: Any) -> Any:  # tryfirst: _collect
+        from _pytest.outcomes import skip
+        from _pytest.reports import TestReport
+
+        excinfo = call.excinfo
+        if excinfo is None or excinfo.errisinstance(skip.Exception):
+            return None  # a pass or a skip: pytest's own report, which renders nothing
+        last = excinfo.traceback[-1]
+        message = excinfo.exconly().strip().splitlines()
+        line = f"{Path(last.path).name}:{last.lineno + 1}: {message[0] if message else ''}"
+        return TestReport(item.nodeid, item.location, {k: 1 for k in item.keywords},
+                          "failed", line[:500], call.when, [], call.duration, call.start,
+                          call.stop, item.user_properties)
 
 
 @dataclass
@@ -149,7 +165,11 @@ def worker_init(spec: Any, tests: Sequence[str], rootdir: str,
 def _collect(tests: Sequence[str], rootdir: str) -> tuple[list[Any], str | None]:
     from _pytest.config import _prepareconfig
     from _pytest.main import Session as PytestSession
+    from pluggy import HookimplMarker
 
+    # our one-line report goes before pytest's own (marked here: pytest is imported only
+    # in the workers)
+    HookimplMarker("pytest")(tryfirst=True)(_Recorder.pytest_runtest_makereport)
     os.chdir(rootdir)  # node ids and the rootdir are found from here, as for `pytest` there
     recorder = _Recorder()
     with redirect_stdout(sys.stderr):
