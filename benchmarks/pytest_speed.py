@@ -145,7 +145,8 @@ def main() -> None:
               f"= {one[0] / two[0]:.2f}x one worker's throughput (target >= 1.8x)")
         mine = min(whole_mutagrad(project) for _ in range(args.repeat))
         print(f"(d) whole process, mutagrad    {mine[1]} mutants in {mine[0]:.2f} s = "
-              f"{mine[1] / mine[0]:.1f} mutants/s")
+              f"{mine[1] / mine[0]:.1f} mutants/s (start-up, about {mine[0] - mine[1] * two[0]:.1f}"
+              " s: imports, mutant generation, a new database, the workers' collection)")
         if args.no_mutmut or shutil.which("mutmut") is None:
             print("    mutmut: not run (pip install 'mutagrad[bench]')")
             return
