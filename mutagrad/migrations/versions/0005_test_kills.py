@@ -3,7 +3,7 @@ each mutant (for the original, every test it ran), and the plan gains ``pytest``
 selected tests; empty: mutagrad's own check, as every campaign stored before ran).
 
 Revision ID: 0005
-Revises: 0003 (the lead re-links it after 0004 at merge)
+Revises: 0004
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import sqlalchemy as sa
 from alembic import op
 
 revision = "0005"
-down_revision = "0003"
+down_revision = "0004"
 branch_labels = None
 depends_on = None
 
