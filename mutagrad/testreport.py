@@ -39,7 +39,7 @@ def survivors_table(k: TestKills) -> Table | None:
         table.add_row(Text(m.mutant_id), Text(m.operator), str(m.line),
                       Text(short_change(m.original, m.replacement)),
                       Text(kind, style="red" if kind == "real bug" else "dim"),
-                      f"{len(v.missed_on)}/{v.cases} cases" if v.missed_on else "-")
+                      f"{v.missed}/{v.cases} cases" if v.missed else "-")
     return table
 
 
