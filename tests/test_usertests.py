@@ -420,3 +420,55 @@ def test_a_skipped_test_is_no_kill_nor_a_red_suite(tmp_path):
     assert outcomes == {"test_skipped": "skipped", "test_runs": "passed"}
     assert not [t for t in store.test_outcomes(campaign_id) if t.mutant_id != ORIGINAL]
     assert "detected" not in _verdicts(store, campaign_id).values()
+
+
+HANGS_OR_DIES = """
+    import os
+
+    import numpy as np
+    from net import SHAPES, backward_propagation_n, forward_propagation_n
+
+
+    def test_db3_or_hang_or_die():
+        rs = np.random.RandomState(1)
+        X, Y = rs.randn(4, 3), np.array([1, 1, 0])
+        params = {k: rs.randn(*s) for k, s in SHAPES.items()}
+        _, cache = forward_propagation_n(X, Y, params)
+        expected = np.mean(cache[9] - Y)  # db3 = mean(A3 - Y)
+        db3 = backward_propagation_n(X, Y, cache)["db3"].item()
+        if db3 > expected + 1e-12:
+            while True:  # a test that hangs on this bug
+                pass
+        if db3 < expected - 1e-12:
+            os._exit(3)  # a test that kills its process on this one
+"""
+
+
+def _db3_of(source: str) -> tuple[float, float]:
+    """The mutant's db3 on the test's case, and the original's (mean(A3 - Y))."""
+    namespace: dict = {}
+    exec(compile(source, "mutant.py", "exec"), namespace)  # noqa: S102 - the mutant's file
+    rs = np.random.RandomState(1)
+    X, Y = rs.randn(4, 3), np.array([1, 1, 0])
+    params = {k: rs.randn(*s) for k, s in namespace["SHAPES"].items()}
+    _, cache = namespace["forward_propagation_n"](X, Y, params)
+    return float(namespace["backward_propagation_n"](X, Y, cache)["db3"].item()), float(
+        np.mean(cache[9] - Y))
+
+
+def test_a_run_that_hangs_is_a_timeout_and_one_that_dies_is_crashed(tmp_path):
+    project = _project(tmp_path, HANGS_OR_DIES)
+    store = Store(str(tmp_path / "r.db"))
+    settings = Settings(cases=1, jobs=2, categories=("sign",), timeout=3.0)
+    campaign_id = usertests.start(store, str(project / "net.py"), settings,
+                                  [str(project / "test_net.py")])
+    found = {m: s if s in ("timeout", "crashed") else "survived"
+             for m, s in _verdicts(store, campaign_id).items()}
+    subject = subjects.load(str(project / "net.py"))
+    expected = {}
+    for m in mutation.mutants_of(subject, ["sign"]):
+        db3, want = _db3_of(m.source)
+        expected[m.id] = ("timeout" if db3 > want + 1e-12 else "crashed" if db3 < want - 1e-12
+                          else "survived")
+    assert found == expected
+    assert {"timeout", "crashed", "survived"} <= set(found.values())
