@@ -151,9 +151,10 @@ def run(
         # no subject: the layers pyproject.toml's [tool.mutagrad] names, as one suite
         specs = ([s for t in targets for s in own.specs(t)] if targets
                  else config.specs(Path.cwd()))
-        if tests and (len(specs) != 1 or scheduler):
-            raise InvalidInput("--pytest checks one subject with local workers: name one "
-                               "subject, without --scheduler", parameter="pytest")
+        if tests and (len(specs) != 1 or scheduler or own_check):
+            raise InvalidInput("--pytest checks one subject with local workers, your tests "
+                               "being the check: name one subject, without --scheduler or "
+                               "--check", parameter="pytest")
         for warning in campaign.coverage(specs, settings):
             Console(stderr=True, highlight=False).print(f"[yellow]warning: {warning}[/yellow]")
     store = Store(db, create=resume is None)
