@@ -272,6 +272,8 @@ def _mutant_vs_original(namespace, subject, case):
 def test_the_example_tests_are_the_seeds_check(tmp_path):
     """The example's test file computes the seed's difference: the same number as the
     exercise's own gradient_check_n (tests/seedcode.py) on the exercise's case."""
+    # another test's net.py may be imported already: this one is the example's
+    saved = {n: sys.modules.pop(n) for n in ("net", "test_net") if n in sys.modules}
     sys.path.insert(0, str(EXAMPLE))
     try:
         import net
@@ -287,6 +289,7 @@ def test_the_example_tests_are_the_seeds_check(tmp_path):
         sys.path.remove(str(EXAMPLE))
         sys.modules.pop("net", None)
         sys.modules.pop("test_net", None)
+        sys.modules.update(saved)
 
 
 RED = """
@@ -353,19 +356,22 @@ def _verdicts(store: Store, campaign_id: int) -> dict[str, str]:
 
 
 def test_a_package_module_shared_by_mutagrad_and_the_tests_gets_the_mutants(tmp_path):
-    """A file inside a package is imported once, as pkg.net, by mutagrad and the tests alike:
-    the mutants go into that one module, and the verdicts are the flat example's."""
+    """A file inside a package is imported once, as seednet_pkg.net, by mutagrad and the
+    tests alike: the mutants go into that one module, and the verdicts are the flat
+    example's."""
     flat = _project(tmp_path)
     packaged = tmp_path / "packaged"
-    (packaged / "pkg").mkdir(parents=True)
-    (packaged / "pkg" / "__init__.py").write_text("")
-    shutil.copy(flat / "net.py", packaged / "pkg" / "net.py")
+    package = packaged / "seednet_pkg"  # a name no other test's package takes
+    package.mkdir(parents=True)
+    (package / "__init__.py").write_text("")
+    shutil.copy(flat / "net.py", package / "net.py")
     (packaged / "test_net.py").write_text(
-        (flat / "test_net.py").read_text().replace("from net import", "from pkg.net import"))
+        (flat / "test_net.py").read_text().replace("from net import",
+                                                   "from seednet_pkg.net import"))
     store = Store(str(tmp_path / "r.db"))
     settings = Settings(cases=1, jobs=2, categories=("sign",))
     a = usertests.start(store, str(flat / "net.py"), settings, [str(flat / "test_net.py")])
-    b = usertests.start(store, str(packaged / "pkg" / "net.py"), settings,
+    b = usertests.start(store, str(package / "net.py"), settings,
                         [str(packaged / "test_net.py")])
     assert _verdicts(store, a) == _verdicts(store, b)
     assert "detected" in _verdicts(store, b).values()
