@@ -11,6 +11,10 @@ A trial's outcome is recomputed from its stored difference and true error:
     crashed, timeout, nonfinite, shape, aliasing: as stored (they do not depend on the
                    tolerance)
 
+In a campaign whose check is the user's own pytest tests (``usertests``) every outcome is
+as stored: ``detected`` when a test failed, else ``missed`` or ``equivalent`` by the true
+error on each case; there is no tolerance to re-judge with.
+
 A mutant's status over its cases: ``detected`` if the check catches it on at least one
 case; else ``missed`` if it is a real bug on some decidable case; else the first of
 ``shape``, ``nonfinite``, ``aliasing``, ``crashed``, ``timeout`` it showed; else
@@ -32,6 +36,7 @@ from mutagrad.store import Store
 from mutagrad.trial import ORIGINAL, Outcome, classify, classify_original, equivalence_floor
 from mutagrad.values import (
     FIXED_OUTCOMES,
+    PYTEST,
     CampaignInfo,
     CaseInfo,
     Judging,
@@ -69,8 +74,8 @@ def outcome_at(trial: TrialInfo, tolerance: float, dtype: str,
     """The trial's outcome had the check used ``tolerance``; ``original_alarms``: the
     original fails this check on the trial's case at that tolerance."""
     stored = Outcome(trial.outcome)
-    if stored in FIXED_OUTCOMES:
-        return stored
+    if stored in FIXED_OUTCOMES or trial.strategy == PYTEST:
+        return stored  # the user's tests judged it: no tolerance to re-judge with
     difference = trial.difference if trial.difference is not None else math.inf
     if trial.mutant_id == ORIGINAL:
         return classify_original(difference, tolerance)
@@ -158,12 +163,16 @@ def run_tolerance(info: CampaignInfo, strategy: str) -> float:
     """The tolerance a campaign judged ``strategy`` with: --tolerance, or the strategy's own."""
     from mutagrad.strategies import get
 
+    if info.settings.pytest:
+        return math.inf  # the user's tests judge with their own assertions
     given = info.settings.tolerance
     return float(get(strategy).tolerance if given is None else given)
 
 
 def pick_check(info: CampaignInfo, strategy: str | None,
                epsilon: float | None) -> tuple[str, float]:
+    if info.settings.pytest:
+        return PYTEST, 0.0  # the one check of a campaign of the user's tests
     strategies, epsilons = info.settings.strategies, info.settings.epsilons
     strategy = strategy or strategies[0]
     epsilon = epsilon if epsilon is not None else epsilons[0]

@@ -13,7 +13,17 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
-from mutagrad import analysis, campaign, config, report, strategies, stryker, subjects
+from mutagrad import (
+    analysis,
+    campaign,
+    config,
+    report,
+    strategies,
+    stryker,
+    subjects,
+    testreport,
+    usertests,
+)
 from mutagrad.cli_common import (
     CategoryOpt,
     CheckOpt,
@@ -84,6 +94,14 @@ def run(
              "likely equivalent.")] = DEFAULTS.explore,
     memory: Annotated[int, typer.Option(
         help="Memory cap per worker, MiB.")] = DEFAULTS.memory_mb,
+    pytest: Annotated[list[str] | None, typer.Option(
+        "--pytest", metavar="PATH_OR_NODEID",
+        help="Your own pytest tests are the check (repeat for several: a file, a folder, "
+             "or FILE::TEST): a mutant is detected when one of them fails. Survivors are "
+             "split into real bugs and equivalent mutants on the subject's cases.")] = None,
+    own_tests: Annotated[bool, typer.Option(
+        "--own-tests", help="As --pytest, with the tests pyproject.toml's [tool.mutagrad] "
+                            "names: pytest = [\"tests/test_net.py\"].")] = False,
     scheduler: Annotated[str | None, typer.Option(
         envvar="MUTAGRAD_SCHEDULER",
         help="Run the work on the Dask cluster of this scheduler, HOST:PORT, instead of "
@@ -106,9 +124,16 @@ def run(
     With no subject, runs the layers that pyproject.toml's [tool.mutagrad] names (see
     'mutagrad init'), as one suite.
 
+    With --pytest, the check is your own tests instead: each worker collects them once
+    and reruns them per mutant, the mutant swapped in memory into every module that holds
+    the backward.
+
     Example: mutagrad run mlp3 --cases 5 --batch 1,6 --dtype float64,float32
+
+    Example: mutagrad run net.py --pytest tests/test_net.py
     """
     check_fail_under(fail_under)
+    tests = [*(pytest or []), *(config.tests(Path.cwd()) if own_tests else [])]
     targets = list(subject or [])
     if run_all:
         targets += subjects.SUITE
@@ -126,6 +151,10 @@ def run(
         # no subject: the layers pyproject.toml's [tool.mutagrad] names, as one suite
         specs = ([s for t in targets for s in own.specs(t)] if targets
                  else config.specs(Path.cwd()))
+        if tests and (len(specs) != 1 or scheduler or own_check):
+            raise InvalidInput("--pytest checks one subject with local workers, your tests "
+                               "being the check: name one subject, without --scheduler or "
+                               "--check", parameter="pytest")
         for warning in campaign.coverage(specs, settings):
             Console(stderr=True, highlight=False).print(f"[yellow]warning: {warning}[/yellow]")
     store = Store(db, create=resume is None)
@@ -136,10 +165,16 @@ def run(
             bar.update(task, description=e.subject, completed=e.done, total=e.total,
                        detected=e.detected)
 
-        if resume is not None:
+        if resume is not None and store.campaign(resume).settings.pytest:
+            ran = campaign.Ran((usertests.resume(store, resume, on_progress, jobs, timeout),),
+                               None)
+        elif resume is not None:
             ran = campaign.Ran((campaign.resume(store, resume, on_progress, jobs, timeout,
                                                scheduler),),
                                None)
+        elif tests:
+            ran = campaign.Ran((usertests.start(store, specs[0], settings, tests, name,
+                                                on_progress),), None)
         else:
             ran = campaign.run_all(store, specs, settings, name, on_progress,
                                    "mutants" if export_mutants else None, scheduler)
@@ -151,7 +186,7 @@ def run(
             console().print(report.suite_report(whole))
         raise typer.Exit(gate(whole.total.rate, fail_under, whole.alarms))
     result = analysis.report(store, ran.campaigns[-1], labels=as_json)
-    _render_results(result, None, as_json)
+    _render_results(store, result, None, as_json)
     raise typer.Exit(gate(result.total.rate, fail_under, result.alarms))
 
 
@@ -161,11 +196,17 @@ def _progress() -> Progress:
                     console=Console(stderr=True), transient=True)
 
 
-def _render_results(result: analysis.Report, only: str | None, as_json: bool) -> None:
+def _render_results(store: Store, result: analysis.Report, only: str | None,
+                    as_json: bool) -> None:
+    """The results; for a campaign of the user's tests, what each test killed too."""
+    kills = (usertests.kills(store, result) if result.campaign.settings.pytest else None)
     if as_json:
-        emit_json(report.results_json(result, only))
-    else:
-        console().print(report.results(result, only))
+        payload = report.results_json(result, only)
+        emit_json(payload if kills is None else {**payload, "tests": testreport.kills_json(kills)})
+        return
+    console().print(report.results(result, only))
+    if kills is not None and only is None:
+        console().print(testreport.kills_report(kills))
 
 
 @app.command()
@@ -202,9 +243,10 @@ def results(
         else:
             console().print(report.suite_report(whole))
         raise typer.Exit(gate(whole.total.rate, fail_under, whole.alarms))
-    result = analysis.report(Store(db, create=False), campaign_ref, tolerance, strategy,
-                             epsilon, by, labels=as_json)
-    _render_results(result, only, as_json)
+    store = Store(db, create=False)
+    result = analysis.report(store, campaign_ref, tolerance, strategy, epsilon, by,
+                             labels=as_json)
+    _render_results(store, result, only, as_json)
     raise typer.Exit(gate(result.total.rate, fail_under, result.alarms))
 
 

@@ -73,6 +73,21 @@ def specs(folder: Path) -> list[SubjectSpec]:
     return [_spec(path, found, name, entry) for name, entry in layers.items()]
 
 
+def tests(folder: Path) -> list[str]:
+    """The pytest tests ``[tool.mutagrad] pytest = [...]`` names as the check (paths or
+    node ids, relative to the pyproject.toml), as absolute paths.
+
+    Raises ``InvalidInput`` when the nearest pyproject.toml names none."""
+    path = find(folder)
+    found = (table(path) if path else None) or {}
+    named = found.get("pytest")
+    if path is None or not isinstance(named, list) or not named:
+        raise InvalidInput("--own-tests reads pyproject.toml's [tool.mutagrad] pytest = "
+                           "[\"tests/test_net.py\"]: add it, or name the tests with --pytest",
+                           parameter="pytest")
+    return [str(path.parent / str(t)) for t in named]
+
+
 def specs_for(file: Path, folder: Path) -> list[SubjectSpec]:
     """The configured layers of one file ([] when the config does not name it)."""
     path = find(folder)

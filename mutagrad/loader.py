@@ -28,6 +28,9 @@ from mutagrad.errors import UnknownSubject
 from mutagrad.timelimit import EvaluationTimeout, time_limit
 
 IMPORT_TIMEOUT = 10.0  # seconds a module's top level may run
+# A file outside any package is imported under this prefix and a hash of its path: a name
+# no user's import can take (the user's tests import the same file as their own module).
+PRIVATE_PREFIX = "mutagrad_subject_"
 
 
 # Neighbour modules a user's file imported (``from gc_utils import ...``), by name, with the
@@ -121,7 +124,7 @@ def import_file(path: Path, timeout: float | None = IMPORT_TIMEOUT) -> ModuleTyp
     if in_package is not None:
         root, dotted = in_package
         return _import_name(dotted, str(root), where=str(path), timeout=timeout)
-    name = "mutagrad_subject_" + hashlib.sha256(str(resolved).encode()).hexdigest()[:12]
+    name = PRIVATE_PREFIX + hashlib.sha256(str(resolved).encode()).hexdigest()[:12]
     if name in sys.modules:
         return sys.modules[name]
     spec = importlib.util.spec_from_file_location(name, resolved)

@@ -28,7 +28,7 @@ from mutagrad.analysis import (
     hidden,
 )
 from mutagrad.store import Store
-from mutagrad.values import CampaignInfo, CaseInfo, plan_config
+from mutagrad.values import PYTEST, CampaignInfo, CaseInfo, plan_config
 from mutagrad.values import TrialResult as TrialInfo
 
 NONFINITE_JSON = {math.inf: "Infinity", -math.inf: "-Infinity"}
@@ -80,6 +80,9 @@ def header(r: Report) -> str:
     """The report's first line (plain text: print it as ``Text``)."""
     c = r.campaign
     name = f" '{c.name}'" if c.name else ""
+    if r.strategy == PYTEST:
+        return (f"campaign {c.id}{name}: {c.subject}, {c.status}; check: your pytest tests "
+                "(a mutant is detected when one of them fails)")
     return (f"campaign {c.id}{name}: {c.subject}, {c.status}; check {r.strategy}, "
             f"epsilon {r.epsilon:g}, tolerance {r.tolerance:g}")
 
@@ -168,10 +171,12 @@ def results(r: Report, only: str | None) -> RenderableType:
     else:
         missed = [v for v in r.verdicts if v.status == "missed"]
         if missed:
-            parts.append(verdicts_table(f"Real bugs the check misses ({len(missed)})", missed))
+            who = "your tests miss" if r.strategy == PYTEST else "the check misses"
+            parts.append(verdicts_table(f"Real bugs {who} ({len(missed)})", missed))
         elif r.total.detected:
-            parts.append(Text(f"All {r.total.detected} real bugs the cases show are caught at "
-                              "this tolerance."))
+            how = "by your tests" if r.strategy == PYTEST else "at this tolerance"
+            parts.append(Text(f"All {r.total.detected} real bugs the cases show are caught "
+                              f"{how}."))
         else:
             parts.append(Text("No mutant is a real bug the check could judge: there is no "
                               "detection rate to give."))
@@ -185,8 +190,9 @@ def results(r: Report, only: str | None) -> RenderableType:
         if close:
             parts.append(verdicts_table("Closest calls: detected bugs nearest to slipping through",
                                         close))
-    parts.append(Text("kill tolerance: from that tolerance up, the bug is missed on some case.",
-                      style="dim"))
+    if r.strategy != PYTEST:
+        parts.append(Text("kill tolerance: from that tolerance up, the bug is missed on some "
+                          "case.", style="dim"))
     return Group(*parts)
 
 

@@ -12,6 +12,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from dataclasses import fields
 from datetime import UTC, datetime
 from typing import Any
 
@@ -48,6 +49,7 @@ from mutagrad.values import (
     DECIDED,
     FIXED_OUTCOMES,
     ORIGINAL,
+    PYTEST,
     STATUS_ORDER,
     CampaignInfo,
     CaseInfo,
@@ -55,6 +57,7 @@ from mutagrad.values import (
     MutantInfo,
     MutantTally,
     Status,
+    TestOutcome,
     read_plan,
     trial_kind,
 )
@@ -163,7 +166,20 @@ class _Trial(Base):
     decisive: Mapped[float | None] = mapped_column(Float)
 
 
+class _TestKill(Base):
+    """A test of the user's that failed (or errored) on a mutant, with its one-line reason;
+    for the original, every test it ran (all passed), so the selection is known."""
+
+    __tablename__ = "test_kills"
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    mutant_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    test: Mapped[str] = mapped_column(String(1000), primary_key=True)
+    outcome: Mapped[str] = mapped_column(String(20))
+    line: Mapped[str | None] = mapped_column(Text)
+
+
 _MUTANT_FIELDS = tuple(MutantInfo.__dataclass_fields__)
+_TEST_FIELDS = tuple(f.name for f in fields(TestOutcome))  # not its ClassVar
 _TRIAL_FIELDS = tuple(TrialInfo.__dataclass_fields__)
 
 
@@ -306,17 +322,31 @@ class Store:
         except SQLAlchemyError as e:
             raise StoreError(f"cannot write to {self.url}: {_first_line(e)}") from e
 
-    def add_trials(self, campaign_id: int, trials: Iterable[Any]) -> None:
-        """Insert finished trials (any objects with TrialInfo's fields) in one transaction."""
+    def add_trials(self, campaign_id: int, trials: Iterable[Any],
+                   tests: Iterable[TestOutcome] = ()) -> None:
+        """Insert finished trials (any objects with TrialInfo's fields) and, for a campaign
+        whose check is the user's tests, what those tests did, in one transaction."""
         rows = [{"campaign_id": campaign_id, **_judgeable(t),
                  **{f: getattr(t, f) for f in _TRIAL_FIELDS}} for t in trials]
-        if not rows:
+        test_rows = [{"campaign_id": campaign_id, **{f: getattr(t, f) for f in _TEST_FIELDS}}
+                     for t in tests]
+        if not rows and not test_rows:
             return
         try:
             with self.Session.begin() as s:
-                s.execute(insert(_Trial), rows)
+                if rows:
+                    s.execute(insert(_Trial), rows)
+                if test_rows:
+                    s.execute(insert(_TestKill), test_rows)
         except SQLAlchemyError as e:
             raise StoreError(f"cannot write trials to {self.url}: {_first_line(e)}") from e
+
+    def test_outcomes(self, campaign_id: int) -> list[TestOutcome]:
+        """The stored test outcomes of a campaign, by mutant then test."""
+        with _reading(self.url), self.Session() as s:
+            rows = s.scalars(select(_TestKill).where(_TestKill.campaign_id == campaign_id)
+                             .order_by(_TestKill.mutant_id, _TestKill.test))
+            return [TestOutcome(**{f: getattr(r, f) for f in _TEST_FIELDS}) for r in rows]
 
     def set_status(self, campaign_id: int, status: Status, *, original_alarms: int | None = None,
                    note: str | None = None, finished: bool = False) -> None:
@@ -566,6 +596,9 @@ _FIXED_KINDS = sorted(STATUS_ORDER.index(o) for o in FIXED_OUTCOMES)
 
 def _judgeable(t: Any) -> dict[str, Any]:
     """The columns a trial is counted by (``values.trial_kind``), from its fields."""
+    if t.strategy == PYTEST and t.outcome in STATUS_ORDER:
+        # the user's tests judged it (usertests): its outcome, whatever the tolerance
+        return {"kind": STATUS_ORDER.index(t.outcome), "decisive": None}
     kind = trial_kind(t.outcome, t.true_error, t.note)
     decisive = None
     if kind == DECIDED:

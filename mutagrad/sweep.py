@@ -128,11 +128,20 @@ def _recommend(lo: float, hi: float, strategy: str, dtype: str,
                   f"{dtype}: the overlapping bugs are below")
 
 
+def _judged_by_differences(info: CampaignInfo) -> CampaignInfo:
+    """The campaign, unless its check was the user's tests: they store no difference."""
+    if info.settings.pytest:
+        raise InvalidInput(f"campaign {info.id}'s check was your pytest tests: it has no "
+                           "difference to sweep; see 'mutagrad results' (or run a campaign "
+                           "without --pytest)")
+    return info
+
+
 def tolerance_curves(store: Store, ref: str | int | None = None, strategy: str | None = None,
                      lo: float = 1e-12, hi: float = 100.0) -> tuple[CampaignInfo,
                                                                   list[ToleranceCurve]]:
     """One curve per (dtype, strategy, epsilon) of a stored campaign."""
-    info = store.campaign(ref)
+    info = _judged_by_differences(store.campaign(ref))
     ran = info.settings.strategies
     if strategy is not None and strategy not in ran:
         raise InvalidInput(f"campaign {info.id} ran no {strategy!r} check: it ran {', '.join(ran)}")
@@ -280,7 +289,7 @@ def compare_strategies(store: Store, ref: str | int | None = None
     """
     from mutagrad.analysis import wilson
 
-    info = store.campaign(ref)
+    info = _judged_by_differences(store.campaign(ref))
     epsilon = info.settings.epsilons[0]
     parameters, arrays = _parameter_count(info)
     dtype_of = {c.index: c.dtype for c in store.cases(info.id)}

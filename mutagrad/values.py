@@ -13,9 +13,10 @@ import os
 from dataclasses import asdict, dataclass, field, fields, replace
 from datetime import datetime
 from enum import StrEnum
-from typing import Any
+from typing import Any, ClassVar
 
 ORIGINAL = "original"  # the mutant id under which the subject's own backward is stored
+PYTEST = "pytest"  # the check, in a campaign whose check is the user's own pytest tests
 DEFAULT_EPSILON = 1e-7  # the seed's epsilon
 DTYPES: tuple[str, ...] = ("float64", "float32")
 
@@ -89,6 +90,9 @@ class Settings:
     jitter: bool = True  # parameters moved off their initial values (subject.jittered)
     families: tuple[str, ...] = ()  # extra cases of these families (subject.FAMILIES)
     explore: bool = True  # try other cases on mutants no case distinguishes (explore.py)
+    # the user's pytest tests (absolute paths or node ids) as the check (usertests.py);
+    # empty: mutagrad's gradient check with the strategies above
+    pytest: tuple[str, ...] = ()
     # how to run it (may change on resume)
     jobs: int = field(default_factory=lambda: os.cpu_count() or 1, compare=False)
     timeout: float = field(default=10.0, compare=False)
@@ -170,6 +174,20 @@ class TrialResult:
     error: str | None
     elapsed: float
     note: str | None = None  # why the check itself may be wrong here (a kink crossed)
+
+
+@dataclass(frozen=True)
+class TestOutcome:
+    """One of the user's pytest tests run against a mutant (or the original): ``passed``,
+    ``skipped``, ``failed`` (in the test) or ``error`` (in a fixture), and where and why,
+    one line."""
+
+    __test__: ClassVar[bool] = False  # not a test class, wherever a test module imports it
+
+    mutant_id: str
+    test: str  # the pytest node id
+    outcome: str
+    line: str | None = None
 
 
 @dataclass(frozen=True)

@@ -1,5 +1,7 @@
 """The store on every backend we support: the same tests on SQLite and PostgreSQL."""
 
+from dataclasses import replace
+
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -45,6 +47,25 @@ def test_round_trip(db_url):
     assert store.stored_progress(cid, 2) == ({"abcdef0123"}, {("original", 0)})
     assert store.done_count(cid) == 3
     assert store.campaign("first").id == cid == store.campaign().id == store.campaign(cid).id
+
+
+def test_test_outcomes_are_stored_with_their_trials_in_one_unit(db_url):
+    from mutagrad.values import TestOutcome
+
+    store = Store(db_url)
+    cid = _campaign(store)
+    trial = TrialInfo("abcdef0123", 0, "pytest", 0.0, None, None, "detected",
+                      "test_net.py::test_a: test_net.py:9: AssertionError", 0.01)
+    kills = [TestOutcome("abcdef0123", "test_net.py::test_a", "failed",
+                         "test_net.py:9: AssertionError: assert 0.3 < 2e-07"),
+             TestOutcome("abcdef0123", "test_net.py::test_b[x-1]", "error", None),
+             TestOutcome("original", "test_net.py::test_a", "passed", None)]
+    store.add_trials(cid, [trial], kills)
+    assert store.test_outcomes(cid) == kills
+    assert store.trials(cid) == [trial]
+    with pytest.raises(StoreError):  # stored twice: refused, and nothing half-written
+        store.add_trials(cid, [replace(trial, case_index=1)], kills[:1])
+    assert store.trials(cid) == [trial] and store.test_outcomes(cid) == kills
 
 
 def test_status_and_history(db_url):
