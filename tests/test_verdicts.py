@@ -87,7 +87,7 @@ LSTM = textwrap.dedent('''
 
 def _prepared(subject, cases):
     data = campaign.prepare(subject, cases, Settings())
-    _, data = campaign._check_original(subject, data, Settings(jobs=1))
+    _, data = campaign.check_original(subject, data, Settings(jobs=1))
     return data
 
 
@@ -422,7 +422,7 @@ def test_a_pool_that_duplicates_the_gradient_over_ties_is_told_so(monkeypatch):
     data = campaign.prepare(subject, [case], Settings())
     reference = data[0].references[("centered", 1e-7)]
     assert reference.kinks, "no tie in this case"
-    trials, _ = campaign._check_original(subject, data, Settings(jobs=1))
+    trials, _ = campaign.check_original(subject, data, Settings(jobs=1))
     # the exercise's mask (x == max) sends the gradient to every tied maximum
     assert "not a valid subgradient" in (trials[0].note or "")
 
