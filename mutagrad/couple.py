@@ -35,6 +35,7 @@ from pathlib import Path
 import numpy as np
 
 from mutagrad import campaign, gradcheck, mutation, subjects
+from mutagrad import strategies as strategy_mod
 from mutagrad.errors import InvalidInput
 from mutagrad.subject import Subject, validate
 from mutagrad.trial import CaseData, evaluate
@@ -98,9 +99,10 @@ def validate_plan(settings: Settings) -> None:
     """One check: ``couple`` compares verdicts case by case, so one strategy at one epsilon.
     Raises ``InvalidInput`` naming the parameter."""
     campaign.validate_settings(settings)
-    if len(settings.strategies) != 1 or len(settings.epsilons) != 1:
+    names = strategy_mod.expand(settings.strategies)  # "all" names every strategy
+    if len(names) != 1 or len(settings.epsilons) != 1:
         raise InvalidInput("couple judges one check: give one strategy and one epsilon",
-                           parameter="strategies" if len(settings.strategies) != 1
+                           parameter="strategies" if len(names) != 1
                            else "epsilons")
 
 
