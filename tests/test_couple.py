@@ -54,8 +54,9 @@ def _the_mutant_that_is_the_bug(fixed: Path, buggy: Path) -> str:
     return found[0]
 
 
-@pytest.mark.parametrize("pair", ["batchnorm_gamma", "embedding_repeats"])
-def test_couple_names_the_cases_and_the_reproducing_mutant(capsys, pair):
+@pytest.mark.parametrize("pair, mutant_id", [("batchnorm_gamma", "d4fdd9f828"),
+                                             ("embedding_repeats", "fe26bad0d4")])
+def test_couple_names_the_cases_and_the_reproducing_mutant(capsys, pair, mutant_id):
     fixed, buggy = CORPUS / pair / "fixed.py", CORPUS / pair / "buggy.py"
     before = {p: _digest(p) for p in (fixed, buggy)}
     ran = run_cli(capsys, "couple", str(fixed), str(buggy), *PLAN, "--json")
@@ -66,7 +67,8 @@ def test_couple_names_the_cases_and_the_reproducing_mutant(capsys, pair):
     assert caught  # the pair shows its bug on these cases
     assert ran.code == 0
     assert doc["caught_on"] == caught
-    assert doc["reproduced_by"] == [_the_mutant_that_is_the_bug(fixed, buggy)]
+    # the mutant whose code is the buggy backward, and its id is stable (no line numbers)
+    assert doc["reproduced_by"] == [_the_mutant_that_is_the_bug(fixed, buggy)] == [mutant_id]
     # coupled: caught somewhere, and only where the real bug is
     for m in doc["mutants"]:
         if m["coupled"]:
