@@ -83,7 +83,7 @@ class Coupling:
     @property
     def shows(self) -> bool:
         """Whether the bug changes the gradient on some case (is not equivalent everywhere)."""
-        return any(t.outcome != Outcome.EQUIVALENT for t in self.bug)
+        return _shows(self.bug)
 
     @property
     def reproducing(self) -> tuple[MutantCoupling, ...]:
@@ -140,7 +140,7 @@ def couple(fixed_spec: SubjectSpec, buggy_spec: SubjectSpec, settings: Settings)
         trials = campaign.evaluate_mutants(mutants, data + against_bug, settings, fixed_spec,
                                            pool)
     caught_on = tuple(t.case_index for t in bug if t.outcome in CAUGHT)
-    shows = any(t.outcome != Outcome.EQUIVALENT for t in bug)
+    shows = _shows(bug)
     by_mutant: dict[str, dict[int, str]] = {m.id: {} for m in mutants}
     for t in trials:
         by_mutant[t.mutant_id][t.case_index] = t.outcome
@@ -153,9 +153,13 @@ def couple(fixed_spec: SubjectSpec, buggy_spec: SubjectSpec, settings: Settings)
         same = shows and all(_same_on(bug[i], mine[i], outcomes.get(n + i)) for i in range(n))
         rows.append(MutantCoupling(campaign.mutant_info(m), mine, caught, same,
                                    bool(caught) and set(caught) <= set(caught_on)))
-    return Coupling(_label(fixed_spec, fixed), _label(buggy_spec, buggy), strategy, epsilon, tolerances[strategy],
-                    tuple(campaign.case_info(d.index, d.case) for d in data), tuple(bug),
-                    caught_on, tuple(rows))
+    cases_info = tuple(campaign.case_info(d.index, d.case) for d in data)
+    return Coupling(_label(fixed_spec, fixed), _label(buggy_spec, buggy), strategy, epsilon,
+                    tolerances[strategy], cases_info, tuple(bug), caught_on, tuple(rows))
+
+
+def _shows(bug: Sequence[TrialResult]) -> bool:
+    return any(t.outcome != Outcome.EQUIVALENT for t in bug)
 
 
 def _label(spec: SubjectSpec, subject: Subject) -> str:
