@@ -310,10 +310,11 @@ def test_code_paths_and_ids_print_as_text_whole_when_piped_and_narrow(tmp_path):
         from mutagrad.subject import Case, Subject, cast
 
 
+        # square: on (2, 3) x[j, i] is out of range, a crash that generation drops
         def _make_case(seed, batch, dtype):
             rng = np.random.default_rng(seed or 0)
-            return Case(seed, 1, dtype, cast({"w": rng.standard_normal((2, 3))}, dtype),
-                        {"x": rng.standard_normal((2, 3))})
+            return Case(seed, 1, dtype, cast({"w": rng.standard_normal((3, 3))}, dtype),
+                        {"x": rng.standard_normal((3, 3))})
 
 
         SUBJECT = Subject("layers", "subscripts", backward, ("w",),
