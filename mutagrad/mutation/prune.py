@@ -355,16 +355,19 @@ def prune(mutants: Sequence[Mutant], source: str, trace: Trace | None) -> Genera
     tree = ast.parse(source)
     lines = source.splitlines()
     originals: dict[str, _Original] = {}
-    kept: list[Mutant] = []
-    dropped: list[Dropped] = []
+    reasons: dict[str, str | None] = {}
     for m in mutants:
         if m.function not in originals:
             originals[m.function] = _Original(*_function(tree, m.function), lines)
-        reason = _judge(m, originals[m.function], trace)
-        if reason is None:
-            kept.append(m)
-        else:
-            dropped.append(Dropped(m, reason))
+        reasons[m.id] = _judge(m, originals[m.function], trace)
+    if trace is not None:
+        # what one statement cannot show (a later iteration, a later line, a moved or
+        # two-site change): the whole mutated function, replayed from its traced entry in
+        # a child process (a replayed mutant may exit, hang or eat memory)
+        undecided = [(m, originals[m.function].func) for m in mutants if reasons[m.id] is None]
+        reasons.update(replay.verdicts(undecided, trace))
+    kept = [m for m in mutants if reasons[m.id] is None]
+    dropped = [Dropped(m, reason) for m in mutants if (reason := reasons[m.id]) is not None]
     return Generation(kept, dropped)
 
 
@@ -383,10 +386,6 @@ def _judge(m: Mutant, original: _Original, trace: Trace | None) -> str | None:
             reason = _other_shape(m, before, trace)
         if reason is None and trace is not None:
             reason = _verdict(m.function, original, before, after, trace)
-    if reason is None and trace is not None:
-        # what one statement cannot show (a later iteration, a later line, a moved or
-        # two-site change): the whole mutated function, replayed from its traced entry
-        reason = replay.verdict(m, original.func, trace)
     return reason
 
 

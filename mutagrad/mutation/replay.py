@@ -18,21 +18,33 @@ traced case, a checked gradient of another shape than the original's (or none), 
 mutant ends ``shape``. Anything else (it returns gradients of the right shapes on some
 case, or the replay cannot be set up) says nothing and the mutant is kept.
 
-The replay is the user's code and a mutant of it, run in this process on copies: bounded by
-a budget of executed lines (a mutated loop bound cannot hang generation, in any thread),
-with numpy's warnings off. A function that takes ``*args``/``**kwargs`` or calls ``super()``
-(which a method compiled outside its class cannot) is not replayed.
+A replayed mutant may do anything its code can (a mutated flag can reach ``os._exit``,
+a blocked signal and a long sleep, a 2 GiB allocation), so ``verdicts`` replays in a child
+process forked for the purpose (it inherits the trace: nothing is pickled), one mutant
+after another, each answer sent back as it is found: the child writes to /dev/null, lives
+under an address-space cap, and a mutant that kills it or outlives its deadline is kept
+(nothing known) and the rest go on in a new child. Every mutant not dropped before is
+replayed so, once per traced case at most: code with side effects outside its arrays (a
+file it writes) sees ``MUTAGRAD_REPLAY=1`` in the child. Inside, a replayed call is bounded
+by a budget of executed lines. A function that takes ``*args``/``**kwargs`` or calls
+``super()`` (which a method compiled outside its class cannot) is not replayed; where the
+platform cannot fork, nothing is.
 """
 
 from __future__ import annotations
 
 import ast
+import contextlib
 import copy
 import inspect
+import json
+import os
+import select
+import signal
 import sys
 import types
 import warnings
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from typing import Any
 
 import numpy as np
@@ -41,11 +53,91 @@ from mutagrad.mutation.engine import Mutant, compile_functions
 from mutagrad.mutation.trace import Snapshot, Trace
 
 LINE_BUDGET = 200_000  # lines a replayed call may run (the built-in backwards run < 10,000)
+# Seconds a child may take to answer for one mutant: the floor, plus this many times what
+# the traced runs of the original took (a replay runs the same cases, under a line counter)
+DEADLINE_FLOOR, DEADLINE_FACTOR = 2.0, 20.0
+MEMORY_BYTES = 1 << 30  # what a child may allocate beyond the parent's size
+REPLAY_ENV = "MUTAGRAD_REPLAY"  # set to "1" in a replaying child
 
 
 class _OverBudget(BaseException):
     """Raised inside a replayed call that ran too many lines (not an ``Exception``: the
     user's ``except Exception`` must not swallow it)."""
+
+
+def verdicts(mutants: Sequence[tuple[Mutant, ast.FunctionDef]],
+             trace: Trace) -> dict[str, str | None]:
+    """``verdict`` for each (mutant, original definition of its function), replayed in
+    forked children (see the module docstring); mutant id -> reason, None when kept."""
+    found: dict[str, str | None] = {m.id: None for m, _ in mutants}
+    if not hasattr(os, "fork") or trace.failed:
+        return found
+    pending = list(mutants)
+    while pending:
+        answered = _in_child(pending, trace)
+        found.update(answered)
+        # the first mutant without an answer killed or stalled its child: kept, and the
+        # rest go on in a new child
+        rest = pending[len(answered):]
+        pending = rest[1:]
+    return found
+
+
+def _in_child(mutants: Sequence[tuple[Mutant, ast.FunctionDef]],
+              trace: Trace) -> dict[str, str | None]:
+    """Replay ``mutants`` in order in one forked child; the answers it gave before it
+    ended, died or stalled (a deadline per answer, from ``trace.seconds``)."""
+    deadline = DEADLINE_FLOOR + DEADLINE_FACTOR * trace.seconds
+    read, write = os.pipe()
+    pid = os.fork()
+    if pid == 0:  # the child: never returns into the caller's code
+        try:
+            os.close(read)
+            devnull = os.open(os.devnull, os.O_WRONLY)
+            os.dup2(devnull, 1)
+            os.dup2(devnull, 2)
+            os.environ[REPLAY_ENV] = "1"  # code with side effects can tell (and skip them)
+            _cap_memory()
+            with os.fdopen(write, "w") as out:
+                for m, func in mutants:
+                    out.write(json.dumps([m.id, verdict(m, func, trace)]) + "\n")
+                    out.flush()
+        finally:
+            os._exit(0)
+    os.close(write)
+    answers: dict[str, str | None] = {}
+    buffer = b""
+    try:
+        while len(answers) < len(mutants):
+            ready, _, _ = select.select([read], [], [], deadline)
+            if not ready:
+                break  # stalled: a blocked signal and a sleep, a hang inside C
+            chunk = os.read(read, 1 << 16)
+            if not chunk:
+                break  # the child ended, or died
+            buffer += chunk
+            *lines, buffer = buffer.split(b"\n")
+            for line in lines:
+                mutant_id, reason = json.loads(line)
+                answers[mutant_id] = reason
+    finally:
+        os.close(read)
+        with contextlib.suppress(ProcessLookupError):
+            os.kill(pid, signal.SIGKILL)
+        os.waitpid(pid, 0)
+    return answers
+
+
+def _cap_memory() -> None:
+    try:
+        import resource
+
+        with open("/proc/self/statm") as f:
+            pages = int(f.read().split()[0])
+        limit = pages * os.sysconf("SC_PAGE_SIZE") + MEMORY_BYTES
+        resource.setrlimit(resource.RLIMIT_AS, (limit, limit))
+    except (ImportError, OSError, ValueError):
+        pass  # not Linux: no cap; the deadline still bounds the child
 
 
 def verdict(mutant: Mutant, func: ast.FunctionDef, trace: Trace) -> str | None:

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import sys
+import time
 import types
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -50,6 +51,7 @@ class Trace:
     # that are the very arrays the subject checks, with their shapes (on every case the
     # same entries): a replayed mutant returning another shape there ends ``shape``
     returned: tuple[dict[Any, tuple[int, ...]], ...] = ()
+    seconds: float = 0.0  # how long the traced runs took, all cases (a replay's yardstick)
 
     def state(self, function: str, first: int, last: int) -> list[Snapshot | None]:
         """Per case, the state before the statement spanning lines first..last first ran
@@ -79,6 +81,7 @@ def trace_cases(subject: Subject, cases: Iterable[Case]) -> Trace:
     codes = {getattr(f, "__code__", None): qualname(f) for f in functions}
     labels, runs, failed = [], [], []
     returned: list[dict[Any, tuple[int, ...]]] = []
+    seconds = 0.0
     checked: set[str] | None = None
     for case in cases:
         lines: dict[tuple[str, int], Snapshot] = {}
@@ -106,6 +109,7 @@ def trace_cases(subject: Subject, cases: Iterable[Case]) -> Trace:
             return local if event == "call" and frame.f_code in codes else None
 
         previous = sys.gettrace()
+        start = time.perf_counter()
         sys.settrace(global_)
         try:
             grads = subject.gradients(subject.backward, case)
@@ -114,6 +118,7 @@ def trace_cases(subject: Subject, cases: Iterable[Case]) -> Trace:
             grads = {}
         finally:
             sys.settrace(previous)
+            seconds += time.perf_counter() - start
         labels.append(case.label)
         runs.append(lines)
         held = {name for name, value in at_return.items()
@@ -123,7 +128,7 @@ def trace_cases(subject: Subject, cases: Iterable[Case]) -> Trace:
     common = set.intersection(*(set(r) for r in returned)) if returned else set()
     return Trace(tuple(labels), tuple(runs), tuple(failed), frozenset(checked or ()),
                  qualname(subject.backward),
-                 tuple({k: v for k, v in r.items() if k in common} for r in returned))
+                 tuple({k: v for k, v in r.items() if k in common} for r in returned), seconds)
 
 
 def _checked_entries(value: Any, grads: dict[str, Any]) -> dict[Any, tuple[int, ...]]:
