@@ -491,7 +491,7 @@ def evaluate_mutants(mutants: Sequence[Mutant], data: list[CaseData], settings: 
     stored or explored: one ``TrialResult`` per (mutant, case, strategy, epsilon); a worker
     that dies or hangs costs its case a ``crashed`` or ``timeout`` trial."""
     trials: list[TrialResult] = []
-    _run_mutants(mutants, data, set(), settings, spec, trials, lambda force=False: None, None,
+    _run_mutants(mutants, data, Stored(), settings, spec, trials, lambda force=False: None, None,
                  pool, _Explorer((), False), lambda mutant_id, found: None)
     return trials
 
