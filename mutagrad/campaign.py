@@ -165,12 +165,12 @@ def source_hash(subject: Subject) -> str:
     return hashlib.sha256(text.encode()).hexdigest()
 
 
-def _mutant_info(m: Mutant) -> MutantInfo:
+def mutant_info(m: Mutant) -> MutantInfo:
     return MutantInfo(m.id, m.category, m.operator, m.function, m.location, m.line,
                       m.original, m.replacement, m.diff)
 
 
-def _case_info(index: int, case: Case) -> CaseInfo:
+def case_info(index: int, case: Case) -> CaseInfo:
     return CaseInfo(index, case.seed, case.batch, case.dtype, case.label)
 
 
@@ -236,7 +236,7 @@ def _subgradient_notes(subject: Subject, data: list[CaseData],
             if (t.case_index, t.strategy, t.epsilon) in extra else t for t in trials]
 
 
-def _check_original(subject: Subject, data: list[CaseData],
+def check_original(subject: Subject, data: list[CaseData],
                     settings: Settings) -> tuple[list[TrialResult], list[CaseData]]:
     """Run the subject's own backward first: its differences are the false-alarm evidence."""
     trials = evaluate(subject, subject.backward, ORIGINAL, data, tolerances(settings),
@@ -305,7 +305,7 @@ def start(store: Store, spec: str | SubjectSpec, settings: Settings, name: str |
     subject = subjects.load(spec)
     validate(subject, subject.case())
     settings, unsupported = supported(subject, settings)
-    with _pool(settings, scheduler) as pool:  # workers start while the plan is made
+    with engine_for(settings, scheduler) as pool:  # workers start while the plan is made
         cases = build_cases(subject, settings)
         spec = _for_workers(spec, pool)
         data = _prepare_soon(subject, cases, settings, pool, spec)  # while mutants are made
@@ -317,8 +317,8 @@ def start(store: Store, spec: str | SubjectSpec, settings: Settings, name: str |
             name=name, subject=subject.name, source_hash=source_hash(subject),
             config=plan_config(settings, spec, unsupported),
             tool_version=__version__,
-            mutants=[_mutant_info(m) for m in mutants],
-            cases=[_case_info(i, c) for i, c in enumerate(cases)])
+            mutants=[mutant_info(m) for m in mutants],
+            cases=[case_info(i, c) for i, c in enumerate(cases)])
         _execute(store, campaign_id, subject, spec, mutants, data, settings, on_progress, pool)
     return campaign_id
 
@@ -344,7 +344,9 @@ def _prepare_soon(subject: Subject, cases: Sequence[Case], settings: Settings, e
     return future
 
 
-def _pool(settings: Settings, scheduler: str | None = None) -> Engine:
+def engine_for(settings: Settings, scheduler: str | None = None) -> Engine:
+    """The engine a plan runs on: the local pool of ``settings.jobs`` sandboxed workers, or
+    the Dask cluster at ``scheduler``."""
     return open_engine(settings.jobs, worker_init, worker_task,
                        memory_bytes=settings.memory_mb << 20, preload=("mutagrad.trial",),
                        scheduler=scheduler)
@@ -368,7 +370,7 @@ def resume(store: Store, ref: str | int, on_progress: ProgressCallback | None = 
         raise InvalidInput(f"{info.subject}'s source changed since campaign {info.id} started: "
                            f"start a new campaign with 'mutagrad run {spec.target}'")
     store.set_status(info.id, Status.RUNNING)
-    with _pool(settings, scheduler) as pool:
+    with engine_for(settings, scheduler) as pool:
         spec = _for_workers(spec, pool)
         cases = build_cases(subject, settings)
         data = _prepare_soon(subject, cases, settings, pool, spec)
@@ -427,7 +429,7 @@ def _execute(store: Store, campaign_id: int, subject: Subject, spec: SubjectSpec
 
     try:
         data = prepared.result()
-        original_trials, data = _check_original(subject, data, settings)
+        original_trials, data = check_original(subject, data, settings)
         alarms = sum(t.outcome == Outcome.ALARM for t in original_trials)
         if not done.started(ORIGINAL):
             store.add_trials(campaign_id, original_trials)
@@ -440,7 +442,7 @@ def _execute(store: Store, campaign_id: int, subject: Subject, spec: SubjectSpec
         store.set_status(campaign_id, Status.FINISHED, finished=True)
     except KeyboardInterrupt:
         flush(force=True)
-        _summarise_stopped(store, campaign_id)
+        summarise_stopped(store, campaign_id)
         store.set_status(campaign_id, Status.INTERRUPTED)
         raise CampaignInterrupted(
             f"interrupted: finished trials are stored; resume with "
@@ -451,17 +453,17 @@ def _execute(store: Store, campaign_id: int, subject: Subject, spec: SubjectSpec
     except strategy.UserCheckFailed as e:
         # the user's own check broke: a resume would judge the rest with another check
         flush(force=True)
-        _summarise_stopped(store, campaign_id)
+        summarise_stopped(store, campaign_id)
         store.set_status(campaign_id, Status.FAILED, note=str(e), finished=True)
         raise
     except BaseException:
         flush(force=True)
-        _summarise_stopped(store, campaign_id)
+        summarise_stopped(store, campaign_id)
         store.set_status(campaign_id, Status.INTERRUPTED)
         raise
 
 
-def _summarise_stopped(store: Store, campaign_id: int) -> None:
+def summarise_stopped(store: Store, campaign_id: int) -> None:
     """The summary of a campaign cut short; what stopped it is the error to report, so a
     summary that cannot be made now is left to ``history`` to compute."""
     try:
@@ -480,6 +482,18 @@ class _Explorer:
 
     def task(self, m: Mutant) -> Exploration:
         return Exploration(m.id, m.function, m.function_source, self.recipes)
+
+
+def evaluate_mutants(mutants: Sequence[Mutant], data: list[CaseData], settings: Settings,
+                     spec: SubjectSpec, pool: Engine) -> list[TrialResult]:
+    """Every mutant on every prepared case (``data``, with the original's gradients: see
+    ``check_original``) in the engine's sandbox, as a campaign runs them but with nothing
+    stored or explored: one ``TrialResult`` per (mutant, case, strategy, epsilon); a worker
+    that dies or hangs costs its case a ``crashed`` or ``timeout`` trial."""
+    trials: list[TrialResult] = []
+    _run_mutants(mutants, data, Stored(), settings, spec, trials, lambda force=False: None, None,
+                 pool, _Explorer((), False), lambda mutant_id, found: None)
+    return trials
 
 
 def _explorations(store: Store, campaign_id: int, subject: Subject, mutants: Sequence[Mutant],

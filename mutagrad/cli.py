@@ -1,6 +1,6 @@
 """The `mutagrad` command: parse, call the library, render. No logic of its own.
 
-The commands live in cli_check, cli_campaign and cli_sweep; this module holds the
+The commands live in cli_check, cli_couple, cli_campaign and cli_sweep; this module holds the
 entry point and its error boundary."""
 
 from __future__ import annotations
@@ -17,6 +17,7 @@ from mutagrad import (  # noqa: F401 - they register the commands
     campaign,
     cli_campaign,
     cli_check,
+    cli_couple,
     cli_serve,
     cli_sweep,
     gradcheck,

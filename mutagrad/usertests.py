@@ -32,11 +32,11 @@ from mutagrad.campaign import (
     ProgressCallback,
     ProgressEvent,
     SubjectBroken,
-    _case_info,
-    _mutant_info,
-    _summarise_stopped,
     build_cases,
+    case_info,
+    mutant_info,
     source_hash,
+    summarise_stopped,
     validate_settings,
 )
 from mutagrad.engine import Done, Engine, open_engine
@@ -102,8 +102,8 @@ def start(store: Store, spec: str | SubjectSpec, settings: Settings, tests: Sequ
         campaign_id = store.create_campaign(
             name=name, subject=subject.name, source_hash=source_hash(subject),
             config=plan_config(settings, spec, {}), tool_version=__version__,
-            mutants=[_mutant_info(m) for m in mutants],
-            cases=[_case_info(i, c) for i, c in enumerate(cases)])
+            mutants=[mutant_info(m) for m in mutants],
+            cases=[case_info(i, c) for i, c in enumerate(cases)])
         _execute(store, campaign_id, mutants, len(cases), settings, pool, on_progress)
     return campaign_id
 
@@ -201,7 +201,7 @@ def _execute(store: Store, campaign_id: int, mutants: Sequence[Mutant], cases: i
         store.set_status(campaign_id, Status.FINISHED, finished=True)
     except KeyboardInterrupt:
         flush(force=True)
-        _summarise_stopped(store, campaign_id)
+        summarise_stopped(store, campaign_id)
         store.set_status(campaign_id, Status.INTERRUPTED)
         raise CampaignInterrupted(f"interrupted: finished mutants are stored; resume with "
                                   f"'mutagrad run --resume {campaign_id}'") from None
@@ -210,7 +210,7 @@ def _execute(store: Store, campaign_id: int, mutants: Sequence[Mutant], cases: i
         raise
     except BaseException:
         flush(force=True)
-        _summarise_stopped(store, campaign_id)
+        summarise_stopped(store, campaign_id)
         store.set_status(campaign_id, Status.INTERRUPTED)
         raise
 

@@ -22,7 +22,8 @@ def forward(x, theta):
 
 def backward(x, theta):
     wait = 0
-    if wait:  # mutagrad: skip
+    # generation replays mutants in a child process (MUTAGRAD_REPLAY=1): not the campaign
+    if wait and not os.environ.get("MUTAGRAD_REPLAY"):  # mutagrad: skip
         gate = Path(os.environ["MUTAGRAD_GATE"])
         (gate / "reached").touch()
         while not (gate / "open").exists():

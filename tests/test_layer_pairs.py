@@ -172,7 +172,7 @@ def _outcomes(bug: str, tmp_path: Path) -> dict[str, str]:
     cases = subject.default_cases()
     settings = campaign.Settings(jobs=1)
     data = campaign.prepare(subject, cases, settings)
-    _, data = campaign._check_original(subject, data, settings)
+    _, data = campaign.check_original(subject, data, settings)
     trials = evaluate(subject, buggy, "bug", data, campaign.tolerances(settings), None)
     return {cases[t.case_index].label: t.outcome for t in trials}
 

@@ -50,7 +50,8 @@ def _outcome(subject, backward, case, reference):
     return grads
 
 
-@pytest.mark.parametrize("name", ["mlp3", "l2", "conv", "rnn", "softmax"])
+@pytest.mark.parametrize("name", ["mlp3", "l2", "conv", "rnn", "softmax", "deep", "pool",
+                                  "batchnorm"])
 def test_dropped_mutants_do_what_their_reason_says_when_run(generations, name):
     """Run each dropped mutant for real on the traced cases: a crash on every one, a
     wrong-shaped gradient on every one, or the original's gradients exactly."""
@@ -113,3 +114,28 @@ def test_the_tracer_knows_which_locals_the_check_sees():
     got = trace.trace_cases(subject, trace.default_cases(subject, seeds=2))
     assert got.checked == {"dW1", "db1", "dW2", "db2", "dW3", "db3"}
     assert got.backward == "backward_propagation_n"
+
+
+def test_a_crash_at_a_later_iteration_is_found_by_replaying(generations):
+    """``horiz_start = -(w * stride)`` is right at w = 0, where the statement first runs;
+    the next window's slice is empty and the product with it fails: replaying the whole
+    mutated backward from its traced arguments shows it, on every traced case (every one
+    has two output columns or more; the same bug on h is kept: some have one row)."""
+    found = [d for d in generations["conv"].dropped
+             if d.mutant.operator == "negate-result" and d.mutant.original == "w * stride"]
+    assert found and all("replayed" in d.reason and d.reason.startswith("crashes")
+                         for d in found)
+
+
+def test_a_replay_that_runs_away_says_nothing():
+    """A mutated loop that never ends is stopped by the line budget, not by a clock (it
+    may run in any thread), and judged as unknown: the mutant is kept."""
+    from mutagrad.mutation import replay
+
+    def spins(n):
+        while n > 0:
+            n += 1
+        return n
+
+    state = trace.Snapshot(0, {"n": 1}, {})
+    assert replay._replay(spins, state) is replay._UNKNOWN

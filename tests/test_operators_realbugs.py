@@ -65,7 +65,7 @@ def _reproduces(subject, mutant, buggy, cases):
             shows = True
             continue
         assert not isinstance(got, str), (case.label, got)
-        assert all(np.array_equal(got[k], want[k]) for k in want), case.label
+        assert all(np.array_equal(got[k], want[k], equal_nan=True) for k in want), case.label
         shows |= any(not np.allclose(want[k], right[k]) for k in right)
     assert shows, "the hand-written bug never shows on these cases"
 
@@ -201,3 +201,18 @@ def test_seed_l2_term_dropped():
     bug = _buggy(l2.backward, "dW2 = 1. / m * np.dot(dZ2, A1.T) + lambd / m * W2",
                  "dW2 = 1. / m * np.dot(dZ2, A1.T)")
     _reproduces(l2, m, bug, _cases(l2, range(3)))
+
+
+def test_dropped_abs_is_the_float32_surrogate_overflow():
+    """The surrogate gradient of benchmarks/realbugs/surrogate_overflow: without the abs,
+    e = exp(-k z) overflows in float32 and the gradient holds NaN; in float64 it is right."""
+    from mutagrad.subject import family_case
+
+    surrogate = load(str(Path(__file__).parents[1] / "benchmarks" / "realbugs"
+                         / "surrogate_overflow" / "fixed.py"))
+    m = _mutant(surrogate, "drop-abs", "np.abs(z)", "z")
+    bug = _buggy(surrogate.backward, "np.exp(-SLOPE * np.abs(z))", "np.exp(-SLOPE * z)")
+    stress = [family_case(c, "stress") for c in _cases(surrogate, range(3), (6,))]
+    _reproduces(surrogate, m, bug, _cases(surrogate, range(3)) + stress)
+    backward = mutation.mutant_backward(surrogate, m)
+    assert any(not np.all(np.isfinite(surrogate.gradients(backward, c)["W1"])) for c in stress)

@@ -199,6 +199,16 @@ def tie_break(node: ast.AST, scope: Scope) -> Iterator[ast.AST]:
             return
 
 
+def drop_abs(node: ast.AST, scope: Scope) -> Iterator[ast.AST]:
+    """``np.abs(z)`` -> ``z``: the guard of a stable form dropped. An even derivative
+    computed from ``e = np.exp(-k * np.abs(z))`` is exact for either sign of z; without the
+    abs, ``e`` overflows for large negative z (float32: past 88) and ``e / (1 + e) ** 2``
+    is inf / inf = NaN."""
+    if call_name(node) in ("abs", "absolute", "fabs") and isinstance(node, ast.Call) \
+            and len(node.args) == 1 and not node.keywords:
+        yield node.args[0]
+
+
 OPERATORS = (
     Operator("mask-boundary", "activation", "relu mask A > 0 -> A >= 0 (and < <-> <=)",
              mask_boundary,
@@ -244,4 +254,13 @@ OPERATORS = (
                ("mask = x == np.max(x)",)),
               ("mask = x == 0", ())),
              tier=1),
+    # tier 2: made after every operator before it, so their mutants and ids stay as they were
+    Operator("drop-abs", "activation",
+             "a stabilising abs dropped: np.exp(-k * np.abs(z)) -> np.exp(-k * z) "
+             "(a sigmoid-shaped surrogate gradient that is NaN in float32)",
+             drop_abs,
+             (("e = np.exp(-k * np.abs(z))", ("e = np.exp(-k * z)",)),
+              ("d = abs(x - y)", ("d = x - y",)),
+              ("d = np.abs(x, out=y)", ())),
+             tier=2),
 )

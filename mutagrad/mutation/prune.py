@@ -19,8 +19,10 @@ Two kinds are dropped, each with its reason, and listed by ``mutagrad mutants --
   with a name of another shape in the returned dict), the mutant ends ``shape``: again no
   verdict of the check.
 
-Nothing else is judged: a mutant is kept whenever one traced case runs the mutated
-statement without an error, or never reaches it. Kept mutants keep their ids (dropping
+What one statement cannot show (a crash at a later iteration or a later line, a moved or
+two-site change) is judged by replaying the whole mutated function from its traced entry
+(``replay``): a crash, or a wrong-shaped gradient, on every traced case drops it too.
+Nothing else is judged: a mutant is kept whenever it runs on one traced case. Kept mutants keep their ids (dropping
 happens after the ids are made).
 """
 
@@ -35,6 +37,7 @@ from typing import Any
 
 import numpy as np
 
+from mutagrad.mutation import replay
 from mutagrad.mutation.engine import Mutant, find_owned
 from mutagrad.mutation.operator import call_name, number
 from mutagrad.mutation.trace import Snapshot, Trace
@@ -352,16 +355,19 @@ def prune(mutants: Sequence[Mutant], source: str, trace: Trace | None) -> Genera
     tree = ast.parse(source)
     lines = source.splitlines()
     originals: dict[str, _Original] = {}
-    kept: list[Mutant] = []
-    dropped: list[Dropped] = []
+    reasons: dict[str, str | None] = {}
     for m in mutants:
         if m.function not in originals:
             originals[m.function] = _Original(*_function(tree, m.function), lines)
-        reason = _judge(m, originals[m.function], trace)
-        if reason is None:
-            kept.append(m)
-        else:
-            dropped.append(Dropped(m, reason))
+        reasons[m.id] = _judge(m, originals[m.function], trace)
+    if trace is not None:
+        # what one statement cannot show (a later iteration, a later line, a moved or
+        # two-site change): the whole mutated function, replayed from its traced entry in
+        # a child process (a replayed mutant may exit, hang or eat memory)
+        undecided = [(m, originals[m.function].func) for m in mutants if reasons[m.id] is None]
+        reasons.update(replay.verdicts(undecided, trace))
+    kept = [m for m in mutants if reasons[m.id] is None]
+    dropped = [Dropped(m, reason) for m in mutants if (reason := reasons[m.id]) is not None]
     return Generation(kept, dropped)
 
 
@@ -372,14 +378,14 @@ def _function(tree: ast.Module, name: str) -> tuple[str, ast.FunctionDef]:
 
 def _judge(m: Mutant, original: _Original, trace: Trace | None) -> str | None:
     changed = changed_statement(original, m)
-    if changed is None:
-        return None
-    before, after = changed
-    reason = equivalent_by_construction(before, after)
-    if reason is None and trace is not None and m.operator == "swap-attribute":
-        reason = _other_shape(m, before, trace)
-    if reason is None and trace is not None:
-        reason = _verdict(m.function, original, before, after, trace)
+    reason = None
+    if changed is not None:
+        before, after = changed
+        reason = equivalent_by_construction(before, after)
+        if reason is None and trace is not None and m.operator == "swap-attribute":
+            reason = _other_shape(m, before, trace)
+        if reason is None and trace is not None:
+            reason = _verdict(m.function, original, before, after, trace)
     return reason
 
 

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import copy
 import sys
+import time
 import types
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
@@ -46,6 +47,11 @@ class Trace:
     # (on every traced case): a wrong shape there is a wrong-shaped gradient
     checked: frozenset[str] = frozenset()
     backward: str = ""
+    # per case, the entries of what the backward returned (dict keys or tuple positions)
+    # that are the very arrays the subject checks, with their shapes (on every case the
+    # same entries): a replayed mutant returning another shape there ends ``shape``
+    returned: tuple[dict[Any, tuple[int, ...]], ...] = ()
+    seconds: float = 0.0  # how long the traced runs took, all cases (a replay's yardstick)
 
     def state(self, function: str, first: int, last: int) -> list[Snapshot | None]:
         """Per case, the state before the statement spanning lines first..last first ran
@@ -74,16 +80,20 @@ def trace_cases(subject: Subject, cases: Iterable[Case]) -> Trace:
     functions = [subject.backward, *subject.helpers]
     codes = {getattr(f, "__code__", None): qualname(f) for f in functions}
     labels, runs, failed = [], [], []
+    returned: list[dict[Any, tuple[int, ...]]] = []
+    seconds = 0.0
     checked: set[str] | None = None
     for case in cases:
         lines: dict[tuple[str, int], Snapshot] = {}
         counter = iter(range(1 << 62))
         at_return: dict[str, Any] = {}
+        value: list[Any] = []  # what the backward's first call returned
 
         def local(frame: types.FrameType, event: str, arg: Any,
                   lines: dict[tuple[str, int], Snapshot] = lines,
                   counter: Iterator[int] = counter,
-                  at_return: dict[str, Any] = at_return) -> Callable[..., Any]:
+                  at_return: dict[str, Any] = at_return,
+                  value: list[Any] = value) -> Callable[..., Any]:
             if event == "line":
                 key = (codes[frame.f_code], frame.f_lineno)
                 if key not in lines:
@@ -92,12 +102,14 @@ def trace_cases(subject: Subject, cases: Iterable[Case]) -> Trace:
             elif event == "return" and frame.f_code is subject.backward.__code__ \
                     and not at_return:
                 at_return.update(frame.f_locals)
+                value.append(arg)
             return local
 
         def global_(frame: types.FrameType, event: str, arg: Any) -> Callable[..., Any] | None:
             return local if event == "call" and frame.f_code in codes else None
 
         previous = sys.gettrace()
+        start = time.perf_counter()
         sys.settrace(global_)
         try:
             grads = subject.gradients(subject.backward, case)
@@ -106,13 +118,26 @@ def trace_cases(subject: Subject, cases: Iterable[Case]) -> Trace:
             grads = {}
         finally:
             sys.settrace(previous)
+            seconds += time.perf_counter() - start
         labels.append(case.label)
         runs.append(lines)
         held = {name for name, value in at_return.items()
                 if any(value is g for g in grads.values())}
         checked = held if checked is None else checked & held
+        returned.append(_checked_entries(value[0] if value else None, grads))
+    common = set.intersection(*(set(r) for r in returned)) if returned else set()
     return Trace(tuple(labels), tuple(runs), tuple(failed), frozenset(checked or ()),
-                 qualname(subject.backward))
+                 qualname(subject.backward),
+                 tuple({k: v for k, v in r.items() if k in common} for r in returned), seconds)
+
+
+def _checked_entries(value: Any, grads: dict[str, Any]) -> dict[Any, tuple[int, ...]]:
+    """The keys (of a returned dict) or positions (of a returned tuple or list) holding the
+    very arrays the subject checks, with their shapes."""
+    items = (value.items() if isinstance(value, dict)
+             else enumerate(value) if isinstance(value, tuple | list) else ())
+    return {k: tuple(np.shape(v)) for k, v in items
+            if any(v is g for g in grads.values())}
 
 
 def default_cases(subject: Subject, seeds: int = 8) -> list[Case]:
