@@ -170,12 +170,16 @@ def measure(args: list[str]) -> dict[str, float]:
 
 def bench(url: str, trials: int, small: int) -> list[tuple[str, dict[str, float]]]:
     store = Store(url)
-    start = time.perf_counter()
-    first = write_campaign(store, 1, trials, "big A")
-    second = write_campaign(store, 2, trials, "big B")
-    print(f"  wrote 2 x {trials:,} trials in {time.perf_counter() - start:.0f} s",
-          file=sys.stderr)
-    write_small(store, small)
+    if [c.name for c in store.campaigns(limit=1)] == [f"small {small - 1}"]:
+        print("  reusing the stores written before", file=sys.stderr)
+        first, second = (store.campaign("big A").id, store.campaign("big B").id)
+    else:
+        start = time.perf_counter()
+        first = write_campaign(store, 1, trials, "big A")
+        second = write_campaign(store, 2, trials, "big B")
+        print(f"  wrote 2 x {trials:,} trials in {time.perf_counter() - start:.0f} s",
+              file=sys.stderr)
+        write_small(store, small)
     store.close()
     db = ["--db", url]
     rows = [("startup (mutagrad --help)", measure(["--help"])),
@@ -223,6 +227,8 @@ def main() -> None:
     parser.add_argument("--no-postgres", action="store_true")
     parser.add_argument("--run", default="", help="comma-separated trial counts for run")
     parser.add_argument("--no-store", action="store_true", help="skip the synthetic stores")
+    parser.add_argument("--keep", help="write the SQLite store in this folder and keep it "
+                        "(a second run with the same sizes reuses it)")
     args = parser.parse_args()
     if args.run:
         ran = run_memory([int(x) for x in args.run.split(",")])
@@ -236,7 +242,9 @@ def main() -> None:
     print(f"{args.trials:,} trials per big campaign, {args.campaigns} small campaigns; "
           f"{os.cpu_count()} cores", file=sys.stderr)
     results: dict[str, list[tuple[str, dict[str, float]]]] = {}
-    with tempfile.TemporaryDirectory() as tmp:
+    with tempfile.TemporaryDirectory() as scratch:
+        tmp = args.keep or scratch
+        os.makedirs(tmp, exist_ok=True)
         print("SQLite", file=sys.stderr)
         results["sqlite"] = bench(f"sqlite:///{tmp}/scale.db", args.trials, args.campaigns)
         size = os.path.getsize(f"{tmp}/scale.db") / 2**20
