@@ -225,6 +225,7 @@ def main() -> None:
     parser.add_argument("--trials", type=int, default=10_000_000)
     parser.add_argument("--campaigns", type=int, default=1000)
     parser.add_argument("--no-postgres", action="store_true")
+    parser.add_argument("--no-sqlite", action="store_true")
     parser.add_argument("--run", default="", help="comma-separated trial counts for run")
     parser.add_argument("--no-store", action="store_true", help="skip the synthetic stores")
     parser.add_argument("--keep", help="write the SQLite store in this folder and keep it "
@@ -242,29 +243,31 @@ def main() -> None:
     print(f"{args.trials:,} trials per big campaign, {args.campaigns} small campaigns; "
           f"{os.cpu_count()} cores", file=sys.stderr)
     results: dict[str, list[tuple[str, dict[str, float]]]] = {}
+    size = 0.0
     with tempfile.TemporaryDirectory() as scratch:
         tmp = args.keep or scratch
         os.makedirs(tmp, exist_ok=True)
-        print("SQLite", file=sys.stderr)
-        results["sqlite"] = bench(f"sqlite:///{tmp}/scale.db", args.trials, args.campaigns)
-        size = os.path.getsize(f"{tmp}/scale.db") / 2**20
+        if not args.no_sqlite:
+            print("SQLite", file=sys.stderr)
+            results["sqlite"] = bench(f"sqlite:///{tmp}/scale.db", args.trials, args.campaigns)
+            size = os.path.getsize(f"{tmp}/scale.db") / 2**20
     if not args.no_postgres:
         for url in _postgres():
             print("PostgreSQL", file=sys.stderr)
             results["postgresql"] = bench(url, args.trials, args.campaigns)
-    print(f"\n{args.trials:,} trials per campaign (SQLite file {size:.0f} MB); whole process, "
-          "fresh for each command")
-    header = f"{'command':32} {'SQLite s':>9} {'peak MB':>8}"
-    if "postgresql" in results:
-        header += f" {'PostgreSQL s':>13} {'peak MB':>8} {'PG/SQLite':>10}"
-    print(header)
-    for i, (label, lite) in enumerate(results["sqlite"]):
-        line = f"{label:32} {lite['seconds']:9.2f} {lite['rss_mb']:8.0f}"
-        if "postgresql" in results:
-            pg = results["postgresql"][i][1]
-            line += (f" {pg['seconds']:13.2f} {pg['rss_mb']:8.0f} "
-                     f"{pg['seconds'] / lite['seconds']:10.2f}")
-        print(line)
+    file = f" (SQLite file {size:.0f} MB)" if "sqlite" in results else ""
+    print(f"\n{args.trials:,} trials per campaign{file}; whole process, fresh for each "
+          "command")
+    print(f"{'command':32}" + "".join(f" {name + ' s':>13} {'peak MB':>8}" for name in results))
+    for i, (label, _) in enumerate(next(iter(results.values()), [])):
+        print(f"{label:32}" + "".join(f" {rows[i][1]['seconds']:13.2f} "
+                                      f"{rows[i][1]['rss_mb']:8.0f}"
+                                      for rows in results.values()))
+    if len(results) == 2:
+        lite, pg = results["sqlite"], results["postgresql"]
+        print("PostgreSQL / SQLite: " + ", ".join(
+            f"{label} {p['seconds'] / s['seconds']:.2f}"
+            for (label, s), (_, p) in zip(lite, pg)))
     print(json.dumps({k: dict(v) for k, v in results.items()}), file=sys.stderr)
     print(f"max peak RSS {max(r['rss_mb'] for v in results.values() for _, r in v):.0f} MB",
           file=sys.stderr)
