@@ -277,8 +277,10 @@ def _returned_entries(original: _Original, before: ast.stmt,
     elif isinstance(before, ast.Assign) and len(before.targets) == 1 \
             and isinstance(before.targets[0], ast.Name):
         holder, value = before.targets[0].id, before.value
-        if not original.returned_only.setdefault(
-                (id(before), "<holder>"), _returns_as_is(holder, before, original.func)):
+        key = (id(before), "<holder>")
+        if key not in original.returned_only:  # once per statement, not per mutant of it
+            original.returned_only[key] = _returns_as_is(holder, before, original.func)
+        if not original.returned_only[key]:
             return None
     else:
         return None
