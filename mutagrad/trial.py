@@ -193,7 +193,7 @@ def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: st
         verdict = outcome
         tolerance = tolerances[check[0]]
         if flat is not None and (verdict is None or not user_code_in(reference)):
-            difference = _judged(subject, data.case, flat, reference, flat_norm, timeout)
+            difference = _judged(subject, data.case, flat, reference, flat_norm, timeout, arm)
             if verdict is None:
                 if data.original is None:
                     verdict = classify_original(difference, tolerance)
@@ -221,7 +221,7 @@ def user_code_in(reference: Reference) -> bool:
 
 
 def _judged(subject: Subject, case: Case, flat: np.ndarray, reference: Reference,
-            flat_norm: float, timeout: float | None) -> float:
+            flat_norm: float, timeout: float | None, arm: Arm) -> float:
     """The check's difference. The user's own check (``check:FUNC``) runs under the time
     limit, and what goes wrong in it is raised, as the user's error (``UserCheckFailed``):
     it is not the mutant's outcome."""
