@@ -17,6 +17,7 @@ from mutagrad import (
     analysis,
     campaign,
     config,
+    engine,
     report,
     strategies,
     stryker,
@@ -158,6 +159,7 @@ def run(
                                "--check", parameter="pytest")
         for warning in campaign.coverage(specs, settings):
             Console(stderr=True, highlight=False).print(f"[yellow]warning: {warning}[/yellow]")
+    engine.reach(scheduler)  # before the store is created: nothing left behind when it fails
     store = Store(db, create=resume is None)
     with _progress() as bar:
         task = bar.add_task("mutants", total=None, detected=0)

@@ -91,11 +91,14 @@ def test_a_users_file_travels_as_its_source(tmp_path):
     assert subjects.load(spec).name == "faulty"
 
 
-def test_an_unreachable_scheduler_is_one_line_exit_2(capsys):
-    ran = run_cli(capsys, "run", "linear1d", "--scheduler", f"tcp://127.0.0.1:{free_port()}")
+def test_an_unreachable_scheduler_is_one_line_exit_2(capsys, tmp_path):
+    db = tmp_path / "results.db"
+    ran = run_cli(capsys, "run", "linear1d", "--scheduler", f"tcp://127.0.0.1:{free_port()}",
+                  "--db", str(db))
     assert ran.code == 2
     assert "cannot reach the Dask scheduler" in ran.err
     assert len(ran.err.strip().splitlines()) == 1 and "Traceback" not in ran.err
+    assert list(tmp_path.iterdir()) == []  # no store created for a campaign that never ran
 
 
 def test_a_dask_campaign_writes_to_postgresql(postgres_url, dask_scheduler, tmp_path):
