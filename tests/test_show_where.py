@@ -2,6 +2,8 @@
 the stored plan and compared with a hand-written centered difference."""
 
 import json
+import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -9,7 +11,7 @@ from cli_helpers import run_cli
 
 from mutagrad import campaign, mutation
 from mutagrad.store import Store
-from mutagrad.subjects import load
+from mutagrad.subjects import load, parse_spec
 from mutagrad.values import ORIGINAL, Settings
 
 
@@ -90,3 +92,25 @@ def test_a_check_that_passes_lists_nothing(ran, capsys):
     shown = json.loads(run_cli(capsys, "show", ORIGINAL, "--db", db, "--json").out)
     assert all(t["outcome_at_tolerance"] == "passed" for t in shown["trials"])
     assert shown["failed_checks"] == []
+
+
+def test_a_changed_subject_says_why_nothing_is_recomputed(tmp_path, capsys):
+    """The stored trials stay; the entries are not recomputed from a different source (and
+    the user's file is only read)."""
+    user = tmp_path / "exercise_net.py"
+    shutil.copy(Path(__file__).parent / "data" / "exercise_net.py", user)
+    db = str(tmp_path / "results.db")
+    store = Store(db)
+    cid = campaign.start(store, parse_spec(str(user)),
+                         Settings(cases=1, jobs=1, categories=("sign",)))
+    detected = next(t.mutant_id for t in store.trials(cid) if t.outcome == "detected")
+    store.close()
+    before = json.loads(run_cli(capsys, "show", detected, "--db", db, "--json").out)
+    assert before["failed_checks"] and before["failed_checks_note"] is None
+    user.write_text(user.read_text() + "\n# edited after the campaign\n")
+    edited = user.read_bytes()
+    after = json.loads(run_cli(capsys, "show", detected, "--db", db, "--json").out)
+    assert after["failed_checks"] == []
+    assert "source changed since campaign" in after["failed_checks_note"]
+    assert after["trials"] == before["trials"]
+    assert user.read_bytes() == edited
