@@ -138,9 +138,9 @@ def strategies_cmd(
                       "then add the subjects' rows up.")] = False,
     suite: Annotated[str | None, typer.Option(
         help="A stored suite's name: add up the rows of its campaigns.")] = None,
-    cases: Annotated[int, typer.Option(help="Seeds, when running a subject.")] = 3,
+    cases: Annotated[int, typer.Option(help="Seeds, when running a subject or --all.")] = 3,
     dtype: Annotated[str, typer.Option(
-        help="dtypes, comma-separated, when running a subject.")] = "float64,float32",
+        help="dtypes, comma-separated, when running a subject or --all.")] = "float64,float32",
     jobs: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")] = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
@@ -155,6 +155,7 @@ def strategies_cmd(
     Strategies: {names}.
 
     Example: mutagrad strategies mlp3 --cases 2
+
     Example: mutagrad strategies --all --cases 1
     """
     dtypes = parse_list(dtype, str, "--dtype") or ("float64",)
