@@ -142,9 +142,12 @@ def test_a_lost_scheduler_stops_the_campaign_and_resume_finishes_it(tmp_path):
     store = Store(str(tmp_path / "lost.db"))
     with dask_cluster(1) as address:
         port = address.rsplit(":", 1)[1]
+        # "... scheduler --port N" as started, or "dask scheduler [tcp://HOST:N]" once it
+        # has set its process title (setproctitle installed)
         scheduler = next(p for p in psutil.process_iter(["cmdline"])
                          if "scheduler" in (cmd := " ".join(p.info["cmdline"] or []))
-                         and f"--port {port}" in cmd)
+                         and (f"--port {port}" in cmd or cmd.startswith("dask scheduler")
+                              and f":{port}]" in cmd))
         threading.Thread(target=_kill_when_stored, args=(store, scheduler)).start()
         with pytest.raises(SchedulerUnreachable, match="lost the Dask scheduler"):
             campaign.start(store, SLOW, campaign.Settings(cases=20), scheduler=address)
