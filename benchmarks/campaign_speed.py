@@ -119,7 +119,7 @@ def main() -> None:
         cluster = LocalCluster(n_workers=cores, threads_per_worker=1, processes=True,
                                dashboard_address=None)
     # what a worker holds: the numerical sides and the original's gradient, per case
-    _, data = campaign._check_original(subject, campaign.prepare(subject, cases, settings),
+    _, data = campaign.check_original(subject, campaign.prepare(subject, cases, settings),
                                        settings)
     tolerances = campaign.tolerances(settings)
     best: dict[str, list[float]] = {"a1": [], "aN": [], "b": [], "c": [], "d": [], "e": [],
