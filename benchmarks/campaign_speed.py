@@ -9,7 +9,12 @@
 (c) the bare calls a campaign cannot avoid: per (mutant, case) one forward (for the cache)
     and one backward, mutants compiled beforehand, nothing compared or stored;
 (d) the same campaign as (a) on a Dask cluster on this machine (a LocalCluster of one
-    one-thread worker process per core), whose trials must equal (a)'s.
+    one-thread worker process per core), whose trials must equal (a)'s;
+and two parts of (a), to see where its time goes:
+(e) making the mutants (shape-aware generation), which the parent does before the first
+    mutant can run (the workers meanwhile compute the numerical sides);
+(f) what the workers do per evaluation, in this process: ``trial.evaluate`` of every
+    mutant on every case (run, check shapes, compare, classify), no pipe, no store.
 
 The machines are shared and noisy, so only ratios measured in the same run are reported;
 each timing is the best of --repeat runs. (a) is shown with one worker (the same CPU as
@@ -25,7 +30,7 @@ import sys
 import tempfile
 import time
 
-from mutagrad import campaign, gradcheck, mutation
+from mutagrad import campaign, gradcheck, mutation, trial
 from mutagrad.store import Store
 from mutagrad.subjects import load, mlp3
 
@@ -76,6 +81,19 @@ def run_bare(backwards, cases) -> float:
     return time.perf_counter() - start
 
 
+def run_generation(subject) -> float:
+    start = time.perf_counter()
+    mutation.mutants_of(subject)
+    return time.perf_counter() - start
+
+
+def run_evaluate(subject, mutants, backwards, data, tolerances) -> float:
+    start = time.perf_counter()
+    for m, backward in zip(mutants, backwards, strict=True):
+        trial.evaluate(subject, backward, m.id, data, tolerances, 10.0)
+    return time.perf_counter() - start
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--cases", type=int, default=40, help="seeds (x 2 batch sizes)")
@@ -100,7 +118,12 @@ def main() -> None:
 
         cluster = LocalCluster(n_workers=cores, threads_per_worker=1, processes=True,
                                dashboard_address=None)
-    best: dict[str, list[float]] = {"a1": [], "aN": [], "b": [], "c": [], "d": []}
+    # what a worker holds: the numerical sides and the original's gradient, per case
+    _, data = campaign.check_original(subject, campaign.prepare(subject, cases, settings),
+                                       settings)
+    tolerances = campaign.tolerances(settings)
+    best: dict[str, list[float]] = {"a1": [], "aN": [], "b": [], "c": [], "d": [], "e": [],
+                                    "f": []}
     identical = True
     parent: list[float] = []
     for _ in range(args.repeat):
@@ -110,13 +133,15 @@ def main() -> None:
                                        parent_cpu=parent)[0])
         best["b"].append(run_naive(subject, backwards, naive_cases))
         best["c"].append(run_bare(backwards, cases))
+        best["e"].append(run_generation(subject))
+        best["f"].append(run_evaluate(subject, mutants, backwards, data, tolerances))
         if cluster is not None:
             t, on_dask = run_campaign(settings, cluster.scheduler_address)
             best["d"].append(t)
             identical = identical and on_dask == local
     if cluster is not None:
         cluster.close()
-    a1, aN, c = min(best["a1"]), min(best["aN"]), min(best["c"])
+    a1, aN, c, e, f = (min(best[k]) for k in ("a1", "aN", "c", "e", "f"))
     # (b) ran on fewer cases: compare per evaluation
     b = min(best["b"]) / (len(mutants) * len(naive_cases)) * evaluations
 
@@ -126,8 +151,12 @@ def main() -> None:
             ("(b) naive, numerical gradient per mutant", b), ("(c) bare forward + backward", c)]
     if best["d"]:
         rows.append((f"(d) campaign on Dask, {cores} workers", min(best["d"])))
+    rows.append(("(f) evaluate in one process, no pool/store", f))
     for label, seconds in rows:
         print(f"  {label:<44} {evaluations / seconds:>10,.0f} evaluations/s")
+    print(f"  (e) making the {len(mutants)} mutants, in the parent: {e:.3f} s = {e / c:.2f}x (c), "
+          f"{e / a1:.0%} of (a) with 1 worker")
+    print(f"  f/c: {f / c:.2f}    (the workers' own overhead per evaluation)")
     print(f"  a/b (1 worker): {a1 / b:.3f}   (campaign time as a fraction of the naive way)")
     print(f"  a/c (1 worker): {a1 / c:.2f}    target <= 1.5")
     print(f"  a/c ({cores} workers): {aN / c:.2f}")

@@ -28,7 +28,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Sequence
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from typing import Any
 
 from mutagrad.errors import InvalidInput
@@ -274,13 +274,15 @@ class MutantReport:
     tolerance: float
     cases: tuple[CaseInfo, ...]
     trials: tuple[TrialInfo, ...]
-    outcomes: tuple[str, ...]  # each trial's outcome at ``tolerance``
+    outcomes: tuple[str, ...]  # each trial's outcome at its check's tolerance
+    tolerances: dict[str, float] = field(default_factory=dict)  # per check (strategy)
 
 
 def mutant_report(store: Store, mutant_id: str, ref: str | int | None = None,
                   tolerance: float | None = None) -> MutantReport:
     """A mutant by id or unique prefix (or ``original``) with its trials at ``tolerance``
-    (default: the campaign's, for its first check)."""
+    (default: each check at the tolerance the campaign judged it with; ``tolerance`` in
+    the report is then the first check's)."""
     info = store.campaign(ref)
     mutant = None
     if mutant_id != ORIGINAL:
@@ -293,15 +295,20 @@ def mutant_report(store: Store, mutant_id: str, ref: str | int | None = None,
         mutant_id = mutant.mutant_id
     cases = store.cases(info.id)
     tol = tolerance if tolerance is not None else run_tolerance(info, info.settings.strategies[0])
+
+    def tol_of(strategy: str) -> float:  # a checker's ratio is not judged at 1e-7
+        return tolerance if tolerance is not None else run_tolerance(info, strategy)
+
     dtype = {c.index: c.dtype for c in cases}
     original = store.trials(info.id, ORIGINAL)
     alarms = {(t.case_index, t.strategy, t.epsilon) for t in original
-              if outcome_at(t, tol, dtype[t.case_index]) == Outcome.ALARM}
+              if outcome_at(t, tol_of(t.strategy), dtype[t.case_index]) == Outcome.ALARM}
     trials = store.trials(info.id, mutant_id) if mutant is not None else original
-    outcomes = tuple(outcome_at(t, tol, dtype[t.case_index],
+    outcomes = tuple(outcome_at(t, tol_of(t.strategy), dtype[t.case_index],
                                 (t.case_index, t.strategy, t.epsilon) in alarms).value
                      for t in trials)
-    return MutantReport(info, mutant, mutant_id, tol, tuple(cases), tuple(trials), outcomes)
+    return MutantReport(info, mutant, mutant_id, tol, tuple(cases), tuple(trials), outcomes,
+                        {s: tol_of(s) for s in info.settings.strategies})
 
 
 CaseKey = tuple[int | None, int, str]

@@ -17,12 +17,14 @@ from mutagrad import (
     analysis,
     campaign,
     config,
+    engine,
     report,
     strategies,
     stryker,
     subjects,
     testreport,
     usertests,
+    where,
 )
 from mutagrad.cli_common import (
     CategoryOpt,
@@ -157,6 +159,7 @@ def run(
                                "--check", parameter="pytest")
         for warning in campaign.coverage(specs, settings):
             Console(stderr=True, highlight=False).print(f"[yellow]warning: {warning}[/yellow]")
+    engine.reach(scheduler)  # before the store is created: nothing left behind when it fails
     store = Store(db, create=resume is None)
     with _progress() as bar:
         task = bar.add_task("mutants", total=None, detected=0)
@@ -256,18 +259,27 @@ def show(
     campaign_ref: Annotated[str | None, typer.Option(
         "--campaign", help="Campaign id or name (default: the latest).")] = None,
     tolerance: ToleranceOpt = None,
+    top: Annotated[int, typer.Option(
+        help="Worst entries to list per failed check; 0 skips recomputing them.")] = 5,
     db: DbOpt = None,
     as_json: JsonOpt = False,
 ) -> None:
-    """One mutant in a campaign: its diff, then per case the difference, true error, outcome.
+    """One mutant in a campaign: its diff, then per case the difference, true error, outcome,
+    then, for each failed check, where it disagrees most: the parameter, index, analytic and
+    numerical values of its worst entries (recomputed from the stored plan: the case is
+    rebuilt from its seed and the mutant run again; projection checks such as torch-fast
+    report per-entry centered differences, as torch does).
 
-    Example: mutagrad show 247a48958b --campaign 3
+    Example: mutagrad show 247a48958b --campaign 3 --top 3
     """
+    if top < 0:
+        raise InvalidInput(f"--top must be 0 or more, got {top}", parameter="top")
     result = analysis.mutant_report(Store(db, create=False), mutant_id, campaign_ref, tolerance)
+    found = where.failed_checks(result, top) if top else None
     if as_json:
-        emit_json(report.mutant_json(result))
+        emit_json(report.mutant_json(result, found))
         return
-    console().print(report.mutant_page(result), soft_wrap=True)
+    console().print(report.mutant_page(result, found), soft_wrap=True)
 
 
 @app.command()

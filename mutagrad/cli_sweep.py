@@ -133,9 +133,14 @@ def strategies_cmd(
         metavar="[SUBJECT|CAMPAIGN]",
         help="A subject (built-in name or .py file): run every strategy on it first; or a "
              "campaign id or name (default: the latest).")] = None,
-    cases: Annotated[int, typer.Option(help="Seeds, when running a subject.")] = 3,
+    run_all: Annotated[bool, typer.Option(
+        "--all", help="Run every strategy on the whole built-in suite (as 'run --all'), "
+                      "then add the subjects' rows up.")] = False,
+    suite: Annotated[str | None, typer.Option(
+        help="A stored suite's name: add up the rows of its campaigns.")] = None,
+    cases: Annotated[int, typer.Option(help="Seeds, when running a subject or --all.")] = 3,
     dtype: Annotated[str, typer.Option(
-        help="dtypes, comma-separated, when running a subject.")] = "float64,float32",
+        help="dtypes, comma-separated, when running a subject or --all.")] = "float64,float32",
     jobs: Annotated[int | None, typer.Option(help="Worker processes (default: all cores).")] = None,
     db: DbOpt = None,
     as_json: JsonOpt = False,
@@ -144,21 +149,33 @@ def strategies_cmd(
 
     Per strategy and dtype: mutants detected (rate, 95% Wilson CI), the share of single
     checks that catch a bug, the original's false alarms, forwards per case and bugs caught
-    per 1,000 forwards; then the mutants some strategies catch and others miss.
+    per 1,000 forwards; then the mutants some strategies catch and others miss. With
+    --all (or --suite NAME) the subjects' counts are added up into one row per strategy
+    and dtype.
     Strategies: {names}.
 
     Example: mutagrad strategies mlp3 --cases 2
+
+    Example: mutagrad strategies --all --cases 1
     """
-    store = Store(db, create=sweep.is_subject(target))
-    info, rows, splits = sweep.side_by_side(store, target, cases,
-                                            parse_list(dtype, str, "--dtype") or ("float64",),
-                                            jobs)
+    dtypes = parse_list(dtype, str, "--dtype") or ("float64",)
+    if run_all or suite is not None:
+        if target is not None or (run_all and suite is not None):
+            raise InvalidInput("give a subject or campaign, --all, or --suite NAME: one of them")
+        store = Store(db, create=run_all)
+        name, rows, splits = sweep.suite_side_by_side(store, suite, cases, dtypes, jobs)
+        head: dict[str, object] = {"suite": name}
+        title, epsilon = f"suite {name!r}", store.campaign(name).settings.epsilons[0]
+    else:
+        store = Store(db, create=sweep.is_subject(target))
+        info, rows, splits = sweep.side_by_side(store, target, cases, dtypes, jobs)
+        head = {"campaign": info.id, "subject": info.subject}
+        title, epsilon = f"campaign {info.id} ({info.subject})", info.settings.epsilons[0]
     if as_json:
-        emit_json({"campaign": info.id, "subject": info.subject,
-                   "strategies": [report.asdict(r) for r in rows],
+        emit_json({**head, "strategies": [report.asdict(r) for r in rows],
                    "splits": [report.asdict(x) for x in splits]})
         return
-    console().print(report.strategies_table(info, rows))
+    console().print(report.strategies_table(title, epsilon, rows))
     console().print(report.splits_table(splits))
 
 

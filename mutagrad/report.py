@@ -30,6 +30,7 @@ from mutagrad.analysis import (
 from mutagrad.store import Store
 from mutagrad.values import PYTEST, CampaignInfo, CaseInfo, plan_config
 from mutagrad.values import TrialResult as TrialInfo
+from mutagrad.where import Where
 
 NONFINITE_JSON = {math.inf: "Infinity", -math.inf: "-Infinity"}
 
@@ -280,23 +281,38 @@ def mutant_trials(mutant_id: str, cases: Sequence[CaseInfo],
     return table
 
 
-def mutant_page(r: MutantReport) -> RenderableType:
-    """``show``: the mutant's diff (whole, never cut), then its trials."""
+def mutant_page(r: MutantReport, where: Where | None = None) -> RenderableType:
+    """``show``: the mutant's diff (whole, never cut), then its trials, then where each
+    failed check disagrees most (``where``, when computed)."""
     parts: list[RenderableType] = []
     if r.mutant is not None:
         m = r.mutant
         parts.append(Text(f"{m.mutant_id}  {m.category}/{m.operator}  {m.location}"))
         parts.append(diff_text(m.diff))
     parts.append(mutant_trials(r.mutant_id, r.cases, r.trials, r.outcomes))
+    if where is not None:
+        for check in where.checks:
+            parts.append(worst_table(check, f"case {check.case}, "))
+            if check.note:
+                parts.append(Text(check.note))
+        if where.note:
+            parts.append(Text(f"note: {where.note}", style="yellow"))
     return Group(*parts)
 
 
-def mutant_json(r: MutantReport) -> dict[str, Any]:
+def mutant_json(r: MutantReport, where: Where | None = None) -> dict[str, Any]:
+    """``show --json``; ``failed_checks`` (when ``where`` was computed): per failed trial,
+    its worst entries."""
     labels = {c.index: c.label for c in r.cases}
-    return {"campaign": r.campaign.id, "tolerance": r.tolerance,
-            "mutant": None if r.mutant is None else asdict(r.mutant),
-            "trials": [{**asdict(t), "outcome_at_tolerance": o, "case": labels[t.case_index]}
-                       for t, o in zip(r.trials, r.outcomes)]}
+    out: dict[str, Any] = {
+        "campaign": r.campaign.id, "tolerance": r.tolerance,
+        "mutant": None if r.mutant is None else asdict(r.mutant),
+        "trials": [{**asdict(t), "outcome_at_tolerance": o, "case": labels[t.case_index]}
+                   for t, o in zip(r.trials, r.outcomes)]}
+    if where is not None:
+        out["failed_checks"] = [asdict(c) for c in where.checks]
+        out["failed_checks_note"] = where.note
+    return out
 
 
 def history_table(rows: Sequence[tuple[CampaignInfo, dict[str, Any] | None]]) -> Table:
@@ -487,9 +503,9 @@ def epsilon_report(name: str, curves: Sequence[Any]) -> Table:
     return table
 
 
-def strategies_table(info: CampaignInfo, rows: Sequence[Any]) -> RenderableType:
-    table = new_table(f"campaign {info.id} ({info.subject}): every strategy at its own "
-                      "tolerance")
+def strategies_table(title: str, epsilon: float, rows: Sequence[Any]) -> RenderableType:
+    """``strategies``: ``title`` names what ran (a campaign, a suite)."""
+    table = new_table(f"{title}: every strategy at its own tolerance")
     for column in ("strategy", "dtype", "caught", "rate (95% CI)", "1 check", "alarms", "fwd",
                    "/1k fwd"):
         table.add_column(column, justify="left" if column in ("strategy", "dtype") else "right",
@@ -508,24 +524,27 @@ def strategies_table(info: CampaignInfo, rows: Sequence[Any]) -> RenderableType:
                       "the correct code passes; 1 check: share of single checks that catch a "
                       "bug; alarms: the correct code's failures; fwd: forwards per case; "
                       "/1k fwd: bugs caught per 1,000 forwards. Epsilon "
-                      f"{info.settings.epsilons[0]:g} (checkers take their own step)."))
+                      f"{epsilon:g} (checkers take their own step)."))
     return Group(table, *notes)
 
 
 def splits_table(splits: Sequence[Any], limit: int = 20) -> Table:
     table = new_table(f"Mutants some strategies catch and others miss on the same case "
                       f"({len(splits)}{f', first {limit}' if len(splits) > limit else ''})")
-    for column in ("mutant", "operator", "case", "caught by", "missed by"):
-        table.add_column(column, overflow="fold")
+    several = len({x.subject for x in splits}) > 1  # a suite: say whose mutant
+    for column in ("subject", "mutant", "operator", "case", "caught by", "missed by"):
+        if column != "subject" or several:
+            table.add_column(column, overflow="fold")
     for x in splits[:limit]:
-        table.add_row(x.mutant_id, x.operator, x.case, ", ".join(x.caught_by),
-                      ", ".join(x.missed_by))
+        table.add_row(*([x.subject] if several else []), x.mutant_id, x.operator, x.case,
+                      ", ".join(x.caught_by), ", ".join(x.missed_by))
     return table
 
 
-def worst_table(check: Any) -> Table:
-    """Where a failed check disagrees most: its worst entries."""
-    table = new_table(f"{check.strategy}: worst entries (step {check.step:g})")
+def worst_table(check: Any, where: str = "") -> Table:
+    """Where a failed check disagrees most: its worst entries (``where``: the title's
+    prefix, e.g. the case)."""
+    table = new_table(f"{where}{check.strategy}: worst entries (step {check.step:g})")
     for column in ("parameter", "index", "analytic", "numerical"):
         table.add_column(column, justify="left" if column == "parameter" else "right")
     for e in check.worst:

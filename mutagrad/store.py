@@ -23,6 +23,7 @@ from sqlalchemy import (
     ForeignKey,
     Index,
     String,
+    Table,
     Text,
     UniqueConstraint,
     case,
@@ -181,6 +182,7 @@ class _TestKill(Base):
 _MUTANT_FIELDS = tuple(MutantInfo.__dataclass_fields__)
 _TEST_FIELDS = tuple(f.name for f in fields(TestOutcome))  # not its ClassVar
 _TRIAL_FIELDS = tuple(TrialInfo.__dataclass_fields__)
+_TRIALS: Table = _Trial.__table__  # type: ignore[assignment]  # a Table, typed as FromClause
 
 
 def now() -> datetime:
@@ -335,7 +337,10 @@ class Store:
         try:
             with self.Session.begin() as s:
                 if rows:
-                    s.execute(insert(_Trial), rows)
+                    # Core's insert on the table: one executemany per call. The ORM's bulk
+                    # insert splits the rows wherever the set of None columns changes (an
+                    # error here, a note there): thousands of statements per campaign.
+                    s.execute(insert(_TRIALS), rows)
                 if test_rows:
                     s.execute(insert(_TestKill), test_rows)
         except SQLAlchemyError as e:

@@ -254,6 +254,8 @@ def layout(value: Any) -> Any:
     Arrays are frozen (their contents cannot change); a list or dict can, so its identity,
     length and items' identities are recorded. Cost: one walk of the containers.
     """
+    if isinstance(value, np.ndarray):  # the common leaf, before the slower ABC checks
+        return id(value)
     if isinstance(value, Mapping):
         return ("d", id(value), tuple((k, layout(v)) for k, v in value.items()))
     if isinstance(value, list | tuple):

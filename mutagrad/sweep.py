@@ -260,6 +260,12 @@ class StrategyRow:
     forwards: int              # forward evaluations per case (0: unknown)
     per_1000: float | None     # bug trials caught per 1,000 forwards: 1000 per_check / forwards
     note: str
+    # the counts behind the shares, so that several subjects' rows add up (a suite)
+    checks: int = 0            # real-bug trials judged
+    caught: int = 0            # ... caught
+    original_checks: int = 0   # the original's trials
+    alarms: int = 0            # ... failed
+    subject: str = ""
 
 
 @dataclass(frozen=True)
@@ -273,6 +279,7 @@ class Split:
     dtype: str
     caught_by: tuple[str, ...]
     missed_by: tuple[str, ...]
+    subject: str = ""
 
 
 def compare_strategies(store: Store, ref: str | int | None = None
@@ -326,10 +333,11 @@ def compare_strategies(store: Store, ref: str | int | None = None
                 high if bugs else None, per_check,
                 sum(alarms[key]) / len(alarms[key]) if alarms[key] else None, cost,
                 1000 * per_check / cost if cost and per_check is not None else None,
-                strategies.get(name).summary))
+                strategies.get(name).summary, len(checks[key]), sum(checks[key]),
+                len(alarms[key]), sum(alarms[key]), info.subject))
     for name, why in info.unsupported.items():
         rows.append(StrategyRow(name, "-", None, 0, 0, None, None, None, None, None, 0, None,
-                                f"unsupported: {why}"))
+                                f"unsupported: {why}", subject=info.subject))
     labels = {c.index: c.label for c in store.cases(info.id)}
     verdicts: dict[tuple[str, int], dict[str, str]] = defaultdict(dict)
     for t in trials:
@@ -342,7 +350,7 @@ def compare_strategies(store: Store, ref: str | int | None = None
         not_by = tuple(n for n in info.settings.strategies if mine.get(n) == Outcome.MISSED)
         if by and not_by:
             splits.append(Split(mutant_id, operator.get(mutant_id, "?"), labels[index],
-                                dtype_of[index], by, not_by))
+                                dtype_of[index], by, not_by, info.subject))
     # most telling first: a bug every other strategy catches
     splits.sort(key=lambda x: (-len(x.caught_by), x.mutant_id, x.case))
     return info, rows, splits
@@ -387,3 +395,66 @@ def side_by_side(store: Store, target: str | None, cases: int = 3,
         campaign.validate_settings(settings)
         target = str(campaign.start(store, target, settings))
     return compare_strategies(store, target)
+
+
+def suite_side_by_side(store: Store, suite: str | None = None, cases: int = 3,
+                       dtypes: Sequence[str] = ("float64", "float32"), jobs: int | None = None,
+                       seed: int = 0) -> tuple[str, list[StrategyRow], list[Split]]:
+    """``compare_strategies`` over a suite: the stored suite named ``suite`` (the latest
+    campaign of each subject run under that name), or, when ``suite`` is None, a new run of
+    every strategy on the built-in suite (``run --all``).
+
+    Rows add up over the subjects: mutants and checks are summed (a mutant is one per
+    subject), the original's alarms over every case; ``forwards`` is then the forwards per
+    case averaged over the real-bug checks, and ``per_1000`` the bug checks caught per 1,000
+    of the forwards those checks cost (sum of caught / sum of checks x forwards). A
+    strategy unsupported on some subject counts on the others; its note names them.
+    """
+    from mutagrad import campaign, subjects
+    from mutagrad.analysis import suite as stored_suite
+    from mutagrad.values import Settings
+
+    if suite is None:
+        settings = Settings(cases=cases, seed=seed, dtypes=tuple(dtypes), strategies=("all",))
+        if jobs is not None:
+            settings = settings.running(jobs=jobs)
+        campaign.validate_settings(settings)
+        ran = campaign.run_all(store, [subjects.parse_spec(s) for s in subjects.SUITE],
+                               settings)
+        assert ran.suite is not None  # several subjects: a suite
+        suite = ran.suite
+    ids = [r.campaign.id for r in stored_suite(store, suite).reports]
+    compared = [compare_strategies(store, i) for i in ids]
+    return suite, combine([r for _, rows, _ in compared for r in rows]), \
+        [x for _, _, splits in compared for x in splits]
+
+
+def combine(rows: Sequence[StrategyRow]) -> list[StrategyRow]:
+    """Several subjects' rows as one per (strategy, dtype), in first-seen order (see
+    ``suite_side_by_side``); unsupported strategies as one note row naming the subjects."""
+    from mutagrad.analysis import wilson
+
+    groups: dict[tuple[str, str], list[StrategyRow]] = defaultdict(list)
+    for r in rows:
+        groups[(r.strategy, r.dtype)].append(r)
+    out = []
+    for (name, dtype), group in groups.items():
+        if dtype == "-":
+            where = ", ".join(r.subject for r in group)
+            out.append(StrategyRow(name, "-", None, 0, 0, None, None, None, None, None, 0,
+                                   None, f"unsupported on {where}"))
+            continue
+        bugs, detected = sum(r.bugs for r in group), sum(r.detected for r in group)
+        checks, caught = sum(r.checks for r in group), sum(r.caught for r in group)
+        originals, alarms = (sum(r.original_checks for r in group),
+                             sum(r.alarms for r in group))
+        spent = sum(r.checks * r.forwards for r in group)
+        low, high = wilson(detected, bugs)
+        out.append(StrategyRow(
+            name, dtype, group[0].tolerance, bugs, detected, detected / bugs if bugs else None,
+            low if bugs else None, high if bugs else None, caught / checks if checks else None,
+            alarms / originals if originals else None,
+            round(spent / checks) if checks and all(r.forwards for r in group) else 0,
+            1000 * caught / spent if spent and all(r.forwards for r in group) else None,
+            group[0].note, checks, caught, originals, alarms, "suite"))
+    return out

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import signal
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -20,11 +20,24 @@ def _usable() -> bool:
     return hasattr(signal, "setitimer") and threading.current_thread() is threading.main_thread()
 
 
+def _disarmed(seconds: float | None) -> None:
+    return None
+
+
+def _arm_now(seconds: float | None) -> None:
+    signal.setitimer(signal.ITIMER_REAL, seconds or 0)
+
+
+Arm = Callable[[float | None], None]
+
+
 @contextmanager
-def alarm_handler() -> Iterator[None]:
-    """Route SIGALRM to ``EvaluationTimeout`` for the block; ``arm`` starts the clock."""
+def alarm_handler() -> Iterator[Arm]:
+    """Route SIGALRM to ``EvaluationTimeout`` for the block, which gets the ``arm`` to start
+    the clock with: the hot loop calls it twice per evaluation, so whether a soft limit is
+    usable here (the main thread, on Unix) is decided once, not per call."""
     if not _usable():
-        yield
+        yield _disarmed
         return
 
     def expire(signum: int, frame: Any) -> None:
@@ -32,7 +45,7 @@ def alarm_handler() -> Iterator[None]:
 
     previous = signal.signal(signal.SIGALRM, expire)
     try:
-        yield
+        yield _arm_now
     finally:
         signal.setitimer(signal.ITIMER_REAL, 0)
         signal.signal(signal.SIGALRM, previous)
@@ -47,9 +60,9 @@ def arm(seconds: float | None) -> None:
 @contextmanager
 def time_limit(seconds: float | None) -> Iterator[None]:
     """The block raises ``EvaluationTimeout`` when it runs longer than ``seconds``."""
-    with alarm_handler():
-        arm(seconds)
+    with alarm_handler() as arm_:
+        arm_(seconds)
         try:
             yield
         finally:
-            arm(0)
+            arm_(0)

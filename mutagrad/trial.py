@@ -9,7 +9,7 @@ from __future__ import annotations
 import math
 import time
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from typing import Any
 
 import numpy as np
@@ -32,7 +32,7 @@ from mutagrad.strategies import get as get_strategy
 from mutagrad.strategies import references as strategy_references
 from mutagrad.strategies.user_check import PREFIX as USER_PREFIX
 from mutagrad.subject import Case, Subject, aliasing_message
-from mutagrad.timelimit import EvaluationTimeout, alarm_handler, arm
+from mutagrad.timelimit import Arm, EvaluationTimeout, alarm_handler
 from mutagrad.values import BUG_OUTCOMES, ORIGINAL, OWN_COST_NOTE, Outcome, TrialResult
 
 __all__ = ["BUG_OUTCOMES", "ORIGINAL", "CaseData", "Outcome", "TrialResult", "classify",
@@ -77,10 +77,23 @@ class CaseData:
     original_norm: float = 0.0
     alarms: frozenset[tuple[str, float]] = frozenset()  # checks the original fails here
     original_cost: float | None = None  # subject.own_cost of the original, when it has one
+    notes: dict[tuple[str, float], list[str]] = field(default_factory=dict, compare=False)
 
     def __post_init__(self) -> None:
         if self.original is not None:
             object.__setattr__(self, "original_norm", norm(self.original))
+        # the same for every mutant: said once per case, not once per evaluation
+        object.__setattr__(self, "notes", reference_notes(self.references, self.keys,
+                                                          self.shapes))
+
+
+def reference_notes(references: dict[tuple[str, float], Reference], keys: tuple[str, ...],
+                    shapes: tuple[tuple[int, ...], ...]) -> dict[tuple[str, float], list[str]]:
+    """Per check, what its numerical side says about itself: the kinks its steps cross and
+    the entries the cost's rounding spoils."""
+    return {check: [n for n in (describe_kinks(r.kinks, keys, shapes),
+                                describe_lossy(r.lossy, keys, shapes, r.rounding)) if n]
+            for check, r in references.items()}
 
 
 def _finite_or_none(x: float) -> float | None:
@@ -98,14 +111,15 @@ def evaluate(subject: Subject, backward: Callable[..., Any], mutant_id: str,
     result; only the user's own check (``check:FUNC``) failing raises ``UserCheckFailed``:
     that is no outcome of the mutant.
     """
-    with alarm_handler():  # installed once per call, armed per evaluation
+    with alarm_handler() as arm:  # installed once per call, armed per evaluation
         return [r for data in cases
-                for r in _evaluate_case(subject, backward, mutant_id, data, tolerances, timeout)]
+                for r in _evaluate_case(subject, backward, mutant_id, data, tolerances, timeout,
+                                        arm)]
 
 
 def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: str,
                    data: CaseData, tolerances: dict[str, float],
-                   timeout: float | None) -> list[TrialResult]:
+                   timeout: float | None, arm: Arm) -> list[TrialResult]:
     start = time.perf_counter()
     error: str | None = None
     flat: np.ndarray | None = None
@@ -159,17 +173,18 @@ def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: st
             error = (f"the gradient's norm overflows (largest entry "
                      f"{float(np.max(np.abs(flat))):.3e}): no difference can be computed")
     floor = equivalence_floor(data.case.dtype)
-    references, own_note = data.references, None
+    references, own_note, reference_notes_of = data.references, None, data.notes
     if flat is not None and outcome is None and subject.own_cost is not None \
             and data.original_cost is not None:
         # A function that returns the cost with the gradients: a mutant that changes the
         # cost is checked against the numerical gradient of ITS cost, as the user's own
         # check would be, and the changed cost is a bug of its own.
-        own = _own_references(subject, backward, data, timeout)
+        own = _own_references(subject, backward, data, timeout, arm)
         if isinstance(own, str):
             outcome, error = Outcome.CRASHED, own
         elif own is not None:
             references, cost_error = own
+            reference_notes_of = reference_notes(references, data.keys, data.shapes)
             own_note = f"{OWN_COST_NOTE} (it changes the cost by {cost_error:.2e})"
             true_error = max(true_error or 0.0, cost_error)
     results = []
@@ -178,7 +193,7 @@ def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: st
         verdict = outcome
         tolerance = tolerances[check[0]]
         if flat is not None and (verdict is None or not user_code_in(reference)):
-            difference = _judged(subject, data.case, flat, reference, flat_norm, timeout)
+            difference = _judged(subject, data.case, flat, reference, flat_norm, timeout, arm)
             if verdict is None:
                 if data.original is None:
                     verdict = classify_original(difference, tolerance)
@@ -194,9 +209,7 @@ def _evaluate_case(subject: Subject, backward: Callable[..., Any], mutant_id: st
         clipped = (describe_clipping(flat, reference.vector, data.keys, data.shapes)
                    if data.original is None and flat is not None
                    and reference.directions is None else None)
-        lossy = describe_lossy(reference.lossy, data.keys, data.shapes, reference.rounding)
-        notes = [n for n in (describe_kinks(reference.kinks, data.keys, data.shapes), lossy,
-                             clipped, own_note) if n]
+        notes = [*reference_notes_of[check], *(n for n in (clipped, own_note) if n)]
         results.append(TrialResult(mutant_id, data.index, check[0], check[1], difference,
                                    true_error, verdict.value, error, elapsed,
                                    "; ".join(notes) or None))
@@ -208,7 +221,7 @@ def user_code_in(reference: Reference) -> bool:
 
 
 def _judged(subject: Subject, case: Case, flat: np.ndarray, reference: Reference,
-            flat_norm: float, timeout: float | None) -> float:
+            flat_norm: float, timeout: float | None, arm: Arm) -> float:
     """The check's difference. The user's own check (``check:FUNC``) runs under the time
     limit, and what goes wrong in it is raised, as the user's error (``UserCheckFailed``):
     it is not the mutant's outcome."""
@@ -227,7 +240,7 @@ def _judged(subject: Subject, case: Case, flat: np.ndarray, reference: Reference
 
 
 def _own_references(subject: Subject, backward: Callable[..., Any], data: CaseData,
-                    timeout: float | None
+                    timeout: float | None, arm: Arm
                     ) -> tuple[dict[tuple[str, float], Reference], float] | str | None:
     """The mutant's own cost's references and how far its cost is from the original's;
     None when the cost is unchanged (to rounding); a message when computing it failed."""

@@ -91,11 +91,14 @@ def test_a_users_file_travels_as_its_source(tmp_path):
     assert subjects.load(spec).name == "faulty"
 
 
-def test_an_unreachable_scheduler_is_one_line_exit_2(capsys):
-    ran = run_cli(capsys, "run", "linear1d", "--scheduler", f"tcp://127.0.0.1:{free_port()}")
+def test_an_unreachable_scheduler_is_one_line_exit_2(capsys, tmp_path):
+    db = tmp_path / "results.db"
+    ran = run_cli(capsys, "run", "linear1d", "--scheduler", f"tcp://127.0.0.1:{free_port()}",
+                  "--db", str(db))
     assert ran.code == 2
     assert "cannot reach the Dask scheduler" in ran.err
     assert len(ran.err.strip().splitlines()) == 1 and "Traceback" not in ran.err
+    assert list(tmp_path.iterdir()) == []  # no store created for a campaign that never ran
 
 
 def test_a_dask_campaign_writes_to_postgresql(postgres_url, dask_scheduler, tmp_path):
@@ -139,9 +142,12 @@ def test_a_lost_scheduler_stops_the_campaign_and_resume_finishes_it(tmp_path):
     store = Store(str(tmp_path / "lost.db"))
     with dask_cluster(1) as address:
         port = address.rsplit(":", 1)[1]
+        # "... scheduler --port N" as started, or "dask scheduler [tcp://HOST:N]" once it
+        # has set its process title (setproctitle installed)
         scheduler = next(p for p in psutil.process_iter(["cmdline"])
                          if "scheduler" in (cmd := " ".join(p.info["cmdline"] or []))
-                         and f"--port {port}" in cmd)
+                         and (f"--port {port}" in cmd or cmd.startswith("dask scheduler")
+                              and f":{port}]" in cmd))
         threading.Thread(target=_kill_when_stored, args=(store, scheduler)).start()
         with pytest.raises(SchedulerUnreachable, match="lost the Dask scheduler"):
             campaign.start(store, SLOW, campaign.Settings(cases=20), scheduler=address)

@@ -167,6 +167,7 @@ LAYERS: dict[str, int] = {
     "strategies": 2, "subjects": 2,
     "trial": 3, "workers": 3, "engine": 3, "pytestrun": 3,
     "campaign": 4, "usertests": 4, "analysis": 4, "checking": 4, "sweep": 4, "plot": 4,
+    "where": 4,
     "report": 5, "stryker": 5, "testreport": 5, "couple": 5,
     "cli_common": 6, "web": 6,
     "cli_check": 7, "cli_couple": 7, "cli_campaign": 7, "cli_sweep": 7, "cli_serve": 7, "cli": 8,

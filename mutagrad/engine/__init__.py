@@ -10,7 +10,8 @@ from mutagrad.engine.events import Done, Engine, Failed, WorkerStartError
 from mutagrad.engine.local import CallFailed, Pool
 from mutagrad.errors import InvalidInput
 
-__all__ = ["CallFailed", "Done", "Engine", "Failed", "Pool", "WorkerStartError", "open_engine"]
+__all__ = ["CallFailed", "Done", "Engine", "Failed", "Pool", "WorkerStartError", "open_engine",
+           "reach"]
 
 
 def open_engine(jobs: int, init: Callable[..., Any], handle: Callable[[Any, Any], Any],
@@ -26,3 +27,17 @@ def open_engine(jobs: int, init: Callable[..., Any], handle: Callable[[Any, Any]
         raise InvalidInput("--scheduler needs Dask distributed: pip install "
                            "'mutagrad[dask]'") from None
     return DaskEngine(scheduler, init, handle, memory_bytes, preload)
+
+
+def reach(scheduler: str | None) -> None:
+    """Raise ``SchedulerUnreachable`` (exit 2) unless a Dask scheduler answers at
+    ``scheduler``; nothing for the local pool. Called before anything is written (a store
+    created for a campaign that cannot start would be left behind, empty)."""
+    if not scheduler:
+        return
+    try:
+        from mutagrad.engine.dask import connect
+    except ImportError:
+        raise InvalidInput("--scheduler needs Dask distributed: pip install "
+                           "'mutagrad[dask]'") from None
+    connect(scheduler).close()  # type: ignore[no-untyped-call]  # distributed is untyped

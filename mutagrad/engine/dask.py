@@ -105,6 +105,17 @@ def run_chunk(plugin: str, init_args: tuple[Any, ...], chunk: list[Any],
         return list(pool.run(init_args, chunk, deadline))
 
 
+def connect(address: str, timeout: float = 10.0) -> Client:
+    """A client of the scheduler at ``address``; ``SchedulerUnreachable`` when none answers
+    within ``timeout`` seconds."""
+    try:
+        return Client(address, timeout=timeout, set_as_default=False)
+    except (OSError, TimeoutError, ValueError) as e:
+        raise SchedulerUnreachable(
+            f"cannot reach the Dask scheduler at {address} ({type(e).__name__}): start "
+            "one with 'dask scheduler', or check --scheduler / MUTAGRAD_SCHEDULER") from None
+
+
 class DaskEngine:
     """``DaskEngine(address, init, handle)`` connects now; then as ``local.Pool``."""
 
@@ -114,12 +125,7 @@ class DaskEngine:
                  handle: Callable[[Any, Any], Any], memory_bytes: int | None = None,
                  preload: tuple[str, ...] = (), connect_timeout: float = 10.0):
         self.address = address
-        try:
-            self.client = Client(address, timeout=connect_timeout, set_as_default=False)
-        except (OSError, TimeoutError, ValueError) as e:
-            raise SchedulerUnreachable(
-                f"cannot reach the Dask scheduler at {address} ({type(e).__name__}): start "
-                "one with 'dask scheduler', or check --scheduler / MUTAGRAD_SCHEDULER") from None
+        self.client = connect(address, connect_timeout)
         self.sandboxes = _Sandboxes(init, handle, memory_bytes, preload)
         self.queue: deque[Any] = deque()
         self.connect_timeout = connect_timeout

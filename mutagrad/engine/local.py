@@ -13,7 +13,8 @@ milliseconds; ``run`` then sends them the state to build. They run
 with single-threaded BLAS, ignore Ctrl-C (the parent handles it), write to /dev/null (a
 mutant's prints must not garble the parent's display) and live under an address-space
 limit, so a huge allocation raises MemoryError inside the worker. Each worker holds up to
-two tasks, so it never waits while the parent stores results.
+two tasks, so it never waits while the parent stores results. A worker exits the moment the
+process that made the pool dies, even mid-task (a driver killed with SIGKILL).
 
 Before ``run``, ``map`` calls trusted functions on the same workers in parallel (a campaign
 computes its numerical sides this way). A pool may ``run`` several batches of tasks with
@@ -24,6 +25,7 @@ from __future__ import annotations
 
 import multiprocessing as mp
 import os
+import select
 import signal
 import threading
 import time
@@ -83,8 +85,39 @@ def _limit_memory(extra_bytes: int | None) -> None:
         pass  # not Linux: no cap, the hard deadline still protects the campaign
 
 
+def _die_with_owner(owner: int) -> None:
+    """End this worker the moment ``owner`` (the process that made the pool) dies.
+
+    A worker notices a closed pipe only between tasks: an owner killed with SIGKILL (no
+    chance to close the pool) left each worker running its current task to the end, a hung
+    mutant its whole deadline. The kernel's parent-death signal cannot help: the parent is
+    the fork server, which itself waits for its children to exit. So a daemon thread
+    waits on the owner (a pidfd, woken by its exit; else a check each second) and exits
+    the process; the task runs in the main thread, untouched."""
+
+    def watch() -> None:
+        try:
+            fd = os.pidfd_open(owner)
+        except ProcessLookupError:
+            os._exit(1)
+        except (AttributeError, OSError):  # not Linux 5.3+: look once a second
+            while True:
+                time.sleep(1.0)
+                try:
+                    os.kill(owner, 0)
+                except ProcessLookupError:
+                    os._exit(1)
+                except PermissionError:
+                    pass  # alive, someone else's: cannot be, but never kill for it
+        select.select([fd], [], [])
+        os._exit(1)
+
+    threading.Thread(target=watch, name="owner-watch", daemon=True).start()
+
+
 def _worker(conn: Connection, init: Callable[..., Any], handle: Callable[[Any, Any], Any],
-            memory_bytes: int | None) -> None:
+            memory_bytes: int | None, owner: int) -> None:
+    _die_with_owner(owner)
     signal.signal(signal.SIGINT, signal.SIG_IGN)
     devnull = os.open(os.devnull, os.O_WRONLY)
     os.dup2(devnull, 1)
@@ -123,7 +156,8 @@ class _Slot:
         with _starting_worker():
             self.process = self.pool.ctx.Process(
                 target=_worker, daemon=True,
-                args=(child, self.pool.init, self.pool.handle, self.pool.memory_bytes))
+                args=(child, self.pool.init, self.pool.handle, self.pool.memory_bytes,
+                      os.getpid()))
             self.process.start()
         child.close()
         self.conn = parent

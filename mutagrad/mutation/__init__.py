@@ -98,8 +98,9 @@ class LiveGlobals(dict[str, Any]):
         return self.module[name]
 
     def reset(self) -> None:
-        for name in [k for k in self if k not in self.own]:
-            del self[name]
+        if self.keys() != self.own:  # rarely: a mutant assigned a global (checked per call)
+            for name in [k for k in self if k not in self.own]:
+                del self[name]
 
 
 def bind(subject: Subject, function: str, function_source: str,

@@ -15,7 +15,7 @@ import inspect
 import sys
 import types
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass
 from typing import Any
 
@@ -122,13 +122,18 @@ def mark(backward: Callable[..., Any], patches: Patches) -> None:
     setattr(backward, _MARK, patches)
 
 
-@contextmanager
-def installed(backward: Callable[..., Any]) -> Iterator[None]:
+def installed(backward: Callable[..., Any]) -> AbstractContextManager[None]:
     """Run the block with the mutated methods of ``backward`` (a mutant's backward made by
-    ``mutagrad.mutation.bind``) set on their classes; nothing for any other backward."""
+    ``mutagrad.mutation.bind``) set on their classes; nothing for any other backward.
+
+    Used as ``with installed(backward):``. A mutant with no methods to set only needs its
+    ``before`` hook: that is run now and a ``nullcontext`` returned, because a campaign
+    enters this once per evaluation and a generator context manager costs as much as the
+    rest of the bookkeeping of one."""
     patches: Patches | None = getattr(backward, _MARK, None)
     if patches is None:
-        yield
-        return
-    with patches.installed():
-        yield
+        return nullcontext()
+    if not patches.methods:
+        patches.before()
+        return nullcontext()
+    return patches.installed()

@@ -170,17 +170,16 @@ class _Ran:
 
 
 def _run(stmt: ast.stmt, compiled: tuple[Any, frozenset[str]], state: Snapshot) -> _Ran:
-    """Run one statement on a copy of the names it uses (the user's own code, on copies)."""
+    """Run one statement on a copy of the names it uses (the user's own code, on copies).
+    Warnings are silenced by ``prune``, once around all the runs."""
     code, used = compiled
-    namespace = {**state.globals,
-                 **{k: copy.deepcopy(v) for k, v in state.local.items() if k in used}}
+    local = state.local
+    namespace = {**state.globals, **{k: copy.deepcopy(local[k]) for k in used if k in local}}
     try:
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")
-            if isinstance(stmt, ast.Return):
-                namespace[_RETURNED] = eval(code, namespace)
-            else:
-                exec(code, namespace)  # noqa: S102
+        if isinstance(stmt, ast.Return):
+            namespace[_RETURNED] = eval(code, namespace)
+        else:
+            exec(code, namespace)  # noqa: S102
     except Exception as e:  # noqa: BLE001 - what the mutant would raise is the finding
         return _Ran(e, namespace)
     return _Ran(None, namespace)
@@ -277,8 +276,10 @@ def _returned_entries(original: _Original, before: ast.stmt,
     elif isinstance(before, ast.Assign) and len(before.targets) == 1 \
             and isinstance(before.targets[0], ast.Name):
         holder, value = before.targets[0].id, before.value
-        if not original.returned_only.setdefault(
-                (id(before), "<holder>"), _returns_as_is(holder, before, original.func)):
+        key = (id(before), "<holder>")
+        if key not in original.returned_only:  # once per statement, not per mutant of it
+            original.returned_only[key] = _returns_as_is(holder, before, original.func)
+        if not original.returned_only[key]:
             return None
     else:
         return None
@@ -359,7 +360,9 @@ def prune(mutants: Sequence[Mutant], source: str, trace: Trace | None) -> Genera
     for m in mutants:
         if m.function not in originals:
             originals[m.function] = _Original(*_function(tree, m.function), lines)
-        reasons[m.id] = _judge(m, originals[m.function], trace)
+        with warnings.catch_warnings(), np.errstate(all="ignore"):
+            warnings.simplefilter("ignore")  # the statements run on traced states
+            reasons[m.id] = _judge(m, originals[m.function], trace)
     if trace is not None:
         # what one statement cannot show (a later iteration, a later line, a moved or
         # two-site change): the whole mutated function, replayed from its traced entry in

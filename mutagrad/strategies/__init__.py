@@ -34,7 +34,7 @@ from mutagrad.subject import Case, Subject
 __all__ = ["DIRECTIONS", "STRATEGIES", "Context", "Entry", "Reference", "Strategy",
            "StrategyCheck", "Unsupported", "UserCheckFailed", "check_all", "complex_unsafe",
            "cost", "difference", "expand", "get", "is_user_check", "parse_user_check",
-           "references", "validate", "with_check"]
+           "references", "validate", "where", "with_check"]
 
 ALL = "all"
 
@@ -157,18 +157,35 @@ def check_all(subject: Subject, case: Case, names: Sequence[str], epsilon: float
         worst: tuple[Entry, ...] = ()
         note = None
         if not passed:
-            numerical = strategy.per_entry(ctx, ref)
-            if numerical is not None:
-                worst = worst_entries(flat, numerical, ctx.keys, ctx.shapes, top,
-                                      strategy.entry_scores(flat, numerical))
-            note = (_slow_mode_note(ctx, flat, ref, tol) if name == "torch-fast" else
-                    f"{name}: its numerical gradient stays inside your function, so no "
-                    "entry can be pointed at (the built-in strategies show theirs)"
-                    if numerical is None else None)
+            worst, note = where(ctx, flat, ref, tol, top)
         out.append(StrategyCheck(name, diff, tol, passed,
                                  strategy.cost(ctx.parameters, len(ctx.keys)), note,
                                  ref.step, worst))
     return out
+
+
+def where(ctx: Context, flat: np.ndarray, ref: Reference, tolerance: float,
+          top: int = 5) -> tuple[tuple[Entry, ...], str | None]:
+    """Where a failed check disagrees: its ``top`` worst entries (parameter, index, analytic,
+    numerical), ranked by the strategy's own per-entry measure (else the absolute gap), and
+    for torch-fast what slow mode would have said, as torch does.
+
+    ``flat``: the analytic gradient, flattened in ``ctx.keys`` order (P entries);
+    ``ref``: the check's reference on ``ctx``'s case. A projection strategy has no per-entry
+    numbers of its own: it falls back to centered differences at its step (2P forwards,
+    shared through ``ctx``). A user's own check keeps its numerical gradient inside the
+    user's function: no entry, and a note that says so."""
+    strategy = get(ref.strategy)
+    numerical = strategy.per_entry(ctx, ref)
+    worst: tuple[Entry, ...] = ()
+    if numerical is not None:
+        worst = worst_entries(flat, numerical, ctx.keys, ctx.shapes, top,
+                              strategy.entry_scores(flat, numerical))
+    note = (_slow_mode_note(ctx, flat, ref, tolerance) if ref.strategy == "torch-fast" else
+            f"{ref.strategy}: its numerical gradient stays inside your function, so no "
+            "entry can be pointed at (the built-in strategies show theirs)"
+            if numerical is None else None)
+    return worst, note
 
 
 def _slow_mode_note(ctx: Context, flat: np.ndarray, ref: Reference, tolerance: float) -> str:

@@ -9,7 +9,7 @@ from fastapi import APIRouter, Depends, HTTPException, Query, Request
 from fastapi.responses import HTMLResponse, JSONResponse, PlainTextResponse, Response
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
-from mutagrad import analysis, report, stryker, subjects, sweep
+from mutagrad import analysis, report, stryker, subjects, sweep, where
 from mutagrad.errors import InvalidInput
 from mutagrad.values import STATUS_ORDER, CampaignInfo, Settings
 from mutagrad.web.app import State, authorize, json_response, state
@@ -154,7 +154,8 @@ def campaign_mutants(request: Request, ref: str, tolerance: Tolerance = None,
 @router.get("/campaigns/{ref}/mutants/{mutant_id}")
 def campaign_mutant(request: Request, ref: str, mutant_id: str,
                     tolerance: Tolerance = None) -> Response:
-    """One mutant (or ``original``): its diff and every trial (``mutagrad show --json``)."""
+    """One mutant (or ``original``): its diff, every trial and where its failed checks
+    disagree most (``mutagrad show --json``)."""
     s = state(request)
     info = found(s, ref)
 
@@ -163,7 +164,7 @@ def campaign_mutant(request: Request, ref: str, mutant_id: str,
             detail = analysis.mutant_report(s.store, mutant_id, info.id, tolerance)
         except InvalidInput as e:
             raise HTTPException(404, str(e)) from None
-        return report.mutant_json(detail)
+        return report.mutant_json(detail, where.failed_checks(detail))  # as show prints it
 
     return json_response(s, info, ("mutant", mutant_id, tolerance), build)
 
