@@ -12,7 +12,7 @@ import os
 import time
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
-from dataclasses import fields
+from dataclasses import fields, replace
 from datetime import UTC, datetime
 from typing import Any
 
@@ -452,13 +452,20 @@ class Store:
             # the first stored error by case, of the mutants with a trial of a fixed kind
             # (errors come with those outcomes): a few index seeks each
             errors = {}
+            shared = None
+            if judging.shared_with is not None:  # once, not once per mutant
+                shared = set(s.scalars(select(_Case.index).where(
+                    _Case.campaign_id == campaign_id, _Case.index.in_(
+                        _shared_cases(campaign_id, judging.shared_with)))))
+            unshared = replace(judging, shared_with=None)
             for mutant_id, _, kind, *_ in rows:
                 if kind in _FIXED_KINDS:
-                    errors[mutant_id] = s.scalars(
-                        select(t.error).where(
-                            *_judged_trials(campaign_id, judging), t.mutant_id == mutant_id,
-                            t.kind.in_(_FIXED_KINDS), t.error.is_not(None))
-                        .order_by(t.case_index).limit(1)).first()
+                    first = (select(t.case_index, t.error).where(
+                        *_judged_trials(campaign_id, unshared), t.mutant_id == mutant_id,
+                        t.kind.in_(_FIXED_KINDS), t.error.is_not(None))
+                        .order_by(t.case_index).execution_options(yield_per=64))
+                    errors[mutant_id] = next((error for index, error in s.execute(first)
+                                              if shared is None or index in shared), None)
             unjudged: dict[str, tuple[int, int]] = {}
             if alarms:
                 planned = select(_Mutant.mutant_id).where(_Mutant.campaign_id == campaign_id)
@@ -611,15 +618,20 @@ def _judgeable(t: Any) -> dict[str, Any]:
     return {"kind": kind, "decisive": decisive}
 
 
+def _shared_cases(campaign_id: int, other: int) -> Select[Any]:
+    """The indices of the campaign's cases (seed, batch, dtype) that ``other`` also ran."""
+    mine, theirs = aliased(_Case), aliased(_Case)
+    shared = exists().where(theirs.campaign_id == other,
+                            theirs.batch == mine.batch, theirs.dtype == mine.dtype,
+                            theirs.seed.is_not_distinct_from(mine.seed))
+    return select(mine.index).where(mine.campaign_id == campaign_id, shared)
+
+
 def _shared(t: Any, campaign_id: int, judging: Judging) -> list[ColumnElement[bool]]:
     """Only the cases (seed, batch, dtype) the judging's other campaign also ran."""
     if judging.shared_with is None:
         return []
-    mine, theirs = aliased(_Case), aliased(_Case)
-    shared = exists().where(theirs.campaign_id == judging.shared_with,
-                            theirs.batch == mine.batch, theirs.dtype == mine.dtype,
-                            theirs.seed.is_not_distinct_from(mine.seed))
-    return [t.case_index.in_(select(mine.index).where(mine.campaign_id == campaign_id, shared))]
+    return [t.case_index.in_(_shared_cases(campaign_id, judging.shared_with))]
 
 
 def _judged_trials(campaign_id: int, judging: Judging) -> list[ColumnElement[bool]]:
