@@ -440,7 +440,11 @@ class Store:
         seeks, and taken off the pass's counts."""
         t, tol = _Trial, judging.tolerance
         with _reading(self.url), self.Session() as s:
-            alarms = list(s.scalars(_alarm_cases(campaign_id, judging)))
+            shared = None
+            if judging.shared_with is not None:  # once, not once per mutant
+                shared = set(s.scalars(_shared_cases(campaign_id, judging.shared_with)))
+            alarms = [i for i in s.scalars(_alarm_cases(campaign_id, judging))
+                      if shared is None or i in shared]
             judged = t.case_index.not_in(alarms) if alarms else None
             counted = (select(
                 t.mutant_id, func.count(), func.min(t.kind),
@@ -452,11 +456,7 @@ class Store:
             # the first stored error by case, of the mutants with a trial of a fixed kind
             # (errors come with those outcomes): a few index seeks each
             errors = {}
-            shared = None
-            if judging.shared_with is not None:  # once, not once per mutant
-                shared = set(s.scalars(select(_Case.index).where(
-                    _Case.campaign_id == campaign_id, _Case.index.in_(
-                        _shared_cases(campaign_id, judging.shared_with)))))
+            # the rest is read by index seeks on the shared cases, filtered here
             unshared = replace(judging, shared_with=None)
             for mutant_id, _, kind, *_ in rows:
                 if kind in _FIXED_KINDS:
@@ -471,7 +471,7 @@ class Store:
                 planned = select(_Mutant.mutant_id).where(_Mutant.campaign_id == campaign_id)
                 on_alarms = (select(t.mutant_id, func.count(case((t.decisive > tol, 1))),
                                     func.count(case((t.decisive <= tol, 1))))
-                             .where(*_judged_trials(campaign_id, judging),
+                             .where(*_judged_trials(campaign_id, unshared),
                                     t.mutant_id.in_(planned), t.case_index.in_(alarms))
                              .group_by(t.mutant_id))
                 unjudged = {m: (over, under) for m, over, under in s.execute(on_alarms)}
