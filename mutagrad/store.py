@@ -511,14 +511,29 @@ class Store:
         """
         t = _Trial
         bucket = _count_under(t.decisive, list(thresholds), 0, len(thresholds))
-        query = (select(_Case.dtype, t.strategy, t.epsilon, bucket, func.count(),
-                        func.min(t.decisive))
-                 .select_from(t).join(_Case, _case_of(t))
-                 .where(*_bug_trials(campaign_id, strategy))
-                 .group_by(_Case.dtype, t.strategy, t.epsilon, bucket))
+        checks = (select(t.strategy, t.epsilon).distinct()
+                  .where(t.campaign_id == campaign_id, t.mutant_id == ORIGINAL))
+        if strategy is not None:
+            checks = checks.where(t.strategy == strategy)
+        rows = []
         with _reading(self.url), self.Session() as s:
-            return [(d, st, e, int(b), int(n), math.inf if low is None else low)
-                    for d, st, e, b, n, low in s.execute(query)]
+            dtypes = list(s.scalars(select(_Case.dtype).distinct()
+                                    .where(_Case.campaign_id == campaign_id)))
+            # one check at a time down its part of the covering index: no join, and the
+            # grouping sorts one check's trials, not the campaign's
+            for name, epsilon in list(s.execute(checks)):
+                for dtype in dtypes:
+                    where = [*_bug_trials(campaign_id, name), t.epsilon == epsilon]
+                    if len(dtypes) > 1:
+                        where.append(t.case_index.in_(
+                            select(_Case.index).where(_Case.campaign_id == campaign_id,
+                                                      _Case.dtype == dtype)))
+                    query = (select(bucket, func.count(), func.min(t.decisive))
+                             .where(*where).group_by(bucket))
+                    rows += [(dtype, name, epsilon, int(b), int(n),
+                              math.inf if low is None else low)
+                             for b, n, low in s.execute(query)]
+        return rows
 
     def bug_trials_under(self, campaign_id: int, dtype: str, strategy: str, epsilon: float,
                          ceiling: float) -> list[tuple[str, str, float]]:
