@@ -46,7 +46,7 @@ from mutagrad.cli_common import (
     subject_options,
 )
 from mutagrad.errors import InvalidInput
-from mutagrad.store import Store
+from mutagrad.store import Store, sqlite_file
 from mutagrad.values import STATUS_ORDER, Settings
 
 DEFAULTS = Settings()  # the one place defaults live; shown in --help
@@ -324,7 +324,8 @@ def compare(
 def export_cmd(
     campaign_ref: Annotated[str, typer.Argument(metavar="CAMPAIGN", help="Campaign id or name.")],
     fmt: Annotated[str, typer.Option("--format", help="csv, json, or stryker (the mutation-testing-report-schema JSON that Stryker's tools read).")] = "csv",
-    output: Annotated[str | None, typer.Option("-o", "--output", help="File (default: stdout).")] = None,
+    output: Annotated[str | None, typer.Option("-o", "--output", help="File (default: stdout); an existing file only with --force.")] = None,
+    force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --output file.")] = False,
     db: DbOpt = None,
 ) -> None:
     """Every stored trial of a campaign, with its mutant and case, as CSV or JSON; or, with
@@ -334,6 +335,14 @@ def export_cmd(
     """
     if fmt not in ("csv", "json", "stryker"):
         raise InvalidInput(f"--format takes csv, json or stryker, not {fmt!r}")
+    if output and os.path.exists(output):
+        database = sqlite_file(db)
+        if database and os.path.exists(database) and os.path.samefile(output, database):
+            raise InvalidInput(f"{output} is the results database itself: write the export "
+                               "to another file")
+        if not force:
+            raise InvalidInput(f"{output} exists: pass --force to overwrite it, or choose "
+                               "another file")
     store = Store(db, create=False)
     if fmt == "stryker":  # the mutation-testing-report-schema JSON (see mutagrad.stryker)
         text = json.dumps(stryker.report(store, campaign_ref), indent=2) + "\n"

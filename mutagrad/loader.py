@@ -112,6 +112,14 @@ def _timed_out(where: str, timeout: float) -> UnknownSubject:
         "import? put that code under 'if __name__ == \"__main__\":'")
 
 
+def _exited(where: str, exit: SystemExit) -> UnknownSubject:
+    # sys.exit at import would end mutagrad with the user's code and no word (a CI gate
+    # passing on nothing run)
+    return UnknownSubject(
+        f"importing {where} failed: it called sys.exit({exit.code!r}) at import: put that "
+        "code under 'if __name__ == \"__main__\":'")
+
+
 def import_file(path: Path, timeout: float | None = IMPORT_TIMEOUT) -> ModuleType:
     """Import a user's file by path, once per process. The file is only read.
 
@@ -139,6 +147,9 @@ def import_file(path: Path, timeout: float | None = IMPORT_TIMEOUT) -> ModuleTyp
     except EvaluationTimeout:
         del sys.modules[name]
         raise _timed_out(str(path), timeout or 0) from None
+    except SystemExit as e:
+        del sys.modules[name]
+        raise _exited(str(path), e) from None
     except Exception as e:  # noqa: BLE001 - a user's module may raise anything on import
         del sys.modules[name]
         raise UnknownSubject(f"importing {path} failed: {type(e).__name__}: {e}"
@@ -161,6 +172,8 @@ def _import_name(target: str, search_path: str | None, *, where: str,
             return importlib.import_module(target)
     except EvaluationTimeout:
         raise _timed_out(where, timeout or 0) from None
+    except SystemExit as e:
+        raise _exited(where, e) from None
     except ModuleNotFoundError as e:
         if e.name and target.startswith(e.name):
             raise UnknownSubject(f"unknown subject {target!r}: not a built-in (see "

@@ -195,6 +195,17 @@ def resolve_url(url: str | None) -> str:
     return url if "://" in url else f"sqlite:///{url}"
 
 
+def sqlite_file(url: str | None) -> str | None:
+    """The file a ``--db`` value names, when it is a SQLite file (None otherwise)."""
+    try:
+        parsed = make_url(resolve_url(url))
+    except ArgumentError:
+        return None
+    database = parsed.database
+    on_disk = parsed.get_backend_name() == "sqlite" and database not in (None, "", ":memory:")
+    return database if on_disk else None
+
+
 def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
     # journal_mode=WAL is written into the file: it is set once the file is known to be
     # mutagrad's (Store._check_schema), so a foreign database is never changed

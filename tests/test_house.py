@@ -254,3 +254,31 @@ def test_head_is_the_newest_migration():
 
     assert ScriptDirectory(str(PACKAGE / "migrations")).get_current_head() == migrate.HEAD
     assert migrate.HEAD in migrate.revisions()
+
+
+def test_export_never_overwrites_without_force_and_never_the_database(tmp_path, capsys):
+    db = tmp_path / "r.db"
+    store = Store(str(db))
+    from mutagrad import campaign
+
+    cid = campaign.start(store, "linear1d", Settings(cases=1, jobs=1))
+    store.close()
+    before = db.read_bytes()
+    mine = tmp_path / "mine.py"
+    mine.write_text("x = 1\n")
+    ran = run_cli(capsys, "export", str(cid), "--db", str(db), "-o", str(db))
+    assert ran.code == 2 and "the results database itself" in ran.err
+    ran = run_cli(capsys, "export", str(cid), "--db", str(db), "-o", str(mine))
+    assert ran.code == 2 and "--force" in ran.err
+    assert mine.read_text() == "x = 1\n" and db.read_bytes() == before
+    ran = run_cli(capsys, "export", str(cid), "--db", str(db), "-o", str(mine), "--force")
+    assert ran.code == 0 and mine.read_text().startswith("campaign,mutant_id")
+
+
+def test_a_file_that_calls_sys_exit_at_import_is_an_error_not_a_silent_exit(tmp_path, capsys):
+    user = tmp_path / "exits.py"
+    user.write_text("import sys\nsys.exit(0)\n")
+    ran = run_cli(capsys, "run", str(user), "--fail-under", "0.95", "--db",
+                  str(tmp_path / "r.db"))
+    assert ran.code == 2 and "called sys.exit(0)" in ran.err
+    assert len(ran.err.strip().splitlines()) == 1
