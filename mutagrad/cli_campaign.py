@@ -27,12 +27,18 @@ from mutagrad import (
     where,
 )
 from mutagrad.cli_common import (
+    DEFAULT_BATCHES,
+    DEFAULT_DTYPES,
+    BatchOpt,
+    CasesOpt,
     CategoryOpt,
     CheckOpt,
     DbOpt,
+    DtypeOpt,
     FailUnderOpt,
     JsonOpt,
     OperatorOpt,
+    SeedOpt,
     SubjectOptions,
     ToleranceOpt,
     app,
@@ -62,13 +68,10 @@ def run(
                       "deliberately buggy mlp3-seedbugs), one campaign each.")] = False,
     resume: Annotated[str | None, typer.Option(
         help="Finish an interrupted campaign (id or name): runs only what is missing.")] = None,
-    cases: Annotated[int, typer.Option(
-        help="Number of seeds; cases = seeds x batches x dtypes.")] = DEFAULTS.cases,
-    seed: Annotated[int, typer.Option(help="First seed.")] = DEFAULTS.seed,
-    batch: Annotated[str, typer.Option(help="Batch sizes, comma-separated.")] = ",".join(
-        map(str, DEFAULTS.batches)),
-    dtype: Annotated[str, typer.Option(
-        help="float64 and/or float32, comma-separated.")] = ",".join(DEFAULTS.dtypes),
+    cases: CasesOpt = DEFAULTS.cases,
+    seed: SeedOpt = DEFAULTS.seed,
+    batch: BatchOpt = DEFAULT_BATCHES,
+    dtype: DtypeOpt = DEFAULT_DTYPES,
     epsilon: Annotated[str, typer.Option(help="Epsilons, comma-separated.")] = ",".join(
         f"{e:g}" for e in DEFAULTS.epsilons),
     tolerance: Annotated[float | None, typer.Option(

@@ -17,7 +17,7 @@ from rich.console import Console
 from mutagrad import subjects
 from mutagrad.errors import InvalidInput
 from mutagrad.subject import Subject
-from mutagrad.values import SubjectSpec
+from mutagrad.values import Settings, SubjectSpec
 
 app = typer.Typer(
     help="Which bugs in your backward pass would your gradient check catch?",
@@ -150,6 +150,13 @@ def subject_options(mutate: bool = True) -> Callable[[Callable[..., Any]], Calla
 
 
 JsonOpt = Annotated[bool, typer.Option("--json", help="Print JSON instead of tables.")]
+# The case plan's options, as run and couple take them
+CasesOpt = Annotated[int, typer.Option(help="Number of seeds; cases = seeds x batches x dtypes.")]
+SeedOpt = Annotated[int, typer.Option(help="First seed.")]
+BatchOpt = Annotated[str, typer.Option(help="Batch sizes, comma-separated.")]
+DtypeOpt = Annotated[str, typer.Option(help="float64 and/or float32, comma-separated.")]
+DEFAULT_BATCHES = ",".join(map(str, Settings().batches))
+DEFAULT_DTYPES = ",".join(Settings().dtypes)
 CheckOpt = Annotated[str | None, typer.Option(
     "--check", metavar="FUNC",
     help="Your own gradient check instead of ours, a function of your file: "

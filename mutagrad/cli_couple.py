@@ -11,9 +11,15 @@ from rich.text import Text
 from mutagrad import couple as coupling_mod
 from mutagrad import report
 from mutagrad.cli_common import (
+    DEFAULT_BATCHES,
+    DEFAULT_DTYPES,
+    BatchOpt,
+    CasesOpt,
     CategoryOpt,
+    DtypeOpt,
     JsonOpt,
     OperatorOpt,
+    SeedOpt,
     SubjectOptions,
     app,
     console,
@@ -32,13 +38,10 @@ DEFAULTS = Settings()
 def couple(
     fixed: Annotated[str, typer.Argument(help="Your fixed file (or module, or built-in).")],
     buggy: Annotated[str, typer.Argument(help="The buggy version of the same code.")],
-    cases: Annotated[int, typer.Option(
-        help="Number of seeds; cases = seeds x batches x dtypes.")] = DEFAULTS.cases,
-    seed: Annotated[int, typer.Option(help="First seed.")] = DEFAULTS.seed,
-    batch: Annotated[str, typer.Option(help="Batch sizes, comma-separated.")] = ",".join(
-        map(str, DEFAULTS.batches)),
-    dtype: Annotated[str, typer.Option(
-        help="float64 and/or float32, comma-separated.")] = ",".join(DEFAULTS.dtypes),
+    cases: CasesOpt = DEFAULTS.cases,
+    seed: SeedOpt = DEFAULTS.seed,
+    batch: BatchOpt = DEFAULT_BATCHES,
+    dtype: DtypeOpt = DEFAULT_DTYPES,
     family: Annotated[str | None, typer.Option(
         help="Also cases of these families, comma-separated: stress (float32, 10x inputs), "
              "repeats (repeated integer indices).")] = None,
