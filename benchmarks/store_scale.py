@@ -39,7 +39,15 @@ import numpy as np
 
 from mutagrad import analysis
 from mutagrad.store import Store
-from mutagrad.values import CaseInfo, MutantInfo, Settings, Status, TrialResult, plan_config
+from mutagrad.values import (
+    CaseInfo,
+    MutantInfo,
+    Settings,
+    Status,
+    SubjectSpec,
+    TrialResult,
+    plan_config,
+)
 
 MUTANTS = 1000
 STRATEGIES = ("centered", "forward")
@@ -125,8 +133,6 @@ def write_campaign(store: Store, seed: int, trials: int, name: str) -> int:
     cases = max(1, trials // (MUTANTS * len(STRATEGIES) * len(EPSILONS)))
     settings = Settings(cases=cases, strategies=STRATEGIES, epsilons=EPSILONS,
                         dtypes=("float64", "float32"), tolerance=1e-7)
-    from mutagrad.values import SubjectSpec
-
     cid = store.create_campaign(name=name, subject="synthetic", source_hash="0" * 64,
                                 config=plan_config(settings, SubjectSpec("synthetic"), {}),
                                 tool_version="bench", mutants=mutants, cases=_cases(cases))

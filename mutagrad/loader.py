@@ -112,11 +112,11 @@ def _timed_out(where: str, timeout: float) -> UnknownSubject:
         "import? put that code under 'if __name__ == \"__main__\":'")
 
 
-def _exited(where: str, exit: SystemExit) -> UnknownSubject:
+def _exited(where: str, stop: SystemExit) -> UnknownSubject:
     # sys.exit at import would end mutagrad with the user's code and no word (a CI gate
     # passing on nothing run)
     return UnknownSubject(
-        f"importing {where} failed: it called sys.exit({exit.code!r}) at import: put that "
+        f"importing {where} failed: it called sys.exit({stop.code!r}) at import: put that "
         "code under 'if __name__ == \"__main__\":'")
 
 
