@@ -117,24 +117,29 @@ def _cli(*args, db):
 
 def test_the_driver_dies_and_resume_finishes_on_dask(tmp_path, dask_scheduler):
     db = f"sqlite:///{tmp_path / 'cut.db'}"
-    proc = _cli("run", SLOW, "--cases", "20", "--scheduler", dask_scheduler, db=db)
+    # 40 cases of a 20 ms backward: seconds of work after the first chunk is stored, so the
+    # kill lands mid-campaign even on a loaded machine (at 20 cases and a 40-trial threshold
+    # a CI run once stored all 240 trials before the kill)
+    proc = _cli("run", SLOW, "--cases", "40", "--scheduler", dask_scheduler, db=db)
     deadline = time.monotonic() + 120
+    store = None
     while proc.poll() is None and time.monotonic() < deadline:
         try:
-            if len(Store(db).trials(1)) > 40:
+            store = store or Store(db)
+            if store.trials(1):
                 break
         except Exception:  # noqa: BLE001, S110 - not created yet
-            pass
+            store = None
         time.sleep(0.05)
     assert proc.poll() is None, "the campaign finished before it could be killed"
     proc.send_signal(signal.SIGKILL)
     proc.wait(timeout=30)
     stored = len(Store(db).trials(1))
-    assert 0 < stored < 12 * 20
+    assert 0 < stored < 12 * 40
     resumed = _cli("run", "--resume", "1", "--scheduler", dask_scheduler, db=db)
     assert resumed.wait(timeout=300) == 0, resumed.stderr.read()  # type: ignore[union-attr]
     trials = Store(db).trials(1)
-    assert len(trials) == len({(t.mutant_id, t.case_index) for t in trials}) == 12 * 20
+    assert len(trials) == len({(t.mutant_id, t.case_index) for t in trials}) == 12 * 40
 
 
 def test_a_lost_scheduler_stops_the_campaign_and_resume_finishes_it(tmp_path):
