@@ -15,18 +15,18 @@ def _info(status):
 
 
 def test_settled_answers_are_kept_live_ones_refreshed():
-    memo, calls = Memo(live_seconds=0.05), []
+    memo, calls = Memo(live_seconds=0.5), []
 
     def compute():
         calls.append(1)
         return len(calls)
 
     assert memo.get(_info("finished"), "r", compute) == 1
-    time.sleep(0.1)
+    time.sleep(0.6)
     assert memo.get(_info("finished"), "r", compute) == 1  # a finished campaign never changes
     assert memo.get(_info("running"), "r", compute) == 2   # the status is part of the key
     assert memo.get(_info("running"), "r", compute) == 2
-    time.sleep(0.1)
+    time.sleep(0.6)
     assert memo.get(_info("running"), "r", compute) == 3   # stale after live_seconds
 
 
