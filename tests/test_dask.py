@@ -128,7 +128,7 @@ def test_the_driver_dies_and_resume_finishes_on_dask(tmp_path, dask_scheduler):
             store = store or Store(db)
             if store.trials(1):
                 break
-        except Exception:  # noqa: BLE001, S110 - not created yet
+        except Exception:  # noqa: BLE001 - not created yet
             store = None
         time.sleep(0.05)
     assert proc.poll() is None, "the campaign finished before it could be killed"
