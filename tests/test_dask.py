@@ -12,6 +12,7 @@ import threading
 import time
 from pathlib import Path
 
+import pool_tasks
 import psutil
 import pytest
 from cli_helpers import run_cli
@@ -19,8 +20,9 @@ from dask_cluster import dask_cluster, free_port
 from distributed import Client
 
 from mutagrad import analysis, campaign, subjects
-from mutagrad.engine.dask import SchedulerUnreachable
+from mutagrad.engine.dask import DaskEngine, SchedulerUnreachable
 from mutagrad.store import Store
+from mutagrad.values import ORIGINAL
 
 HERE = Path(__file__).parent
 FAULTY = str(HERE / "faulty_subject.py")
@@ -146,14 +148,8 @@ def test_a_lost_scheduler_stops_the_campaign_and_resume_finishes_it(tmp_path):
     """On a cluster of its own: its scheduler is killed mid-campaign."""
     store = Store(str(tmp_path / "lost.db"))
     with dask_cluster(1) as address:
-        port = address.rsplit(":", 1)[1]
-        # "... scheduler --port N" as started, or "dask scheduler [tcp://HOST:N]" once it
-        # has set its process title (setproctitle installed)
-        scheduler = next(p for p in psutil.process_iter(["cmdline"])
-                         if "scheduler" in (cmd := " ".join(p.info["cmdline"] or []))
-                         and (f"--port {port}" in cmd or cmd.startswith("dask scheduler")
-                              and f":{port}]" in cmd))
-        threading.Thread(target=_kill_when_stored, args=(store, scheduler)).start()
+        threading.Thread(target=_kill_when_stored,
+                         args=(store, _scheduler_of(address))).start()
         with pytest.raises(SchedulerUnreachable, match="lost the Dask scheduler"):
             campaign.start(store, SLOW, campaign.Settings(cases=40), scheduler=address)
     assert store.campaign(1).status == "interrupted"
@@ -164,11 +160,34 @@ def test_a_lost_scheduler_stops_the_campaign_and_resume_finishes_it(tmp_path):
     assert len(trials) == len({(t.mutant_id, t.case_index) for t in trials}) == 12 * 40
 
 
+def test_a_scheduler_lost_between_two_phases_is_the_same_one_line_error():
+    """Killed after the client connected and before its next call (the original's checks
+    done, the mutants not yet sent): not distributed's CommClosedError traceback."""
+    with dask_cluster(1) as address:
+        engine = DaskEngine(address, pool_tasks.init, pool_tasks.handle)
+        _scheduler_of(address).kill()
+        with pytest.raises(SchedulerUnreachable, match="lost the Dask scheduler"):
+            list(engine.run((1,), [1, 2], lambda task: 30.0))
+        engine.close()
+
+
+def _scheduler_of(address: str) -> psutil.Process:
+    port = address.rsplit(":", 1)[1]
+    # "... scheduler --port N" as started, or "dask scheduler [tcp://HOST:N]" once it has
+    # set its process title (setproctitle installed)
+    return next(p for p in psutil.process_iter(["cmdline"])
+                if "scheduler" in (cmd := " ".join(p.info["cmdline"] or []))
+                and (f"--port {port}" in cmd or cmd.startswith("dask scheduler")
+                     and f":{port}]" in cmd))
+
+
 def _kill_when_stored(store: Store, process: psutil.Process) -> None:
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         try:
-            if store.trials(1):  # the first chunk: seconds of work are left (see above)
+            # a mutant's first chunk (the original's trials come first, in a phase of
+            # their own): seconds of work are left (see above)
+            if any(t.mutant_id != ORIGINAL for t in store.trials(1)):
                 break
         except Exception:  # noqa: BLE001, S110 - not created yet
             pass

@@ -143,14 +143,21 @@ class DaskEngine:
         """Add a task while ``run`` is iterating."""
         self.queue.append(task)
 
+    def _lost(self) -> SchedulerUnreachable:
+        return SchedulerUnreachable(
+            f"lost the Dask scheduler at {self.address}: finished trials are stored; resume "
+            "the campaign (mutagrad run --resume) when a scheduler is back")
+
     def _threads(self) -> int:
         try:
             self.client.wait_for_workers(1, timeout=self.connect_timeout)
+            return max(1, sum(self.client.nthreads().values()))
         except TimeoutError:
             raise SchedulerUnreachable(
                 f"the Dask scheduler at {self.address} has no workers: start some with "
                 f"'dask worker {self.address}'") from None
-        return max(1, sum(self.client.nthreads().values()))
+        except OSError:  # distributed's CommClosedError: it went away between two phases
+            raise self._lost() from None
 
     def map(self, fn: Callable[..., Any], calls: Sequence[tuple[Any, ...]]) -> list[Any]:
         """``[fn(*args) for args in calls]`` as Dask tasks (trusted code: no sandbox)."""
@@ -171,9 +178,12 @@ class DaskEngine:
         self.queue.extend(tasks)
         size = max(1, min(MAX_CHUNK, math.ceil(len(self.queue) / (threads * CHUNKS_PER_THREAD))))
         plugin = f"mutagrad-sandboxes-{uuid.uuid4().hex}"
-        self.client.register_plugin(self.sandboxes, name=plugin)
-        # On every worker, so a dead worker's replica is not the only one.
-        [state] = self.client.scatter([init_args], broadcast=True, hash=False)
+        try:
+            self.client.register_plugin(self.sandboxes, name=plugin)
+            # On every worker, so a dead worker's replica is not the only one.
+            [state] = self.client.scatter([init_args], broadcast=True, hash=False)
+        except OSError:
+            raise self._lost() from None
         chunks: dict[Any, list[Any]] = {}
 
         def send() -> list[Any]:
@@ -196,10 +206,7 @@ class DaskEngine:
                     events = [Failed(task, "died", f"its chunk killed Dask workers ({e})")
                               for task in chunk]
                 except CancelledError:
-                    raise SchedulerUnreachable(
-                        f"lost the Dask scheduler at {self.address}: finished trials are "
-                        "stored; resume the campaign (mutagrad run --resume) when a "
-                        "scheduler is back") from None
+                    raise self._lost() from None
                 for event in events:
                     yield event
                     for more in send():  # tasks the caller submitted meanwhile
