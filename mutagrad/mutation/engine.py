@@ -23,11 +23,13 @@ from __future__ import annotations
 
 import ast
 import difflib
+import functools
 import hashlib
 import io
 import re
 import tokenize
 import warnings
+import weakref
 from collections import Counter
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
@@ -218,10 +220,20 @@ def _replaced_dump(site: _Site, replacement: ast.AST, scope: Scope, of: ast.AST)
     raise AssertionError("node not found in its parent")
 
 
-def _reparsed(text: str) -> ast.FunctionDef | None:
+@functools.lru_cache(maxsize=512)
+def parsed(text: str) -> ast.Module | None:
+    """``ast.parse(text)``, None on a syntax error; kept for the next caller. A candidate's
+    function is parsed to verify it (``_make``) and again to judge it (``prune``): once is
+    enough. Callers only read the tree, never change it."""
     try:
-        tree = ast.parse(text)
+        return ast.parse(text)
     except SyntaxError:
+        return None
+
+
+def _reparsed(text: str) -> ast.FunctionDef | None:
+    tree = parsed(text)
+    if tree is None:
         return None
     node = tree.body[0] if len(tree.body) == 1 else None
     if isinstance(node, ast.ClassDef) and len(node.body) == 1:  # a method, in its class line
@@ -268,8 +280,26 @@ def _windowed_diff(old: list[str], new: list[str], first: int, last: int, delta:
     return "".join(_HUNK.sub(shift, line) if line.startswith("@@") else line for line in hunks)
 
 
+_STATEMENT_KEYS: weakref.WeakKeyDictionary[ast.AST, str] = weakref.WeakKeyDictionary()
+_STATEMENT_COUNTS: weakref.WeakKeyDictionary[ast.AST, int] = weakref.WeakKeyDictionary()
+
+
 def _statement_key(stmt: ast.stmt) -> str:
-    return ast.unparse(stmt).splitlines()[0]
+    """The statement's first line as ``ast.unparse`` writes it; worked out once per
+    statement of the original (every mutant of a statement shares it), while its tree
+    lives."""
+    key = _STATEMENT_KEYS.get(stmt)
+    if key is None:
+        key = _STATEMENT_KEYS[stmt] = ast.unparse(stmt).splitlines()[0]
+    return key
+
+
+def _statement_count(func: ast.FunctionDef) -> int:
+    """``_count_statements`` of an original function, once per function (not per candidate)."""
+    count = _STATEMENT_COUNTS.get(func)
+    if count is None:
+        count = _STATEMENT_COUNTS[func] = _count_statements(func)
+    return count
 
 
 def _function_span(func: ast.FunctionDef) -> tuple[int, int]:
@@ -345,7 +375,7 @@ def _make(site: _Site, replacement: ast.AST, op: Operator, scope: Scope, src: _S
     text = render(replacement, src, originals)
     candidates = [text] if isinstance(replacement, ast.stmt) else [text, f"({text})"]
     original_text = src.segment(site.node)
-    statements = _count_statements(site.func)
+    statements = _statement_count(site.func)
     for candidate in candidates:
         new_source = src.text[:start] + candidate + src.text[end:]
         delta = candidate.count("\n") - original_text.count("\n")

@@ -38,7 +38,7 @@ from typing import Any
 import numpy as np
 
 from mutagrad.mutation import replay
-from mutagrad.mutation.engine import Mutant, find_owned
+from mutagrad.mutation.engine import Mutant, find_owned, parsed
 from mutagrad.mutation.operator import call_name, number
 from mutagrad.mutation.trace import Snapshot, Trace
 
@@ -82,12 +82,15 @@ class _Original:
         loops = [n for n in ast.walk(func) if isinstance(n, ast.For | ast.While | ast.AsyncFor)]
         self.looped = {id(n) for loop in loops for n in ast.walk(loop) if n is not loop}
         self._runs: dict[tuple[int, int], _Ran] = {}
+        self._code: dict[int, tuple[Any, frozenset[str]]] = {}
 
     def run(self, stmt: ast.stmt, case: int, state: Snapshot) -> _Ran:
         """The original statement run on a traced case's state (once: many mutants share it)."""
         key = (id(stmt), case)
         if key not in self._runs:
-            self._runs[key] = _run(stmt, _compiled(stmt), state)
+            if id(stmt) not in self._code:  # compiled once, run once per traced case
+                self._code[id(stmt)] = _compiled(stmt)
+            self._runs[key] = _run(stmt, self._code[id(stmt)], state)
         return self._runs[key]
 
     def statement_at(self, line: int, col: int) -> ast.stmt | None:
@@ -115,9 +118,11 @@ def changed_statement(original: _Original, mutant: Mutant) -> tuple[ast.stmt, as
                                                           strict=True)) \
             or old[last:] != new[last:]:
         return None  # lines outside the statement changed too
-    try:
-        tree = ast.parse("\n".join(new))
-    except SyntaxError:
+    text = "\n".join(new)
+    # the tree ``find_mutants`` already made of the same text (a trailing newline aside)
+    tree = parsed(mutant.function_source if mutant.function_source in (text, text + "\n")
+                  else text)
+    if tree is None:
         return None
     after = next((n for n in ast.walk(tree) if isinstance(n, ast.stmt)
                   and (n.lineno, n.col_offset) == (before.lineno, before.col_offset)), None)
@@ -174,7 +179,7 @@ def _run(stmt: ast.stmt, compiled: tuple[Any, frozenset[str]], state: Snapshot) 
     Warnings are silenced by ``prune``, once around all the runs."""
     code, used = compiled
     local = state.local
-    namespace = {**state.globals, **{k: copy.deepcopy(local[k]) for k in used if k in local}}
+    namespace = {**state.globals, **{k: _copied(local[k]) for k in used if k in local}}
     try:
         if isinstance(stmt, ast.Return):
             namespace[_RETURNED] = eval(code, namespace)
@@ -183,6 +188,14 @@ def _run(stmt: ast.stmt, compiled: tuple[Any, frozenset[str]], state: Snapshot) 
     except Exception as e:  # noqa: BLE001 - what the mutant would raise is the finding
         return _Ran(e, namespace)
     return _Ran(None, namespace)
+
+
+def _copied(value: Any) -> Any:
+    """``copy.deepcopy(value)``; a plain numeric array (most of what a backward holds) is
+    copied directly, without deepcopy's machinery (the most of pruning's time)."""
+    if type(value) is np.ndarray and not value.dtype.hasobject:
+        return value.copy(order="K")  # as deepcopy does: the same memory layout
+    return copy.deepcopy(value)
 
 
 def _only_returned(name: str, stmt: ast.stmt, func: ast.FunctionDef) -> bool:
