@@ -14,7 +14,7 @@ import functools
 import hashlib
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import Future
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -24,7 +24,7 @@ import numpy as np
 
 from mutagrad import __version__, analysis, explore, gradcheck, mutation, subjects
 from mutagrad import strategies as strategy
-from mutagrad.engine import Done, Engine, open_engine
+from mutagrad.engine import Done, Engine, Feed, open_engine
 from mutagrad.errors import InvalidInput, MutagradError
 from mutagrad.explore import Exploration, Recipe
 from mutagrad.mutation import Mutant
@@ -299,28 +299,104 @@ def start(store: Store, spec: str | SubjectSpec, settings: Settings, name: str |
 
     ``scheduler`` (``tcp://host:8786``) runs the work on that Dask cluster instead of the
     local pool; this process still plans and writes every trial.
+
+    The mutants are made while the workers compute the numerical sides, and the local
+    pool runs each batch of them as soon as it is made (``mutation.generate_batches``);
+    the plan (every mutant, every case) is stored once the last is made, before any trial.
     """
     validate_settings(settings)
     spec = spec if isinstance(spec, SubjectSpec) else subjects.parse_spec(spec)
     subject = subjects.load(spec)
     validate(subject, subject.case())
     settings, unsupported = supported(subject, settings)
+    mutation.mutated_names(subject)  # a helper in another file: said before anything runs
     with engine_for(settings, scheduler) as pool:  # workers start while the plan is made
         cases = build_cases(subject, settings)
         spec = _for_workers(spec, pool)
         data = _prepare_soon(subject, cases, settings, pool, spec)  # while mutants are made
-        mutants = mutation.mutants_of(subject, list(settings.categories) or None,
-                                      list(settings.operators) or None)
-        if mutants_dir:
-            mutation.export(subject.name, mutants, mutants_dir)
-        campaign_id = store.create_campaign(
-            name=name, subject=subject.name, source_hash=source_hash(subject),
-            config=plan_config(settings, spec, unsupported),
-            tool_version=__version__,
-            mutants=[mutant_info(m) for m in mutants],
-            cases=[case_info(i, c) for i, c in enumerate(cases)])
-        _execute(store, campaign_id, subject, spec, mutants, data, settings, on_progress, pool)
-    return campaign_id
+        making = _Making(subject, settings)
+
+        def plan() -> int:
+            mutants = making.result()
+            if mutants_dir:
+                mutation.export(subject.name, mutants, mutants_dir)
+            return store.create_campaign(
+                name=name, subject=subject.name, source_hash=source_hash(subject),
+                config=plan_config(settings, spec, unsupported),
+                tool_version=__version__,
+                mutants=[mutant_info(m) for m in mutants],
+                cases=[case_info(i, c) for i, c in enumerate(cases)])
+
+        try:
+            return _execute(store, _Row(plan, can_plan=making.done.is_set), subject, spec,
+                            making, data, settings, on_progress, pool)
+        finally:
+            making.feed.dispose()
+
+
+class _Making:
+    """A new campaign's mutants, made in a thread while the workers compute the numerical
+    sides and then run the first batches: ``feed`` gets each batch's kept mutants, then
+    closes."""
+
+    def __init__(self, subject: Subject, settings: Settings):
+        self.feed = Feed()
+        self.mutants: list[Mutant] = []
+        self.error: BaseException | None = None
+        self.done = threading.Event()
+        threading.Thread(target=self._make, args=(subject, settings), daemon=True,
+                         name="mutagrad-mutants").start()
+
+    def _make(self, subject: Subject, settings: Settings) -> None:
+        try:
+            for batch in mutation.generate_batches(subject, list(settings.categories) or None,
+                                                   list(settings.operators) or None):
+                self.mutants.extend(batch.kept)
+                self.feed.put(batch.kept)
+        except BaseException as e:  # noqa: BLE001 - raised where the mutants are awaited
+            self.error = e
+        finally:
+            self.done.set()
+            self.feed.close()
+
+    def result(self) -> list[Mutant]:
+        """Every kept mutant, once all are made (raises what making them raised)."""
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        return self.mutants
+
+
+class _Row:
+    """A campaign's id: stored already (a resume), or when ``plan`` stores it (a new
+    campaign, once its last mutant is made: its rows wait in memory till then)."""
+
+    def __init__(self, plan: Callable[[], int] | None = None, id: int | None = None,
+                 can_plan: Callable[[], bool] = lambda: True):
+        self.plan, self.id, self.can_plan = plan, id, can_plan
+        self.then: list[Callable[[int], None]] = []
+
+    def known(self) -> int | None:
+        """The id, storing the plan first when that needs no wait; None while it would."""
+        if self.id is None and self.can_plan():
+            self.stored()
+        return self.id
+
+    def stored(self) -> int:
+        """The id, storing the plan now if it is not yet (waits for the last mutant)."""
+        if self.id is None:
+            assert self.plan is not None
+            self.id = self.plan()
+            for then in self.then:
+                then(self.id)
+        return self.id
+
+    def when_stored(self, then: Callable[[int], None]) -> None:
+        """``then(id)`` now if the id is known, else as soon as the plan is stored."""
+        if self.id is not None:
+            then(self.id)
+        else:
+            self.then.append(then)
 
 
 def _for_workers(spec: SubjectSpec, engine: Engine) -> SubjectSpec:
@@ -380,7 +456,7 @@ def resume(store: Store, ref: str | int, on_progress: ProgressCallback | None = 
                                                   list(settings.operators) or None,
                                                   shape_aware=False)
                    if m.id in planned]
-        _execute(store, info.id, subject, spec, mutants, data, settings, on_progress,
+        _execute(store, _Row(id=info.id), subject, spec, mutants, data, settings, on_progress,
                  pool, done=Stored(*store.stored_progress(info.id, len(cases))))
     return info.id
 
@@ -408,16 +484,20 @@ class Stored:
         return tuple(i for i in cases if (mutant_id, i) not in self.pairs)
 
 
-def _execute(store: Store, campaign_id: int, subject: Subject, spec: SubjectSpec,
-             mutants: Sequence[Mutant], prepared: Future[list[CaseData]],
+def _execute(store: Store, row: _Row, subject: Subject, spec: SubjectSpec,
+             mutants: Sequence[Mutant] | _Making, prepared: Future[list[CaseData]],
              settings: Settings, on_progress: ProgressCallback | None, pool: Engine,
-             done: Stored | None = None) -> None:
+             done: Stored | None = None) -> int:
     done = done or Stored()
     buffer: list[TrialResult] = []
+    hidden: list[tuple[str, str]] = []  # (mutant id, what its exploration found)
     last_flush = time.monotonic()
 
     def flush(force: bool = False) -> None:
         nonlocal last_flush
+        campaign_id = row.stored() if force else row.known()
+        if campaign_id is None:
+            return  # the plan is not stored yet: the rows wait for it
         if buffer and (force or len(buffer) >= FLUSH_ROWS
                        or time.monotonic() - last_flush > FLUSH_SECONDS):
             # Taken out of the buffer before the write: if Ctrl-C lands mid-commit the rows
@@ -426,40 +506,64 @@ def _execute(store: Store, campaign_id: int, subject: Subject, spec: SubjectSpec
             buffer.clear()
             store.add_trials(campaign_id, pending)
             last_flush = time.monotonic()
+        while hidden:
+            store.set_hidden_by(campaign_id, *hidden.pop(0))
+
+    def settle() -> int | None:
+        """Stopping: the plan and every finished row stored (None when no plan can be:
+        making the mutants failed, which is then the error to report)."""
+        try:
+            campaign_id = row.stored()
+        except Exception:  # noqa: BLE001 - the error being raised says why
+            return None
+        flush(force=True)
+        return campaign_id
 
     try:
         data = prepared.result()
         original_trials, data = check_original(subject, data, settings)
         alarms = sum(t.outcome == Outcome.ALARM for t in original_trials)
-        if not done.started(ORIGINAL):
-            store.add_trials(campaign_id, original_trials)
-        store.set_status(campaign_id, Status.RUNNING, original_alarms=alarms)
-        explorations = _explorations(store, campaign_id, subject, mutants, settings, done)
+
+        def running(campaign_id: int) -> None:
+            if not done.started(ORIGINAL):
+                store.add_trials(campaign_id, original_trials)
+            store.set_status(campaign_id, Status.RUNNING, original_alarms=alarms)
+
+        row.when_stored(running)
+        explorations = _explorations(store, row.id, subject, mutants, settings, done)
         _run_mutants(mutants, data, done, settings, spec, buffer, flush, on_progress, pool,
-                     explorations, lambda m, found: store.set_hidden_by(campaign_id, m, found))
+                     explorations, lambda m, found: hidden.append((m, found)))
         flush(force=True)
+        campaign_id = row.stored()
         analysis.store_summary(store, campaign_id)
         store.set_status(campaign_id, Status.FINISHED, finished=True)
+        return campaign_id
     except KeyboardInterrupt:
-        flush(force=True)
-        summarise_stopped(store, campaign_id)
-        store.set_status(campaign_id, Status.INTERRUPTED)
+        stopped = settle()
+        if stopped is None:
+            raise
+        summarise_stopped(store, stopped)
+        store.set_status(stopped, Status.INTERRUPTED)
         raise CampaignInterrupted(
             f"interrupted: finished trials are stored; resume with "
-            f"'mutagrad run --resume {campaign_id}'") from None
+            f"'mutagrad run --resume {stopped}'") from None
     except SubjectBroken as e:
-        store.set_status(campaign_id, Status.FAILED, note=str(e), finished=True)
+        stopped = settle()
+        if stopped is not None:
+            store.set_status(stopped, Status.FAILED, note=str(e), finished=True)
         raise
     except strategy.UserCheckFailed as e:
         # the user's own check broke: a resume would judge the rest with another check
-        flush(force=True)
-        summarise_stopped(store, campaign_id)
-        store.set_status(campaign_id, Status.FAILED, note=str(e), finished=True)
+        stopped = settle()
+        if stopped is not None:
+            summarise_stopped(store, stopped)
+            store.set_status(stopped, Status.FAILED, note=str(e), finished=True)
         raise
     except BaseException:
-        flush(force=True)
-        summarise_stopped(store, campaign_id)
-        store.set_status(campaign_id, Status.INTERRUPTED)
+        stopped = settle()
+        if stopped is not None:
+            summarise_stopped(store, stopped)
+            store.set_status(stopped, Status.INTERRUPTED)
         raise
 
 
@@ -496,40 +600,64 @@ def evaluate_mutants(mutants: Sequence[Mutant], data: list[CaseData], settings: 
     return trials
 
 
-def _explorations(store: Store, campaign_id: int, subject: Subject, mutants: Sequence[Mutant],
-                  settings: Settings, done: Stored) -> _Explorer:
+def _explorations(store: Store, campaign_id: int | None, subject: Subject,
+                  mutants: Sequence[Mutant] | _Making, settings: Settings,
+                  done: Stored) -> _Explorer:
     explorer = _Explorer(explore.recipes(subject, settings.seed, settings.batches),
                          settings.explore)
-    if settings.explore and done:  # a resume: mutants finished before it, not yet explored
+    if settings.explore and done and campaign_id is not None and not isinstance(mutants,
+                                                                                 _Making):
+        # a resume: mutants finished before it, not yet explored
         pending = store.unexplored_equivalents(campaign_id)
         explorer.equivalent = {m.id: True for m in mutants if m.id in pending}
     return explorer
 
 
-def _run_mutants(mutants: Sequence[Mutant], data: list[CaseData], done: Stored,
+def _run_mutants(mutants: Sequence[Mutant] | _Making, data: list[CaseData], done: Stored,
                  settings: Settings, spec: SubjectSpec, buffer: list[TrialResult],
                  flush: Callable[..., None], on_progress: ProgressCallback | None,
                  pool: Engine, explorer: _Explorer,
                  record: Callable[[str, str], None]) -> None:
+    """Every mutant on every case (those ``done`` lacks), through the engine; ``mutants``
+    is a list, or a new campaign's mutants as they are made (run batch by batch)."""
     by_index = {d.index: d for d in data}
-    by_id = {m.id: m for m in mutants}
+    by_id: dict[str, Mutant] = {}
     remaining: dict[str, int] = {}
     detected: set[str] = set()
-    tasks: list[Any] = []
     every_case = tuple(d.index for d in data)  # one tuple shared by every fresh task
-    for m in mutants:
+
+    def task_of(m: Mutant) -> Any:
+        by_id[m.id] = m
         missing = done.missing(m.id, every_case)
         if missing:
-            tasks.append((m.id, m.function, m.function_source, missing))
             remaining[m.id] = len(missing)
             explorer.equivalent.setdefault(m.id, True)
-        elif explorer.equivalent.get(m.id) and explorer.enabled:
-            tasks.append(explorer.task(m))  # finished before a resume, not yet explored
-    total, finished = len(mutants), len(mutants) - len(remaining)
-    if on_progress:
-        on_progress(ProgressEvent(finished, total, 0))
-    if not tasks:
-        return
+            return (m.id, m.function, m.function_source, missing)
+        if explorer.equivalent.get(m.id) and explorer.enabled:
+            return explorer.task(m)  # finished before a resume, not yet explored
+        return None
+
+    tasks: Iterable[Any]
+    total: int | None
+    if isinstance(mutants, _Making):
+        tasks, total, finished = mutants.feed, None, 0
+        # in this thread, as the engine takes each batch; and once the last is made, the
+        # plan is stored at once (even while every worker is busy with one long mutant)
+        mutants.feed.convert, mutants.feed.on_closed = task_of, flush
+    else:
+        tasks = [t for t in map(task_of, mutants) if t is not None]
+        total, finished = len(mutants), len(mutants) - len(remaining)
+        if on_progress:
+            on_progress(ProgressEvent(finished, total, 0))
+        if not tasks:
+            return
+
+    def progress() -> None:
+        nonlocal total
+        if total is None and isinstance(mutants, _Making) and mutants.done.is_set():
+            total = len(mutants.mutants)  # every mutant made: the bar can show its end
+        if on_progress and total is not None:
+            on_progress(ProgressEvent(finished, total, len(detected)))
 
     def deadline(task: Any) -> float:
         # The soft limit (SIGALRM in the worker) normally fires first; this hard one catches
@@ -568,6 +696,7 @@ def _run_mutants(mutants: Sequence[Mutant], data: list[CaseData], done: Stored,
             if explorer.enabled and explorer.equivalent.get(mutant_id):
                 pool.submit(explorer.task(by_id[mutant_id]))
             finished += 1
-            if on_progress:
-                on_progress(ProgressEvent(finished, total, len(detected)))
+            progress()
         flush()
+    if total is None:  # no mutant at all, or none finished after the last was made
+        progress()

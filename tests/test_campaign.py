@@ -145,12 +145,19 @@ GATE_SUBJECT = str(Path(__file__).with_name("gate_subject.py"))
 RUN = ("run", GATE_SUBJECT, "--cases", "6", "--jobs", "1")
 
 
-def _wait_for(path: Path, proc: subprocess.Popen, seconds: float = 120) -> None:
-    """Wait for an event (a file the gate mutant touches), not for a count of trials."""
+def _wait_for(path: Path, proc: subprocess.Popen, seconds: float = 120,
+              stored: Path | None = None) -> None:
+    """Wait for an event (a file the gate mutant touches), not for a count of trials; with
+    ``stored``, also for the campaign's plan in that database (stored with the original's
+    trials once the last mutant is made, which may come after the first mutants started)."""
     deadline = time.monotonic() + seconds
-    while not path.exists() and proc.poll() is None and time.monotonic() < deadline:
+
+    def reached() -> bool:
+        return path.exists() and (stored is None or _count(stored) > 0)
+
+    while not reached() and proc.poll() is None and time.monotonic() < deadline:
         time.sleep(0.01)
-    assert path.exists(), proc.stderr.read() if proc.poll() is not None else "timed out"
+    assert reached(), proc.stderr.read() if proc.poll() is not None else "timed out"
 
 
 @pytest.mark.parametrize("sig", [signal.SIGINT, signal.SIGKILL])
@@ -165,7 +172,7 @@ def test_interrupt_then_resume_equals_uninterrupted(tmp_path, sig):
     cut_file = tmp_path / "cut.db"
     cut = f"sqlite:///{cut_file}"
     proc = _cli(*RUN, db=cut, env={**os.environ, "MUTAGRAD_GATE": str(closed)})
-    _wait_for(closed / "reached", proc)  # mid-campaign: the gate mutant is running
+    _wait_for(closed / "reached", proc, stored=cut_file)  # mid-campaign: the gate mutant runs
     proc.send_signal(sig)
     if sig == signal.SIGKILL:
         # a killed parent cannot stop its workers: free the one waiting at the gate, or it

@@ -4,6 +4,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 from pathlib import Path
 
@@ -14,7 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 
 from pool_tasks import handle, init
 
-from mutagrad.engine import Done, Failed, Pool
+from mutagrad.engine import Done, Failed, Feed, Pool
 
 
 @pytest.mark.parametrize("jobs", [1, 2])
@@ -29,6 +30,42 @@ def test_deaths_with_prefetched_tasks_lose_nothing(jobs):
     assert done == [100 + i for i in range(40)]
     assert len(failed) == 8 and all(e.task == "die" and e.reason == "died" for e in failed)
     assert all("exit code 3" in e.detail for e in failed)
+
+
+def test_a_feed_runs_tasks_as_they_arrive_and_the_run_ends_when_it_closes():
+    # A campaign's mutants reach the pool while it runs: tasks put from another thread
+    # after the first results (a death among them) all run, once; until the feed closes
+    # the run waits for more instead of ending when it has nothing to do.
+    feed = Feed(convert=lambda item: None if item == "skip" else item)
+    feed.put(range(10))
+    later = [*range(10, 40), "skip", "die"]
+
+    def more():
+        for i in range(0, len(later), 7):
+            feed.put(later[i:i + 7])
+        feed.close()
+
+    events = []
+    with Pool(2, init, handle, preload=("pool_tasks",)) as pool:
+        for event in pool.run((100,), feed, lambda t: 30.0):
+            events.append(event)
+            if len(events) == 3:
+                threading.Thread(target=more).start()
+    feed.dispose()
+    done = sorted(e.result for e in events if isinstance(e, Done))
+    assert done == [100 + i for i in range(40)]
+    assert [(e.task, e.reason) for e in events if isinstance(e, Failed)] == [("die", "died")]
+
+
+def test_a_feed_iterated_gives_every_task_in_order_once_closed():
+    # what an engine that does not stream sees (Dask takes the whole plan at once)
+    feed = Feed(convert=lambda item: item * 2)
+    putter = threading.Thread(target=lambda: [*map(feed.put, ([i] for i in range(200))),
+                                              feed.close()])
+    putter.start()
+    assert list(feed) == [2 * i for i in range(200)]
+    putter.join()
+    feed.dispose()
 
 
 def test_hang_is_killed_at_its_deadline_and_memory_is_capped():

@@ -6,12 +6,12 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from mutagrad.engine.events import Done, Engine, Failed, WorkerStartError
+from mutagrad.engine.events import Done, Engine, Failed, Feed, WorkerStartError
 from mutagrad.engine.local import CallFailed, Pool
 from mutagrad.errors import InvalidInput
 
-__all__ = ["CallFailed", "Done", "Engine", "Failed", "Pool", "WorkerStartError", "open_engine",
-           "reach"]
+__all__ = ["CallFailed", "Done", "Engine", "Failed", "Feed", "Pool", "WorkerStartError",
+           "open_engine", "reach"]
 
 
 def open_engine(jobs: int, init: Callable[..., Any], handle: Callable[[Any, Any], Any],

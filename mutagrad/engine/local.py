@@ -35,7 +35,7 @@ from contextlib import contextmanager
 from multiprocessing.connection import Connection, wait
 from typing import Any, Self
 
-from mutagrad.engine.events import Done, Failed, WorkerStartError
+from mutagrad.engine.events import Done, Failed, Feed, WorkerStartError
 from mutagrad.errors import MutagradError
 
 _THREAD_VARS = ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS")
@@ -283,6 +283,8 @@ class Pool:
             deadline: Callable[[Any], float]) -> Iterator[Done | Failed]:
         """Yield one ``Done`` or ``Failed`` per task, in completion order.
 
+        ``tasks`` may be a ``Feed``: its tasks are sent as they arrive, and the run ends when
+        it is closed and every task has an event.
         ``deadline(task)`` is the task's hard wall-time limit, counted from when it starts.
         The workers build their state from ``init_args`` on the first run; later runs (with
         the same ``init_args``) reuse that state.
@@ -291,16 +293,27 @@ class Pool:
             self.init_args = init_args
             for slot in self.slots:
                 slot.send(("init", init_args))
-        self.queue.extend(tasks)
-        while self.queue or any(s.tasks for s in self.slots):
+        feed = tasks if isinstance(tasks, Feed) else None
+        if feed is None:
+            self.queue.extend(tasks)
+        while True:
+            more = feed is not None and feed.open  # before taking: nothing put is missed
+            if feed is not None:
+                self.queue.extend(feed.take())
+            if not (self.queue or more or any(s.tasks for s in self.slots)):
+                break
             self._feed(deadline)
-            waiting: dict[Any, _Slot] = {s.conn: s for s in self.slots}
+            waiting: dict[Any, Any] = {s.conn: s for s in self.slots}
             waiting.update({s.process.sentinel: s for s in self.slots})
+            if more:
+                waiting[feed] = feed  # news: tasks, or the feed closed
             now = time.monotonic()
             busy = [s.started + s.tasks[0][1] - now for s in self.slots if s.tasks]
             serviced: set[int] = set()  # a death shows on both pipe and sentinel: handle once
             for ready in wait(list(waiting), timeout=max(0.0, min(busy)) if busy else 1.0):
                 slot = waiting[ready]
+                if slot is feed:
+                    continue  # taken at the top of the loop
                 if id(slot) not in serviced:
                     serviced.add(id(slot))
                     yield from self._service(slot, ready is slot.conn, deadline)

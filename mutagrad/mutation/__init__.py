@@ -5,27 +5,28 @@ from __future__ import annotations
 import builtins
 import functools
 import inspect
+import itertools
 import linecache
 import os
 import tokenize
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from mutagrad.errors import InvalidInput
 from mutagrad.mutation import methods
-from mutagrad.mutation.engine import Mutant, compile_functions, find_mutants
+from mutagrad.mutation.engine import Mutant, compile_functions, find_mutants, iter_mutants
 from mutagrad.mutation.export import export
 from mutagrad.mutation.methods import is_method, qualname
 from mutagrad.mutation.operator import CATEGORIES, Operator
-from mutagrad.mutation.prune import Dropped, Generation
+from mutagrad.mutation.prune import Dropped, Generation, Pruner
 from mutagrad.mutation.prune import prune as _prune  # the module keeps its name
 from mutagrad.mutation.registry import OPERATORS, select
 from mutagrad.mutation.trace import default_cases, trace_cases
 from mutagrad.subject import Subject
 
 __all__ = ["CATEGORIES", "OPERATORS", "Dropped", "Generation", "Mutant", "Operator", "bind",
-           "export", "find_mutant", "find_mutants", "generate", "mutant_backward", "mutants_of",
-           "mutated_names", "select", "source_of"]
+           "export", "find_mutant", "find_mutants", "generate", "generate_batches",
+           "mutant_backward", "mutants_of", "mutated_names", "select", "source_of"]
 
 
 def source_of(func: Callable[..., Any]) -> tuple[str, str]:
@@ -58,6 +59,21 @@ def generate(subject: Subject, categories: list[str] | None = None,
     if not shape_aware:
         return Generation(found, [])
     return _prune(found, text, trace_cases(subject, default_cases(subject)))
+
+
+def generate_batches(subject: Subject, categories: list[str] | None = None,
+                     operators: list[str] | None = None,
+                     first: int = 8, most: int = 64) -> Iterator[Generation]:
+    """``generate``, batch by batch (``first`` candidates, then twice as many each time, up
+    to ``most``): a campaign runs a batch's kept mutants while the next is made and judged.
+    The batches, joined, are ``generate``'s lists, in its order."""
+    path, text = source_of(subject.backward)
+    found = iter_mutants(text, mutated_names(subject), path, select(categories, operators))
+    pruner = Pruner(text, trace_cases(subject, default_cases(subject)))
+    size = first
+    while batch := list(itertools.islice(found, size)):
+        yield pruner.split(batch)
+        size = min(most, size * 2)
 
 
 def mutants_of(subject: Subject, categories: list[str] | None = None,

@@ -322,7 +322,16 @@ def _function_text(source: str, func: ast.FunctionDef, line_delta: int,
 
 def find_mutants(source: str, functions: Sequence[str], path: str = "<string>",
                  operators: Sequence[Operator] = OPERATORS, strict: bool = False) -> list[Mutant]:
-    """Every mutant the operators make in the named top-level functions of ``source``.
+    """Every mutant the operators make in the named top-level functions of ``source``
+    (``iter_mutants``, as a list)."""
+    return list(iter_mutants(source, functions, path, operators, strict))
+
+
+def iter_mutants(source: str, functions: Sequence[str], path: str = "<string>",
+                 operators: Sequence[Operator] = OPERATORS,
+                 strict: bool = False) -> Iterator[Mutant]:
+    """Every mutant the operators make in the named top-level functions of ``source``, each
+    as soon as it is made (a campaign runs the first while the rest are made).
 
     Operators run tier by tier (see ``Operator.tier``), each tier site by site in source
     order, and at each site in the order given.
@@ -335,7 +344,6 @@ def find_mutants(source: str, functions: Sequence[str], path: str = "<string>",
     src = _Source(source)
     tree = ast.parse(source)
     skipped = skip_lines(source)
-    mutants: list[Mutant] = []
     for owner, func in find_owned(tree, functions, path):
         scope = Scope.of(func, tree)
         originals = {id(n) for n in ast.walk(func) if hasattr(n, "end_col_offset")}
@@ -358,8 +366,7 @@ def find_mutants(source: str, functions: Sequence[str], path: str = "<string>",
                             mutant = _make(site, replacement, op, scope, src, originals, path,
                                            seen, occurrences, strict)
                         if mutant is not None:
-                            mutants.append(mutant)
-    return mutants
+                            yield mutant
 
 
 def _make(site: _Site, replacement: ast.AST, op: Operator, scope: Scope, src: _Source,

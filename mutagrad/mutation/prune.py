@@ -366,25 +366,39 @@ def _returned_only_name(original: _Original, before: ast.stmt, after: ast.stmt) 
 def prune(mutants: Sequence[Mutant], source: str, trace: Trace | None) -> Generation:
     """Split ``mutants`` of ``source`` (the original file's text) into those kept and
     those dropped, with the reason."""
-    tree = ast.parse(source)
-    lines = source.splitlines()
-    originals: dict[str, _Original] = {}
-    reasons: dict[str, str | None] = {}
-    for m in mutants:
-        if m.function not in originals:
-            originals[m.function] = _Original(*_function(tree, m.function), lines)
-        with warnings.catch_warnings(), np.errstate(all="ignore"):
-            warnings.simplefilter("ignore")  # the statements run on traced states
-            reasons[m.id] = _judge(m, originals[m.function], trace)
-    if trace is not None:
-        # what one statement cannot show (a later iteration, a later line, a moved or
-        # two-site change): the whole mutated function, replayed from its traced entry in
-        # a child process (a replayed mutant may exit, hang or eat memory)
-        undecided = [(m, originals[m.function].func) for m in mutants if reasons[m.id] is None]
-        reasons.update(replay.verdicts(undecided, trace))
-    kept = [m for m in mutants if reasons[m.id] is None]
-    dropped = [Dropped(m, reason) for m in mutants if (reason := reasons[m.id]) is not None]
-    return Generation(kept, dropped)
+    return Pruner(source, trace).split(mutants)
+
+
+class Pruner:
+    """``prune``, a batch of mutants at a time (a campaign runs the kept ones of a batch
+    while the next is judged); what the original's statements give is worked out once for
+    all batches. Each mutant's verdict is its own: batches change no verdict."""
+
+    def __init__(self, source: str, trace: Trace | None):
+        self.tree = ast.parse(source)
+        self.lines = source.splitlines()
+        self.trace = trace
+        self.originals: dict[str, _Original] = {}
+
+    def split(self, mutants: Sequence[Mutant]) -> Generation:
+        originals, trace = self.originals, self.trace
+        reasons: dict[str, str | None] = {}
+        for m in mutants:
+            if m.function not in originals:
+                originals[m.function] = _Original(*_function(self.tree, m.function), self.lines)
+            with warnings.catch_warnings(), np.errstate(all="ignore"):
+                warnings.simplefilter("ignore")  # the statements run on traced states
+                reasons[m.id] = _judge(m, originals[m.function], trace)
+        if trace is not None:
+            # what one statement cannot show (a later iteration, a later line, a moved or
+            # two-site change): the whole mutated function, replayed from its traced entry
+            # in a child process (a replayed mutant may exit, hang or eat memory)
+            undecided = [(m, originals[m.function].func) for m in mutants
+                         if reasons[m.id] is None]
+            reasons.update(replay.verdicts(undecided, trace))
+        kept = [m for m in mutants if reasons[m.id] is None]
+        dropped = [Dropped(m, reason) for m in mutants if (reason := reasons[m.id]) is not None]
+        return Generation(kept, dropped)
 
 
 def _function(tree: ast.Module, name: str) -> tuple[str, ast.FunctionDef]:
