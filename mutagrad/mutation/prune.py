@@ -22,28 +22,30 @@ Two kinds are dropped, each with its reason, and listed by ``mutagrad mutants --
 What one statement cannot show (a crash at a later iteration or a later line, a moved or
 two-site change) is judged by replaying the whole mutated function from its traced entry
 (``replay``): a crash, or a wrong-shaped gradient, on every traced case drops it too.
-Nothing else is judged: a mutant is kept whenever it runs on one traced case. Kept mutants keep their ids (dropping
-happens after the ids are made).
+Nothing else is judged: a mutant is kept whenever it runs on one traced case. Kept
+mutants keep their ids (dropping happens after the ids are made).
+
+The policy is here; ``statement`` finds the statement a mutant changes and runs it on
+traced states, ``returned`` tells what reaches the backward's return.
 """
 
 from __future__ import annotations
 
 import ast
-import copy
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 
 from mutagrad.mutation import replay
-from mutagrad.mutation.engine import Mutant, find_owned, parsed
+from mutagrad.mutation.engine import Mutant, find_owned
 from mutagrad.mutation.operator import call_name, number
-from mutagrad.mutation.trace import Snapshot, Trace
+from mutagrad.mutation.returned import returned_entries, returned_only_name, shape_of, wrong_entry
+from mutagrad.mutation.statement import Original, changed_statement, compiled, run
+from mutagrad.mutation.trace import Trace
 
 _ZEROS = ("zeros", "zeros_like")
-_BLOCKS = ("body", "orelse", "finalbody", "handlers")
 
 
 @dataclass(frozen=True)
@@ -60,76 +62,6 @@ class Generation:
 
     kept: list[Mutant]
     dropped: list[Dropped]
-
-
-def _simple(stmt: ast.stmt) -> bool:
-    return not any(isinstance(getattr(stmt, b, None), list) and getattr(stmt, b)
-                   for b in _BLOCKS)
-
-
-class _Original:
-    """The original function, with what every mutant's judgement needs computed once."""
-
-    def __init__(self, owner: str, func: ast.FunctionDef, source_lines: list[str]):
-        self.func = func
-        first = min([func.lineno] + [d.lineno for d in func.decorator_list])
-        # the function's lines, as a mutant's function_source holds them (blank lines
-        # before; a method under a bare line of its class)
-        head = [""] * (first - 2) + [f"class {owner}:"] if owner else [""] * (first - 1)
-        self.lines = head + source_lines[first - 1:func.end_lineno]
-        self.returned_only: dict[tuple[int, str], bool] = {}
-        self.simple = [n for n in ast.walk(func) if isinstance(n, ast.stmt) and _simple(n)]
-        loops = [n for n in ast.walk(func) if isinstance(n, ast.For | ast.While | ast.AsyncFor)]
-        self.looped = {id(n) for loop in loops for n in ast.walk(loop) if n is not loop}
-        self._runs: dict[tuple[int, int], _Ran] = {}
-        self._code: dict[int, tuple[Any, frozenset[str]]] = {}
-
-    def run(self, stmt: ast.stmt, case: int, state: Snapshot) -> _Ran:
-        """The original statement run on a traced case's state (once: many mutants share it)."""
-        key = (id(stmt), case)
-        if key not in self._runs:
-            if id(stmt) not in self._code:  # compiled once, run once per traced case
-                self._code[id(stmt)] = _compiled(stmt)
-            self._runs[key] = _run(stmt, self._code[id(stmt)], state)
-        return self._runs[key]
-
-    def statement_at(self, line: int, col: int) -> ast.stmt | None:
-        """The innermost simple statement holding the position (line, col)."""
-        best = None
-        for stmt in self.simple:
-            start = (stmt.lineno, stmt.col_offset)
-            end = (stmt.end_lineno, stmt.end_col_offset)
-            if start <= (line, col) <= end and (best is None or start >= (best.lineno,
-                                                                           best.col_offset)):
-                best = stmt
-        return best
-
-
-def changed_statement(original: _Original, mutant: Mutant) -> tuple[ast.stmt, ast.stmt] | None:
-    """The one simple statement a mutant changes (original, mutated), or None when it
-    changes a loop header, moves statements, or changes more than one."""
-    before = original.statement_at(mutant.line, mutant.col)
-    if before is None:
-        return None
-    old = original.lines
-    new = mutant.function_source.splitlines()
-    first, last = before.lineno, before.end_lineno or before.lineno
-    if len(new) != len(old) or any(a != b for a, b in zip(old[:first - 1], new[:first - 1],
-                                                          strict=True)) \
-            or old[last:] != new[last:]:
-        return None  # lines outside the statement changed too
-    text = "\n".join(new)
-    # the tree ``find_mutants`` already made of the same text (a trailing newline aside)
-    tree = parsed(mutant.function_source if mutant.function_source in (text, text + "\n")
-                  else text)
-    if tree is None:
-        return None
-    after = next((n for n in ast.walk(tree) if isinstance(n, ast.stmt)
-                  and (n.lineno, n.col_offset) == (before.lineno, before.col_offset)), None)
-    if after is None or not _simple(after) or type(after) is not type(before) \
-            and not isinstance(after, ast.Assign | ast.AugAssign | ast.Expr | ast.Pass):
-        return None
-    return before, after
 
 
 def _zeros(node: ast.AST) -> bool:
@@ -157,96 +89,18 @@ def equivalent_by_construction(before: ast.stmt, after: ast.stmt) -> str | None:
     return None
 
 
-def _compiled(stmt: ast.stmt) -> tuple[Any, frozenset[str]]:
-    """The statement's code object, and the names it uses."""
-    used = frozenset(n.id for n in ast.walk(stmt) if isinstance(n, ast.Name))
-    if isinstance(stmt, ast.Return):
-        value = stmt.value if stmt.value is not None else ast.Constant(None)
-        return compile(ast.Expression(value), "<traced>", "eval"), used
-    return compile(ast.Module(body=[stmt], type_ignores=[]), "<traced>", "exec"), used
-
-
-@dataclass(frozen=True)
-class _Ran:
-    """A statement run on a copy of a traced state: what it raised, and its namespace."""
-
-    error: BaseException | None
-    namespace: dict[str, Any]
-
-
-def _run(stmt: ast.stmt, compiled: tuple[Any, frozenset[str]], state: Snapshot) -> _Ran:
-    """Run one statement on a copy of the names it uses (the user's own code, on copies).
-    Warnings are silenced by ``prune``, once around all the runs."""
-    code, used = compiled
-    local = state.local
-    namespace = {**state.globals, **{k: _copied(local[k]) for k in used if k in local}}
-    try:
-        if isinstance(stmt, ast.Return):
-            namespace[_RETURNED] = eval(code, namespace)
-        else:
-            exec(code, namespace)  # noqa: S102
-    except Exception as e:  # noqa: BLE001 - what the mutant would raise is the finding
-        return _Ran(e, namespace)
-    return _Ran(None, namespace)
-
-
-def _copied(value: Any) -> Any:
-    """``copy.deepcopy(value)``; a plain numeric array (most of what a backward holds) is
-    copied directly, without deepcopy's machinery (the most of pruning's time)."""
-    if type(value) is np.ndarray and not value.dtype.hasobject:
-        return value.copy(order="K")  # as deepcopy does: the same memory layout
-    return copy.deepcopy(value)
-
-
-def _only_returned(name: str, stmt: ast.stmt, func: ast.FunctionDef) -> bool:
-    """Whether ``name``'s value after ``stmt`` only reaches the function's ``return``:
-    read after it only as an entry of the returned tuple/dict literal (or of a dict literal
-    bound to a name that is returned as it is), and never rebound."""
-    after = [n for n in ast.walk(func) if isinstance(n, ast.stmt)
-             and n.lineno > (stmt.end_lineno or stmt.lineno)]
-    returned = {r.value.id for r in after if isinstance(r, ast.Return)
-                and isinstance(r.value, ast.Name)}
-    for later in after:
-        for node in ast.walk(later):
-            if isinstance(node, ast.Name) and node.id == name and not isinstance(later, ast.Return
-                                                                                | ast.Assign):
-                return False
-        if isinstance(later, ast.Return):
-            holder = later.value
-        elif isinstance(later, ast.Assign):
-            target = later.targets[0] if len(later.targets) == 1 else None
-            if isinstance(target, ast.Subscript) and isinstance(target.value, ast.Name) \
-                    and target.value.id in returned:
-                return False  # the returned dict is edited after: give up
-            if not (isinstance(target, ast.Name) and target.id in returned):
-                holder = None
-                if any(isinstance(n, ast.Name) and n.id == name for n in ast.walk(later)):
-                    return False
-                continue
-            holder = later.value
-        else:
-            continue
-        entries = (holder.values if isinstance(holder, ast.Dict) else
-                   holder.elts if isinstance(holder, ast.Tuple) else [holder])
-        direct = {id(e) for e in entries if isinstance(e, ast.Name)}
-        for node in ast.walk(later):
-            if isinstance(node, ast.Name) and node.id == name and id(node) not in direct:
-                return False
-    return True
-
-
-def _verdict(function: str, original: _Original, before: ast.stmt, after: ast.stmt,
+def _verdict(function: str, original: Original, before: ast.stmt, after: ast.stmt,
              trace: Trace) -> str | None:
     """Why the mutant crashes, or returns a wrong-shaped gradient, on every traced case
     (None when it does not, or when that cannot be told)."""
     states = trace.state(function, before.lineno, before.end_lineno or before.lineno)
     if trace.failed or not states or any(s is None for s in states):
         return None
-    name = _returned_only_name(original, before, after)
+    name = returned_only_name(original, before, after)
     if function != trace.backward or name not in trace.checked:
         name = None  # a helper's result, or a value the check never sees as it is
-    entries = _returned_entries(original, before, trace) if function == trace.backward else None
-    code = _compiled(after)
+    entries = returned_entries(original, before, trace) if function == trace.backward else None
+    code = compiled(after)
     errors: list[BaseException] = []
     wrong: list[str] = []
     for index, state in enumerate(states):
@@ -254,15 +108,15 @@ def _verdict(function: str, original: _Original, before: ast.stmt, after: ast.st
         old = original.run(before, index, state)
         if old.error is not None:
             return None  # the statement alone does not run on the copied state
-        new = _run(after, code, state)
+        new = run(after, code, state)
         if new.error is not None:
             errors.append(new.error)
         elif name is not None:
-            a, b = _shape(old.namespace, name), _shape(new.namespace, name)
+            a, b = shape_of(old.namespace, name), shape_of(new.namespace, name)
             if a != b and None not in (a, b):
                 wrong.append(f"{name} has shape {b} where the original's has {a}")
         elif entries is not None:
-            found = _wrong_entry(entries, old.namespace, new.namespace)
+            found = wrong_entry(entries, old.namespace, new.namespace)
             if found:
                 wrong.append(found)
     if len(errors) == len(states):
@@ -272,95 +126,6 @@ def _verdict(function: str, original: _Original, before: ast.stmt, after: ast.st
         return (f"returns a gradient of the wrong shape on every traced case ({len(states)}), "
                 f"line {before.lineno}: {wrong[0]}")
     return None
-
-
-_RETURNED = "__mutagrad_returned__"
-
-
-def _returned_entries(original: _Original, before: ast.stmt,
-                      trace: Trace) -> tuple[str | None, list[Any]] | None:
-    """When ``before`` builds what the backward returns (``return {...}``, ``return a, b``,
-    or ``g = {...}`` then ``return g``), once: the name holding it and the keys (or
-    positions) of the entries that are arrays the subject checks."""
-    if id(before) in original.looped:
-        return None
-    if isinstance(before, ast.Return):
-        holder, value = None, before.value
-    elif isinstance(before, ast.Assign) and len(before.targets) == 1 \
-            and isinstance(before.targets[0], ast.Name):
-        holder, value = before.targets[0].id, before.value
-        key = (id(before), "<holder>")
-        if key not in original.returned_only:  # once per statement, not per mutant of it
-            original.returned_only[key] = _returns_as_is(holder, before, original.func)
-        if not original.returned_only[key]:
-            return None
-    else:
-        return None
-    if isinstance(value, ast.Dict):
-        keys = [k.value for k, v in zip(value.keys, value.values, strict=True)
-                if isinstance(k, ast.Constant) and isinstance(v, ast.Name)
-                and v.id in trace.checked]
-    elif isinstance(value, ast.Tuple):
-        keys = [i for i, v in enumerate(value.elts)
-                if isinstance(v, ast.Name) and v.id in trace.checked]
-    else:
-        return None
-    return (holder, keys) if keys else None
-
-
-def _returns_as_is(holder: str, stmt: ast.stmt, func: ast.FunctionDef) -> bool:
-    """``return holder`` follows, and nothing else after ``stmt`` mentions ``holder``."""
-    later = [n for n in ast.walk(func) if isinstance(n, ast.stmt)
-             and n.lineno > (stmt.end_lineno or stmt.lineno)]
-    uses = [n for s in later for n in ast.walk(s) if isinstance(n, ast.Name) and n.id == holder]
-    returns = [s for s in later if isinstance(s, ast.Return) and isinstance(s.value, ast.Name)
-               and s.value.id == holder]
-    return len(returns) == len(uses) >= 1
-
-
-def _wrong_entry(entries: tuple[str | None, list[Any]], old: dict[str, Any],
-                 new: dict[str, Any]) -> str | None:
-    """The first checked entry that the mutated container lacks or holds in another shape."""
-    holder, keys = entries
-    before: Any = old.get(holder or _RETURNED)
-    after: Any = new.get(holder or _RETURNED)
-    for key in keys:
-        try:
-            a = tuple(np.shape(before[key]))
-        except Exception:  # noqa: BLE001 - nothing to compare with
-            return None
-        try:
-            entry = after[key]
-        except (KeyError, IndexError, TypeError):
-            return f"no entry {key!r}"
-        try:
-            b = tuple(np.shape(entry))
-        except Exception:  # noqa: BLE001 - not an array: no shape to compare
-            return None
-        if a != b:
-            return f"entry {key!r} has shape {b} where the original's has {a}"
-    return None
-
-
-def _shape(namespace: dict[str, Any], name: str) -> tuple[int, ...] | None:
-    try:
-        return tuple(np.shape(namespace[name]))
-    except Exception:  # noqa: BLE001 - not an array: no shape to compare
-        return None
-
-
-def _returned_only_name(original: _Original, before: ast.stmt, after: ast.stmt) -> str | None:
-    """The name the statement assigns, when its value after it only reaches the return and
-    the statement runs once (see ``_only_returned``)."""
-    if not (isinstance(after, ast.Assign) and len(after.targets) == 1
-            and isinstance(after.targets[0], ast.Name)):
-        return None
-    name = after.targets[0].id
-    key = (id(before), name)
-    if key not in original.returned_only:
-        original.returned_only[key] = (id(before) not in original.looped
-                                       and _only_returned(name, before, original.func))
-    return name if original.returned_only[key] else None
 
 
 def prune(mutants: Sequence[Mutant], source: str, trace: Trace | None) -> Generation:
@@ -378,14 +143,14 @@ class Pruner:
         self.tree = ast.parse(source)
         self.lines = source.splitlines()
         self.trace = trace
-        self.originals: dict[str, _Original] = {}
+        self.originals: dict[str, Original] = {}
 
     def split(self, mutants: Sequence[Mutant]) -> Generation:
         originals, trace = self.originals, self.trace
         reasons: dict[str, str | None] = {}
         for m in mutants:
             if m.function not in originals:
-                originals[m.function] = _Original(*_function(self.tree, m.function), self.lines)
+                originals[m.function] = Original(*_function(self.tree, m.function), self.lines)
             with warnings.catch_warnings(), np.errstate(all="ignore"):
                 warnings.simplefilter("ignore")  # the statements run on traced states
                 reasons[m.id] = _judge(m, originals[m.function], trace)
@@ -406,7 +171,7 @@ def _function(tree: ast.Module, name: str) -> tuple[str, ast.FunctionDef]:
     return find_owned(tree, [name], "<source>")[0]
 
 
-def _judge(m: Mutant, original: _Original, trace: Trace | None) -> str | None:
+def _judge(m: Mutant, original: Original, trace: Trace | None) -> str | None:
     changed = changed_statement(original, m)
     reason = None
     if changed is not None:
