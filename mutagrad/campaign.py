@@ -107,7 +107,7 @@ def tolerances(settings: Settings) -> dict[str, float]:
 @dataclass(frozen=True)
 class ProgressEvent:
     done: int          # mutants with every case evaluated
-    total: int
+    total: int | None  # None while a new campaign's mutants are still being made
     detected: int      # mutants detected on at least one case so far
     subject: str = ""
 
@@ -656,8 +656,11 @@ def _run_mutants(mutants: Sequence[Mutant] | _Making, data: list[CaseData], done
         nonlocal total
         if total is None and isinstance(mutants, _Making) and mutants.done.is_set():
             total = len(mutants.mutants)  # every mutant made: the bar can show its end
-        if on_progress and total is not None:
+        if on_progress:
             on_progress(ProgressEvent(finished, total, len(detected)))
+
+    if isinstance(mutants, _Making):
+        progress()  # the mutants start: the numerical sides and the original's check are done
 
     def deadline(task: Any) -> float:
         # The soft limit (SIGALRM in the worker) normally fires first; this hard one catches
@@ -698,5 +701,5 @@ def _run_mutants(mutants: Sequence[Mutant] | _Making, data: list[CaseData], done
             finished += 1
             progress()
         flush()
-    if total is None:  # no mutant at all, or none finished after the last was made
+    if total is None:  # the total is known now: said once more
         progress()
