@@ -34,8 +34,9 @@ class Engine(Protocol):
     """Where a campaign's evaluations run: the local pool or a Dask cluster.
 
     ``map`` runs trusted calls in parallel (the numerical sides); ``run`` streams one event
-    per task (``handle(state, task)`` in a sandbox, ``state = init(*init_args)``), and
-    ``submit`` adds a task while ``run`` iterates. ``remote`` says whether the work leaves
+    per task (``handle(state, task)`` in a sandbox, ``state = init(*init_args)``), its
+    ``tasks`` a list or a ``Feed`` (tasks that arrive while it runs), and ``submit`` adds a
+    task while ``run`` iterates. ``remote`` says whether the work leaves
     this machine (then a user's subject file must travel as its source).
     """
 
