@@ -11,6 +11,7 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
+from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 
 from mutagrad import (
@@ -325,19 +326,26 @@ def compare(
 
 @app.command("export")
 def export_cmd(
-    campaign_ref: Annotated[str, typer.Argument(metavar="CAMPAIGN", help="Campaign id or name.")],
-    fmt: Annotated[str, typer.Option("--format", help="csv, json, or stryker (the mutation-testing-report-schema JSON that Stryker's tools read).")] = "csv",
-    output: Annotated[str | None, typer.Option("-o", "--output", help="File (default: stdout); an existing file only with --force.")] = None,
+    campaign_ref: Annotated[str | None, typer.Argument(
+        metavar="[CAMPAIGN]", help="Campaign id or name (default: the latest).")] = None,
+    fmt: Annotated[str | None, typer.Option(
+        "--format", help="csv, json, jsonl (one trial per line), or stryker (the "
+                         "mutation-testing-report-schema JSON that Stryker's tools read). "
+                         "[default: told by the --output file's suffix (.csv, .json, "
+                         ".jsonl), else csv]")] = None,
+    output: Annotated[str | None, typer.Option(
+        "-o", "--output", help="File ('-' or none: stdout); an existing file only with "
+                               "--force.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --output file.")] = False,
     db: DbOpt = None,
 ) -> None:
     """Every stored trial of a campaign, with its mutant and case, as CSV or JSON; or, with
     --format stryker, the standard mutation-testing-report-schema JSON (see the README).
 
-    Example: mutagrad export 3 --format csv -o trials.csv
+    Example: mutagrad export 3 -o trials.csv
     """
-    if fmt not in ("csv", "json", "stryker"):
-        raise InvalidInput(f"--format takes csv, json or stryker, not {fmt!r}")
+    fmt = report.export_format(fmt, output)
+    output = None if output == "-" else output
     if output and os.path.exists(output):
         database = sqlite_file(db)
         if database and os.path.exists(database) and os.path.samefile(output, database):
@@ -347,11 +355,12 @@ def export_cmd(
             raise InvalidInput(f"{output} exists: pass --force to overwrite it, or choose "
                                "another file")
     store = Store(db, create=False)
+    info = store.campaign(campaign_ref)  # None: the latest, as 'results'
     if fmt == "stryker":  # the mutation-testing-report-schema JSON (see mutagrad.stryker)
-        text = json.dumps(stryker.report(store, campaign_ref), indent=2) + "\n"
+        text = json.dumps(stryker.report(store, info.id), indent=2) + "\n"
         chunks: Iterable[str] = [text]
     else:
-        chunks = report.export_chunks(store, store.campaign(campaign_ref).id, fmt)
+        chunks = report.export_chunks(store, info.id, fmt)
     if output:
         # written beside the target and moved into place: a failure leaves no half file
         partial = f"{output}.part"
@@ -362,8 +371,7 @@ def export_cmd(
         finally:
             if os.path.exists(partial):
                 os.remove(partial)
-        console().print(f"wrote {fmt.upper()} of campaign {campaign_ref} to {output}")
+        console().print(Text(f"wrote {fmt.upper()} of campaign {info.id} to {output}"),
+                        soft_wrap=True)
     else:
         stdout().writelines(chunks)
-
-
