@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import signal
 import threading
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -427,7 +429,10 @@ def _execute(store: Store, campaign_id: int, subject: Subject, spec: SubjectSpec
             store.add_trials(campaign_id, pending)
             last_flush = time.monotonic()
 
-    try:
+    # the user's own check broke (failed_kept): a resume would judge the rest with another
+    # check
+    with stopping(store, campaign_id, flush, failed=(SubjectBroken,),
+                  failed_kept=(strategy.UserCheckFailed,)):
         data = prepared.result()
         original_trials, data = check_original(subject, data, settings)
         alarms = sum(t.outcome == Outcome.ALARM for t in original_trials)
@@ -440,27 +445,62 @@ def _execute(store: Store, campaign_id: int, subject: Subject, spec: SubjectSpec
         flush(force=True)
         analysis.store_summary(store, campaign_id)
         store.set_status(campaign_id, Status.FINISHED, finished=True)
+
+
+@contextmanager
+def stopping(store: Store, campaign_id: int, flush: Callable[..., None], *,
+             failed: tuple[type[BaseException], ...] = (),
+             failed_kept: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """A running campaign's way out when it stops short, for every kind of campaign.
+
+    Ctrl-C: the finished trials are stored (``flush(force=True)``), the campaign is marked
+    interrupted and ``CampaignInterrupted`` says how many trials it holds and how to resume.
+    An error in ``failed`` marks it failed as it is (nothing was judged); one in
+    ``failed_kept`` keeps its finished trials first. Anything else keeps them and marks it
+    interrupted (a resume finishes it). A second Ctrl-C while this is stored is ignored: it
+    would cut the very write that keeps the trials."""
+    try:
+        yield
     except KeyboardInterrupt:
-        flush(force=True)
-        summarise_stopped(store, campaign_id)
-        store.set_status(campaign_id, Status.INTERRUPTED)
+        with _ignoring_ctrl_c():
+            _stopped(store, campaign_id, flush, Status.INTERRUPTED)
+            stored = store.trial_count(campaign_id)
         raise CampaignInterrupted(
-            f"interrupted: finished trials are stored; resume with "
-            f"'mutagrad run --resume {campaign_id}'") from None
-    except SubjectBroken as e:
+            f"interrupted: campaign {campaign_id} stored {stored} trials; resume with "
+            f"mutagrad run --resume {campaign_id}") from None
+    except failed as e:
         store.set_status(campaign_id, Status.FAILED, note=str(e), finished=True)
         raise
-    except strategy.UserCheckFailed as e:
-        # the user's own check broke: a resume would judge the rest with another check
-        flush(force=True)
-        summarise_stopped(store, campaign_id)
-        store.set_status(campaign_id, Status.FAILED, note=str(e), finished=True)
+    except failed_kept as e:
+        with _ignoring_ctrl_c():
+            _stopped(store, campaign_id, flush, Status.FAILED, note=str(e))
         raise
     except BaseException:
-        flush(force=True)
-        summarise_stopped(store, campaign_id)
-        store.set_status(campaign_id, Status.INTERRUPTED)
+        with _ignoring_ctrl_c():
+            _stopped(store, campaign_id, flush, Status.INTERRUPTED)
         raise
+
+
+def _stopped(store: Store, campaign_id: int, flush: Callable[..., None], status: Status,
+             note: str | None = None) -> None:
+    flush(force=True)
+    summarise_stopped(store, campaign_id)
+    if status == Status.FAILED:
+        store.set_status(campaign_id, status, note=note, finished=True)
+    else:
+        store.set_status(campaign_id, status)
+
+
+@contextmanager
+def _ignoring_ctrl_c() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread receives Ctrl-C
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def summarise_stopped(store: Store, campaign_id: int) -> None:

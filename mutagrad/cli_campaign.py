@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterable
@@ -11,8 +12,8 @@ from typing import Annotated
 
 import typer
 from rich.console import Console
-from rich.text import Text
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 from mutagrad import (
     analysis,
@@ -52,9 +53,9 @@ from mutagrad.cli_common import (
     stdout,
     subject_options,
 )
-from mutagrad.errors import InvalidInput
+from mutagrad.errors import InvalidInput, MutagradError
 from mutagrad.store import Store, sqlite_file
-from mutagrad.values import STATUS_ORDER, Settings
+from mutagrad.values import STATUS_ORDER, Settings, Status
 
 DEFAULTS = Settings()  # the one place defaults live; shown in --help
 
@@ -164,27 +165,41 @@ def run(
         for warning in campaign.coverage(specs, settings):
             Console(stderr=True, highlight=False).print(f"[yellow]warning: {warning}[/yellow]")
     engine.reach(scheduler)  # before the store is created: nothing left behind when it fails
+    database = sqlite_file(db)
+    new_file = database is not None and not os.path.exists(database)
     store = Store(db, create=resume is None)
-    with _progress() as bar:
-        task = bar.add_task("mutants", total=None, detected=0)
+    before = max((c.id for c in store.campaigns(limit=1)), default=0)
+    try:
+        with _progress() as bar:
+            task = bar.add_task("mutants", total=None, detected=0)
 
-        def on_progress(e: campaign.ProgressEvent) -> None:
-            bar.update(task, description=e.subject, completed=e.done, total=e.total,
-                       detected=e.detected)
+            def on_progress(e: campaign.ProgressEvent) -> None:
+                bar.update(task, description=e.subject, completed=e.done, total=e.total,
+                           detected=e.detected)
 
-        if resume is not None and store.campaign(resume).settings.pytest:
-            ran = campaign.Ran((usertests.resume(store, resume, on_progress, jobs, timeout),),
-                               None)
-        elif resume is not None:
-            ran = campaign.Ran((campaign.resume(store, resume, on_progress, jobs, timeout,
-                                               scheduler),),
-                               None)
-        elif tests:
-            ran = campaign.Ran((usertests.start(store, specs[0], settings, tests, name,
-                                                on_progress),), None)
-        else:
-            ran = campaign.run_all(store, specs, settings, name, on_progress,
-                                   "mutants" if export_mutants else None, scheduler)
+            if resume is not None and store.campaign(resume).settings.pytest:
+                ran = campaign.Ran((usertests.resume(store, resume, on_progress, jobs,
+                                                     timeout),), None)
+            elif resume is not None:
+                ran = campaign.Ran((campaign.resume(store, resume, on_progress, jobs, timeout,
+                                                   scheduler),), None)
+            elif tests:
+                ran = campaign.Ran((usertests.start(store, specs[0], settings, tests, name,
+                                                    on_progress),), None)
+            else:
+                ran = campaign.run_all(store, specs, settings, name, on_progress,
+                                       "mutants" if export_mutants else None, scheduler)
+    except KeyboardInterrupt:  # before a campaign started (one that has says so itself)
+        started = [c.id for c in store.campaigns() if c.id > before]
+        _forget_if_empty(store, database if new_file else None)
+        raise campaign.CampaignInterrupted(
+            f"interrupted after campaign {started[0]} finished, before the next started"
+            if started else "interrupted before any trial was stored") from None
+    except campaign.CampaignInterrupted:
+        raise  # resumable: kept, even with no trial yet
+    except BaseException:
+        _forget_if_empty(store, database if new_file else None)
+        raise
     if ran.suite is not None:
         whole = analysis.suite(store, ran.suite, labels=as_json)
         if as_json:
@@ -197,10 +212,31 @@ def run(
     raise typer.Exit(gate(result.total.rate, fail_under, result.alarms))
 
 
+def _forget_if_empty(store: Store, created: str | None) -> None:
+    """Remove the SQLite file ``created`` by this very command when it holds no trial (a
+    run that failed before its campaign really started: red tests, a missing --check
+    function). A store that existed before is never touched, nor one a campaign of
+    another process is running in."""
+    if created is None:
+        return
+    try:
+        infos = store.campaigns()
+        if any(c.status == Status.RUNNING or store.trial_count(c.id) for c in infos):
+            return
+    except MutagradError:
+        return  # unreadable: not ours to judge
+    store.close()
+    for path in (created, f"{created}-wal", f"{created}-shm", f"{created}-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+
 def _progress() -> Progress:
+    err = Console(stderr=True)
+    # a terminal only: piped, a progress bar is a blank line before the report or the error
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("detected {task.fields[detected]}"), TimeRemainingColumn(),
-                    console=Console(stderr=True), transient=True)
+                    console=err, transient=True, disable=not err.is_terminal)
 
 
 def _render_results(store: Store, result: analysis.Report, only: str | None,

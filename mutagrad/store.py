@@ -599,6 +599,12 @@ class Store:
         with _reading(self.url), self.Session() as s:
             return set(s.scalars(query))
 
+    def trial_count(self, campaign_id: int) -> int:
+        """How many trials a campaign has stored (counted in SQL)."""
+        query = select(func.count()).select_from(_Trial).where(_Trial.campaign_id == campaign_id)
+        with _reading(self.url), self.Session() as s:
+            return int(s.scalar(query) or 0)
+
     def done_count(self, campaign_id: int) -> int:
         """How many (mutant id, case index) pairs have their trials stored (counted in SQL)."""
         pairs = (select(_Trial.mutant_id, _Trial.case_index)

@@ -4,7 +4,13 @@ that cannot be written, --resume with options, a failed run's leftovers, Ctrl-C.
 import csv
 import io
 import json
+import os
+import re
+import signal
 import sqlite3
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -63,3 +69,119 @@ def test_export_dash_is_stdout_and_a_conflicting_format_is_refused(two_campaigns
         assert not (two_campaigns / name).exists()
     ran = run_cli(capsys, "export", "--format", "stryker", "-o", "s.json")  # JSON as well
     assert ran.code == 0 and json.loads((two_campaigns / "s.json").read_text())["files"]
+
+
+# -- Ctrl-C, as a terminal sends it: SIGINT to the whole process group ---------------------
+
+GATE_SUBJECT = str(Path(__file__).with_name("gate_subject.py"))
+STOPPED = re.compile(r"mutagrad: error: interrupted: campaign (\d+) stored (\d+) trials; "
+                     r"resume with mutagrad run --resume (\d+)")
+BEFORE = "mutagrad: error: interrupted before any trial was stored"
+
+
+def _start(*args: str, cwd: Path, gate: Path) -> subprocess.Popen:
+    env = {**os.environ, "MUTAGRAD_GATE": str(gate), "MUTAGRAD_DB": str(cwd / "results.db")}
+    return subprocess.Popen([sys.executable, "-m", "mutagrad", *args], cwd=cwd, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            start_new_session=True)  # its own group, as a terminal's job
+
+
+def _until(found, proc: subprocess.Popen, seconds: float = 120):
+    """Poll for an observable state of the run (never a fixed sleep)."""
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline and proc.poll() is None:
+        value = found()
+        if value:
+            return value
+        time.sleep(0.005)
+    _, err = proc.communicate(timeout=60)
+    pytest.fail(f"the state never came (exit {proc.returncode}): {err}")
+
+
+def _ctrl_c(proc: subprocess.Popen) -> tuple[int, str]:
+    os.killpg(proc.pid, signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    return proc.returncode, err
+
+
+def _fork_server_of(pid: int) -> bool:
+    """Whether ``pid`` has started its fork server (a child process importing the workers'
+    modules): the seconds where a Ctrl-C used to print the fork server's traceback."""
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+            if int(fields[1]) == pid and b"forkserver" in (stat.parent / "cmdline").read_bytes():
+                return True
+        except (OSError, IndexError, ValueError):
+            continue
+    return False
+
+
+def test_ctrl_c_while_the_users_file_is_imported_is_one_line_and_leaves_nothing(tmp_path):
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    (tmp_path / "net.py").write_text(
+        "import os, time\nfrom pathlib import Path\n\n"
+        "gate = Path(os.environ['MUTAGRAD_GATE'])\n(gate / 'reached').touch()\n"
+        "while not (gate / 'open').exists():\n    time.sleep(0.01)\n")
+    proc = _start("run", "net.py", "--cases", "1", cwd=tmp_path, gate=gate)
+    _until((gate / "reached").exists, proc)
+    code, err = _ctrl_c(proc)
+    assert code == 130 and err.strip() == BEFORE, err
+    assert not (tmp_path / "results.db").exists()
+
+
+def test_ctrl_c_while_the_workers_start_is_one_line_from_every_process(tmp_path):
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    (gate / "open").touch()
+    proc = _start("run", GATE_SUBJECT, "--cases", "4", "--jobs", "2", cwd=tmp_path, gate=gate)
+    _until(lambda: _fork_server_of(proc.pid), proc)
+    code, err = _ctrl_c(proc)
+    assert code == 130 and len(err.strip().splitlines()) == 1, err
+    stopped = STOPPED.fullmatch(err.strip())
+    if stopped is None:  # before the campaign was stored: nothing is left
+        assert err.strip() == BEFORE
+        assert _stored(tmp_path / "results.db") == {}
+    else:  # the campaign had started: it says what it holds, and holds it
+        cid, count, again = map(int, stopped.groups())
+        assert cid == again == 1 and _stored(tmp_path / "results.db") == {1: count}
+
+
+def test_ctrl_c_mid_campaign_says_what_is_stored_and_loses_no_trial(tmp_path):
+    gate = tmp_path / "gate"
+    gate.mkdir()
+    whole = tmp_path / "whole"
+    whole.mkdir()
+    (gate / "open").touch()
+    assert _start("run", GATE_SUBJECT, "--cases", "6", "--jobs", "1", cwd=whole,
+                  gate=gate).wait(timeout=300) == 0
+    (gate / "open").unlink()
+    (gate / "reached").unlink()
+    proc = _start("run", GATE_SUBJECT, "--cases", "6", "--jobs", "1", cwd=tmp_path, gate=gate)
+    _until((gate / "reached").exists, proc)  # a mutant is running in a worker
+    code, err = _ctrl_c(proc)
+    assert code == 130, err
+    stopped = STOPPED.fullmatch(err.strip())
+    assert stopped, err  # one line, from every process of the group
+    cid, count, _ = map(int, stopped.groups())
+    assert _stored(tmp_path / "results.db") == {cid: count} and count > 0
+    with sqlite3.connect(tmp_path / "results.db") as c:
+        assert c.execute("select status from campaigns").fetchone() == ("interrupted",)
+    # every stored trial is one of the uninterrupted campaign's, with the same numbers
+    assert _trial_rows(tmp_path / "results.db") <= _trial_rows(whole / "results.db")
+
+
+def _stored(db: Path) -> dict[int, int]:
+    """Trials per campaign, read with sqlite3 itself ({} when there is no file)."""
+    if not db.exists():
+        return {}
+    with sqlite3.connect(db) as c:
+        counted = dict(c.execute("select campaign_id, count(*) from trials group by 1"))
+        return {cid: counted.get(cid, 0) for (cid,) in c.execute("select id from campaigns")}
+
+
+def _trial_rows(db: Path) -> set[tuple]:
+    with sqlite3.connect(db) as c:
+        return set(c.execute("select mutant_id, case_index, strategy, epsilon, difference, "
+                             "true_error, outcome from trials"))
