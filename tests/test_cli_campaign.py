@@ -185,3 +185,21 @@ def _trial_rows(db: Path) -> set[tuple]:
     with sqlite3.connect(db) as c:
         return set(c.execute("select mutant_id, case_index, strategy, epsilon, difference, "
                              "true_error, outcome from trials"))
+
+
+EXERCISE = Path(__file__).parent.parent / "examples" / "exercise"
+
+
+def test_a_run_that_fails_before_its_campaign_starts_leaves_no_new_store(tmp_path, capsys,
+                                                                         monkeypatch):
+    monkeypatch.delenv("MUTAGRAD_DB")
+    monkeypatch.chdir(tmp_path)
+    net = str(EXERCISE / "gradient_checking.py")
+    ran = run_cli(capsys, "run", net, "--check", "no_such_check", "--cases", "1", "--jobs", "1")
+    assert ran.code == 2 and "no_such_check" in ran.err
+    assert sorted(p.name for p in tmp_path.iterdir()) == []
+    # a store that was there before is never removed, even when this run adds nothing to it
+    assert run_cli(capsys, "run", "linear1d", "--cases", "1", "--jobs", "1").code == 0
+    kept = _stored(tmp_path / "results.db")
+    ran = run_cli(capsys, "run", net, "--check", "no_such_check", "--cases", "1", "--jobs", "1")
+    assert ran.code == 2 and _stored(tmp_path / "results.db") == kept and kept[1] > 0
