@@ -280,13 +280,13 @@ def results(
     if only is not None and only not in STATUS_ORDER:
         raise InvalidInput(f"--only takes one of {', '.join(STATUS_ORDER)}")
     if suite is not None:
-        whole = analysis.suite(Store(db, create=False), suite, tolerance, labels=as_json)
+        whole = analysis.suite(Store(db, create=False, read_only=True), suite, tolerance, labels=as_json)
         if as_json:
             emit_json(report.suite_json(whole))
         else:
             console().print(report.suite_report(whole))
         raise typer.Exit(gate(whole.total.rate, fail_under, whole.alarms))
-    store = Store(db, create=False)
+    store = Store(db, create=False, read_only=True)
     result = analysis.report(store, campaign_ref, tolerance, strategy, epsilon, by,
                              labels=as_json)
     _render_results(store, result, only, as_json)
@@ -314,7 +314,7 @@ def show(
     """
     if top < 0:
         raise InvalidInput(f"--top must be 0 or more, got {top}", parameter="top")
-    result = analysis.mutant_report(Store(db, create=False), mutant_id, campaign_ref, tolerance)
+    result = analysis.mutant_report(Store(db, create=False, read_only=True), mutant_id, campaign_ref, tolerance)
     found = where.failed_checks(result, top) if top else None
     if as_json:
         emit_json(report.mutant_json(result, found))
@@ -333,7 +333,7 @@ def history(
 
     Example: mutagrad history --subject mlp3 --limit 5
     """
-    store = Store(db, create=False)
+    store = Store(db, create=False, read_only=True)
     rows = [(info, analysis.summarised(store, info)) for info in store.campaigns(subject, limit)]
     if as_json:
         emit_json(report.history_json(rows))
@@ -353,7 +353,7 @@ def compare(
 
     Example: mutagrad compare 3 4
     """
-    result = analysis.compare(Store(db, create=False), first, second, tolerance)
+    result = analysis.compare(Store(db, create=False, read_only=True), first, second, tolerance)
     if as_json:
         emit_json(report.compare_json(result))
         return
@@ -390,7 +390,7 @@ def export_cmd(
         if not force:
             raise InvalidInput(f"{output} exists: pass --force to overwrite it, or choose "
                                "another file")
-    store = Store(db, create=False)
+    store = Store(db, create=False, read_only=True)
     info = store.campaign(campaign_ref)  # None: the latest, as 'results'
     if fmt == "stryker":  # the mutation-testing-report-schema JSON (see mutagrad.stryker)
         text = json.dumps(stryker.report(store, info.id), indent=2) + "\n"

@@ -2,6 +2,7 @@
 that cannot be written, --resume with options, a failed run's leftovers, Ctrl-C."""
 
 import csv
+import ctypes
 import io
 import json
 import os
@@ -203,3 +204,68 @@ def test_a_run_that_fails_before_its_campaign_starts_leaves_no_new_store(tmp_pat
     kept = _stored(tmp_path / "results.db")
     ran = run_cli(capsys, "run", net, "--check", "no_such_check", "--cases", "1", "--jobs", "1")
     assert ran.code == 2 and _stored(tmp_path / "results.db") == kept and kept[1] > 0
+
+
+# -- stores this process cannot write ------------------------------------------------------
+
+def _without_permission_override() -> None:
+    """In the child, before it runs mutagrad: drop the capabilities that let root write
+    anywhere (a no-op for other users), so file modes mean for it what they mean for them."""
+    libc = ctypes.CDLL(None, use_errno=True)
+    for capability in (1, 2):  # CAP_DAC_OVERRIDE, CAP_DAC_READ_SEARCH
+        libc.prctl(24, capability, 0, 0, 0)  # PR_CAPBSET_DROP: gone after exec
+
+
+def _as_user(*args: str, cwd: Path) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k != "MUTAGRAD_DB"}
+    return subprocess.run([sys.executable, *args], cwd=cwd, env=env, capture_output=True,
+                          text=True, preexec_fn=_without_permission_override, check=False)
+
+
+READS = (["results", "--json"], ["history", "--json"], ["results", "1", "--json"],
+         ["export", "1", "-o", "-"], ["export", "-o", "-", "--format", "json"])
+
+
+@pytest.mark.parametrize("locked", ["folder", "file"])
+def test_a_read_only_store_is_read_and_a_write_refused_in_one_line(two_campaigns, locked):
+    # a copy no process holds open, in WAL mode as mutagrad leaves it: no -wal nor -shm
+    folder = two_campaigns / "shared"
+    folder.mkdir()
+    with sqlite3.connect(two_campaigns / "results.db") as source, \
+            sqlite3.connect(folder / "results.db") as copy:
+        source.backup(copy)
+    expected = [_as_user("-m", "mutagrad", *args, cwd=folder).stdout for args in READS]
+    shown = json.loads(expected[0])["mutants"][0]["mutant_id"]
+    expected.append(_as_user("-m", "mutagrad", "show", shown, "--json", cwd=folder).stdout)
+    assert sorted(p.name for p in folder.iterdir()) == ["results.db"]
+    target = folder if locked == "folder" else folder / "results.db"
+    mode = target.stat().st_mode
+    files = sorted(p.name for p in folder.iterdir())
+    target.chmod(0o555 if locked == "folder" else 0o444)
+    try:
+        probe = _as_user("-c", f"import os; print(os.access({str(target)!r}, os.W_OK))",
+                         cwd=folder)
+        assert probe.stdout.strip() == "False"  # the child really cannot write it
+        for args, want in zip([*READS, ["show", shown, "--json"]], expected, strict=True):
+            ran = _as_user("-m", "mutagrad", *args, cwd=folder)
+            assert ran.returncode == 0, (args, ran.stderr)
+            assert ran.stdout == want, args
+        ran = _as_user("-m", "mutagrad", "run", "linear1d", "--cases", "1", cwd=folder)
+        assert ran.returncode == 2 and len(ran.stderr.strip().splitlines()) == 1, ran.stderr
+        assert "results.db" in ran.stderr and "--db" in ran.stderr
+        assert "Traceback" not in ran.stderr and "internal error" not in ran.stderr
+        if locked == "folder":
+            assert sorted(p.name for p in folder.iterdir()) == files  # nothing made beside it
+    finally:
+        target.chmod(mode)
+    assert _stored(folder / "results.db") == {1: _trials(folder / "results.db", 1),
+                                               2: _trials(folder / "results.db", 2)}
+
+
+@pytest.mark.parametrize("where", ["no/such/folder/r.db", "/proc/mutagrad-test.db"])
+def test_an_unwritable_db_path_is_one_line_naming_it_with_a_hint(tmp_path, capsys, where):
+    path = where if where.startswith("/") else str(tmp_path / where)
+    ran = run_cli(capsys, "run", "linear1d", "--cases", "1", "--jobs", "1", "--db", path)
+    assert ran.code == 2 and len(ran.err.strip().splitlines()) == 1, ran.err
+    assert path in ran.err and "--db" in ran.err and "cannot read" not in ran.err
+    assert not os.path.exists(path)
