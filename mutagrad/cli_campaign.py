@@ -55,7 +55,7 @@ from mutagrad.cli_common import (
 )
 from mutagrad.errors import InvalidInput, MutagradError
 from mutagrad.store import Store, sqlite_file
-from mutagrad.values import STATUS_ORDER, Settings, Status
+from mutagrad.values import STATUS_ORDER, CampaignInfo, Settings, Status
 
 DEFAULTS = Settings()  # the one place defaults live; shown in --help
 
@@ -63,13 +63,16 @@ DEFAULTS = Settings()  # the one place defaults live; shown in --help
 @app.command()
 @subject_options()
 def run(
+    ctx: typer.Context,
     subject: Annotated[list[str] | None, typer.Argument(
         help="One or more subjects: built-in names, .py files, or modules.")] = None,
     run_all: Annotated[bool, typer.Option(
         "--all", help="The whole built-in suite (every built-in subject except the "
                       "deliberately buggy mlp3-seedbugs), one campaign each.")] = False,
     resume: Annotated[str | None, typer.Option(
-        help="Finish an interrupted campaign (id or name): runs only what is missing.")] = None,
+        help="Finish an interrupted campaign (id or name): runs only what is missing, with "
+             "its stored plan. A subject or plan option that differs from that plan is "
+             "refused; --jobs, --timeout and --scheduler may change.")] = None,
     cases: CasesOpt = DEFAULTS.cases,
     seed: SeedOpt = DEFAULTS.seed,
     batch: BatchOpt = DEFAULT_BATCHES,
@@ -168,6 +171,8 @@ def run(
     database = sqlite_file(db)
     new_file = database is not None and not os.path.exists(database)
     store = Store(db, create=resume is None)
+    if resume is not None:
+        _refuse_changes(ctx, store.campaign(resume), own, tests)
     before = max((c.id for c in store.campaigns(limit=1)), default=0)
     try:
         with _progress() as bar:
@@ -210,6 +215,81 @@ def run(
     result = analysis.report(store, ran.campaigns[-1], labels=as_json)
     _render_results(store, result, None, as_json)
     raise typer.Exit(gate(result.total.rate, fail_under, result.alarms))
+
+
+# run's options that make the plan (the library's Settings field each sets) or name the
+# subject; on --resume, given with another value than the stored plan's, they are refused
+_PLAN = {"cases": "cases", "seed": "seed", "batch": "batches", "dtype": "dtypes",
+         "epsilon": "epsilons", "tolerance": "tolerance", "category": "categories",
+         "operator": "operators", "jitter": "jitter", "family": "families",
+         "explore": "explore", "memory": "memory_mb"}
+_SPEC = ("forward", "backward", "params", "inputs", "grad_key", "mutate", "layer", "init",
+         "shapes", "constants", "grid")
+
+
+def _refuse_changes(ctx: typer.Context, info: CampaignInfo, own: SubjectOptions,
+                    tests: list[str]) -> None:
+    """--resume runs the stored plan: any subject or plan option given on the command line
+    with another value is refused in one line (a user who asked for --cases 3 must not get
+    the stored 5 silently)."""
+    given = {n for n in ctx.params if getattr(ctx.get_parameter_source(n), "name", None)
+             in ("COMMANDLINE", "ENVIRONMENT")}
+    p, planned = ctx.params, info.settings
+    asked = {"cases": p["cases"], "seed": p["seed"],
+             "batches": parse_list(p["batch"], int, "--batch"),
+             "dtypes": parse_list(p["dtype"], str, "--dtype"),
+             "epsilons": parse_list(p["epsilon"], float, "--epsilon"),
+             "tolerance": p["tolerance"], "categories": tuple(split(p["category"]) or ()),
+             "operators": tuple(split(p["operator"]) or ()), "jitter": p["jitter"],
+             "families": parse_list(p["family"], str, "--family") or (),
+             "explore": p["explore"], "memory_mb": p["memory"]}
+    differ = [(n, asked[f], getattr(planned, f)) for n, f in _PLAN.items()
+              if n in given and asked[f] != getattr(planned, f)]
+    if given & {"strategy", "own_check"}:
+        wanted = strategies.with_check(parse_list(p["strategy"], str, "--strategy"),
+                                       p["own_check"], DEFAULTS.strategies)
+        if wanted != planned.strategies:
+            differ.append(("strategy", wanted, planned.strategies))
+    if given & {"pytest", "own_tests"}:
+        wanted_tests = usertests.resolve(tests, Path.cwd())
+        if wanted_tests != planned.pytest:
+            differ.append(("pytest", wanted_tests, planned.pytest))
+    if "name" in given and p["name"] != info.name:
+        differ.append(("name", p["name"], info.name))
+    for flag in ("run_all", "export_mutants"):
+        if p[flag]:
+            differ.append((flag, "", "new campaigns only"))
+    targets = p["subject"] or []
+    if targets or given & set(_SPEC):
+        target = targets[0] if len(targets) == 1 else info.spec.target
+        spec = own.spec(target if targets or not info.spec.select
+                        else f"{target}::{info.spec.select}")
+        fields = ["target", "select"] if targets else []
+        fields += [f for f in _SPEC if f in given]
+        if len(targets) > 1:
+            differ.append(("subject", " ".join(targets), info.spec.target))
+        differ += [("subject" if f == "target" else f, getattr(spec, f),
+                    getattr(info.spec, f)) for f in fields
+                   if getattr(spec, f) != getattr(info.spec, f)]
+    if differ:
+        shown = ", ".join(f"{_flag(n)}{' ' if a != '' else ''}{_text(a)} "
+                          f"({'planned: ' if a != '' else ''}{_text(b)})" for n, a, b in differ)
+        raise InvalidInput(f"--resume {info.id} runs campaign {info.id}'s stored plan, and "
+                           f"this differs from it: {shown}; drop that to finish the campaign "
+                           "(--jobs, --timeout and --scheduler may change), or start a new "
+                           "campaign without --resume")
+
+
+def _flag(name: str) -> str:
+    if name == "subject":
+        return "subject"
+    return {"run_all": "--all", "own_check": "--check"}.get(name, "--" + name.replace("_", "-"))
+
+
+def _text(value: object) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) or "none"
+    return "none" if value is None else str(value)
 
 
 def _forget_if_empty(store: Store, created: str | None) -> None:

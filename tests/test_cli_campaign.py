@@ -269,3 +269,31 @@ def test_an_unwritable_db_path_is_one_line_naming_it_with_a_hint(tmp_path, capsy
     assert ran.code == 2 and len(ran.err.strip().splitlines()) == 1, ran.err
     assert path in ran.err and "--db" in ran.err and "cannot read" not in ran.err
     assert not os.path.exists(path)
+
+
+def test_resume_refuses_a_subject_or_plan_option_that_differs_from_the_stored_plan(
+        tmp_path, capsys):
+    db = str(tmp_path / "r.db")
+    plan = ("--cases", "2", "--category", "sign", "--jobs", "1", "--db", db)
+    assert run_cli(capsys, "run", "mlp3", *plan).code == 0
+    with sqlite3.connect(db) as c:  # as a Ctrl-C leaves it, minus one mutant's trials
+        c.execute("update campaigns set status = 'interrupted'")
+        c.execute("delete from trials where mutant_id = (select max(mutant_id) from trials)")
+    stored = _stored(Path(db))
+    for given, named in ((["mlp3-seedbugs"], "mlp3-seedbugs (planned: mlp3)"),
+                         (["--cases", "3"], "--cases 3 (planned: 2)"),
+                         (["--epsilon", "1e-6"], "--epsilon 1e-06 (planned: 1e-07)"),
+                         (["--strategy", "forward"], "--strategy forward (planned: centered)"),
+                         (["--category", "factor"], "--category factor (planned: sign)"),
+                         (["--all"], "--all")):
+        ran = run_cli(capsys, "run", "--resume", "1", *given, "--db", db)
+        assert ran.code == 2 and len(ran.err.strip().splitlines()) == 1, ran.err
+        assert named in ran.err, ran.err
+        assert _stored(Path(db)) == stored  # nothing ran
+    # the same values as the plan, and the options that may change, finish it
+    ran = run_cli(capsys, "run", "--resume", "1", "mlp3", *plan[:4], "--jobs", "2",
+                  "--db", db)
+    assert ran.code == 0, ran.err
+    with sqlite3.connect(db) as c:
+        assert c.execute("select status from campaigns").fetchone() == ("finished",)
+    assert _stored(Path(db))[1] > stored[1]
