@@ -275,7 +275,10 @@ def mutant_trials(mutant_id: str, cases: Sequence[CaseInfo],
     table = new_table(f"{mutant_id} per case")
     for column in ("case", "strategy", "epsilon", "difference", "true error", "outcome",
                    "error or note"):
-        table.add_column(column, overflow="fold")
+        # numbers and the outcome whole on any width ("indeterminate" never split); the
+        # free text folds
+        table.add_column(column, overflow="fold",
+                         no_wrap=column in ("epsilon", "difference", "true error", "outcome"))
     for t, outcome in zip(trials, outcomes):
         table.add_row(Text(labels[t.case_index]), t.strategy, f"{t.epsilon:g}",
                       _num(t.difference), _num(t.true_error), outcome,

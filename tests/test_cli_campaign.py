@@ -297,3 +297,49 @@ def test_resume_refuses_a_subject_or_plan_option_that_differs_from_the_stored_pl
     with sqlite3.connect(db) as c:
         assert c.execute("select status from campaigns").fetchone() == ("finished",)
     assert _stored(Path(db))[1] > stored[1]
+
+
+# -- wide tables, piped --------------------------------------------------------------------
+
+def _piped(*args: str, cwd: Path, columns: str | None = None) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("COLUMNS", "MUTAGRAD_DB")}
+    if columns is not None:
+        env["COLUMNS"] = columns
+    return subprocess.run([sys.executable, "-m", "mutagrad", *args], cwd=cwd, env=env,
+                          capture_output=True, text=True, check=False)
+
+
+def test_wide_tables_are_whole_when_piped(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MUTAGRAD_DB")
+    assert run_cli(capsys, "run", str(EXERCISE / "gradient_checking.py"), "--check",
+                   "gradient_check_n", "--strategy", "centered", "--cases", "1",
+                   "--category", "sign", "--jobs", "1").code == 0
+    rows = json.loads(run_cli(capsys, "strategies", "--json").out)["strategies"]
+    ran = _piped("strategies", cwd=tmp_path)
+    assert ran.returncode == 0, ran.stderr
+    header = next(line for line in ran.stdout.splitlines() if line.startswith("strategy"))
+    assert header.split() == ["strategy", "dtype", "caught", "rate", "(95%", "CI)",
+                              "1", "check", "alarms", "fwd", "/1k", "fwd"]
+    for row in rows:  # each on one line, its numbers whole
+        line = next(x for x in ran.stdout.splitlines() if x.startswith(row["strategy"] + " "))
+        assert f"{row['detected']}/{row['bugs']}" in line and line.rstrip().endswith(
+            f"{row['per_1000']:.1f}"), line
+    assert "…" not in ran.stdout
+
+
+def test_show_keeps_each_outcome_whole_on_a_narrow_terminal(tmp_path, capsys, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.delenv("MUTAGRAD_DB")
+    # mlp3's seed 51 at m = 6: the cost loses precision, every mutant is indeterminate there
+    assert run_cli(capsys, "run", "mlp3", "--seed", "51", "--cases", "1", "--batch", "6",
+                   "--category", "sign", "--jobs", "1").code == 0
+    shown = json.loads(run_cli(capsys, "results", "--json").out)["mutants"][0]["mutant_id"]
+    outcomes = [t["outcome_at_tolerance"] for t in json.loads(
+        run_cli(capsys, "show", shown, "--json", "--top", "0").out)["trials"]]
+    assert outcomes == ["indeterminate"]
+    ran = _piped("show", shown, "--top", "0", cwd=tmp_path, columns="80")
+    table = ran.stdout.split("per case", 1)[1].splitlines()
+    assert max(len(line) for line in table) <= 80
+    assert any(line.split()[5:6] == ["indeterminate"] for line in table
+               if line.startswith("seed=51")), ran.stdout
