@@ -343,3 +343,22 @@ def test_show_keeps_each_outcome_whole_on_a_narrow_terminal(tmp_path, capsys, mo
     assert max(len(line) for line in table) <= 80
     assert any(line.split()[5:6] == ["indeterminate"] for line in table
                if line.startswith("seed=51")), ran.stdout
+
+
+def test_a_campaign_with_the_users_check_is_judged_and_headed_by_it(tmp_path, capsys):
+    db = str(tmp_path / "r.db")
+    ran = run_cli(capsys, "run", str(EXERCISE / "gradient_checking.py"), "--check",
+                  "gradient_check_n", "--strategy", "centered", "--cases", "1",
+                  "--category", "sign", "--jobs", "1", "--db", db)
+    assert ran.code == 0, ran.err
+    assert ran.out.splitlines()[0].startswith(
+        "campaign 1: gradient_checking.py, finished; check check:gradient_check_n,")
+    judged = json.loads(run_cli(capsys, "results", "--json", "--db", db).out)
+    assert judged["strategy"] == "check:gradient_check_n"
+    with sqlite3.connect(db) as c:  # both ran, on every trial
+        assert dict(c.execute("select strategy, count(*) from trials group by 1")) == {
+            "centered": _trials(Path(db), 1) // 2, "check:gradient_check_n": _trials(
+                Path(db), 1) // 2}
+    other = json.loads(run_cli(capsys, "results", "--strategy", "centered", "--json",
+                               "--db", db).out)
+    assert other["strategy"] == "centered"
