@@ -388,7 +388,8 @@ def export_format(fmt: str | None, output: str | None) -> str:
     (``trials.json`` is JSON), else CSV. Raises ``InvalidInput`` for an unknown format, or a
     format the file's suffix contradicts (``--format csv -o x.json``)."""
     if fmt is not None and fmt not in EXPORT_FORMATS:
-        raise InvalidInput(f"--format takes {', '.join(EXPORT_FORMATS)}, not {fmt!r}")
+        *others, last = EXPORT_FORMATS
+        raise InvalidInput(f"--format takes {', '.join(others)} or {last}, not {fmt!r}")
     suffix = "" if output in (None, "-") else os.path.splitext(str(output))[1].lower()
     told = next((f for f, s in EXPORT_FORMATS.items() if s == suffix), None)
     if fmt is None:
