@@ -4,6 +4,7 @@ Loading the commands (numpy, SQLAlchemy, Rich, ...) takes a second or two: a Ctr
 is the same one line and exit code as a Ctrl-C later, never a traceback of the imports."""
 
 import os
+import signal
 import sys
 
 INTERRUPTED = 130
@@ -21,6 +22,9 @@ def main() -> None:
     except SystemExit as e:
         if e.code == INTERRUPTED:
             _interrupted()
+        # done: a Ctrl-C while Python tears down must not turn the command's exit code
+        # into a death by SIGINT
+        signal.signal(signal.SIGINT, signal.SIG_IGN)
         raise
 
 

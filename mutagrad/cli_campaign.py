@@ -197,9 +197,11 @@ def run(
     except KeyboardInterrupt:  # before a campaign started (one that has says so itself)
         started = [c.id for c in store.campaigns() if c.id > before]
         _forget_if_empty(store, database if new_file else None)
+        rest = "; the subjects after it did not run" if resume is None and len(specs) > 1 else ""
         raise campaign.CampaignInterrupted(
-            f"interrupted after campaign {started[0]} finished, before the next started"
-            if started else "interrupted before any trial was stored") from None
+            f"interrupted after campaign {started[0]} finished: its results are stored "
+            f"(mutagrad results {started[0]}){rest}" if started
+            else "interrupted before any trial was stored") from None
     except campaign.CampaignInterrupted:
         raise  # resumable: kept, even with no trial yet
     except BaseException:
