@@ -12,10 +12,12 @@ from __future__ import annotations
 
 import functools
 import hashlib
+import signal
 import threading
 import time
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future
+from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any
@@ -519,7 +521,10 @@ def _execute(store: Store, row: _Row, subject: Subject, spec: SubjectSpec,
         flush(force=True)
         return campaign_id
 
-    try:
+    # the user's own check broke (failed_kept): a resume would judge the rest with another
+    # check
+    with stopping(store, settle, failed=(SubjectBroken,),
+                  failed_kept=(strategy.UserCheckFailed,)):
         data = prepared.result()
         original_trials, data = check_original(subject, data, settings)
         alarms = sum(t.outcome == Outcome.ALARM for t in original_trials)
@@ -537,34 +542,75 @@ def _execute(store: Store, row: _Row, subject: Subject, spec: SubjectSpec,
         campaign_id = row.stored()
         analysis.store_summary(store, campaign_id)
         store.set_status(campaign_id, Status.FINISHED, finished=True)
-        return campaign_id
+    return campaign_id
+
+
+@contextmanager
+def stopping(store: Store, settle: Callable[[], int | None], *,
+             failed: tuple[type[BaseException], ...] = (),
+             failed_kept: tuple[type[BaseException], ...] = ()) -> Iterator[None]:
+    """A running campaign's way out when it stops short, for every kind of campaign.
+
+    ``settle()`` stores what must be kept (the plan, if not stored yet, and every finished
+    trial) and returns the campaign's id; None when no plan can be stored (making the
+    mutants failed: that error is the one to report, and no campaign exists).
+
+    Ctrl-C: the finished trials are stored, the campaign is marked interrupted and
+    ``CampaignInterrupted`` says how many trials it holds and how to resume. An error in
+    ``failed`` marks it failed (nothing is judged); one in ``failed_kept`` marks it failed
+    with its summary. Anything else marks it interrupted (a resume finishes it). A second
+    Ctrl-C while this is stored is ignored: it would cut the very write that keeps the
+    trials."""
+    try:
+        yield
     except KeyboardInterrupt:
-        stopped = settle()
-        if stopped is None:
-            raise
-        summarise_stopped(store, stopped)
-        store.set_status(stopped, Status.INTERRUPTED)
+        with _ignoring_ctrl_c():
+            stopped = _stopped(store, settle, Status.INTERRUPTED)
+            if stopped is None:
+                raise
+            stored = store.trial_count(stopped)
         raise CampaignInterrupted(
-            f"interrupted: finished trials are stored; resume with "
-            f"'mutagrad run --resume {stopped}'") from None
-    except SubjectBroken as e:
-        stopped = settle()
-        if stopped is not None:
-            store.set_status(stopped, Status.FAILED, note=str(e), finished=True)
+            f"interrupted: campaign {stopped} stored {stored} trials; resume with "
+            f"mutagrad run --resume {stopped}") from None
+    except failed as e:
+        with _ignoring_ctrl_c():
+            stopped = settle()
+            if stopped is not None:
+                store.set_status(stopped, Status.FAILED, note=str(e), finished=True)
         raise
-    except strategy.UserCheckFailed as e:
-        # the user's own check broke: a resume would judge the rest with another check
-        stopped = settle()
-        if stopped is not None:
-            summarise_stopped(store, stopped)
-            store.set_status(stopped, Status.FAILED, note=str(e), finished=True)
+    except failed_kept as e:
+        with _ignoring_ctrl_c():
+            _stopped(store, settle, Status.FAILED, note=str(e))
         raise
     except BaseException:
-        stopped = settle()
-        if stopped is not None:
-            summarise_stopped(store, stopped)
-            store.set_status(stopped, Status.INTERRUPTED)
+        with _ignoring_ctrl_c():
+            _stopped(store, settle, Status.INTERRUPTED)
         raise
+
+
+def _stopped(store: Store, settle: Callable[[], int | None], status: Status,
+             note: str | None = None) -> int | None:
+    campaign_id = settle()
+    if campaign_id is None:
+        return None
+    summarise_stopped(store, campaign_id)
+    if status == Status.FAILED:
+        store.set_status(campaign_id, status, note=note, finished=True)
+    else:
+        store.set_status(campaign_id, status)
+    return campaign_id
+
+
+@contextmanager
+def _ignoring_ctrl_c() -> Iterator[None]:
+    if threading.current_thread() is not threading.main_thread():
+        yield  # only the main thread receives Ctrl-C
+        return
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
 
 
 def summarise_stopped(store: Store, campaign_id: int) -> None:

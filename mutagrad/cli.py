@@ -7,7 +7,12 @@ from __future__ import annotations
 
 import contextlib
 import os
+import signal
 import sys
+import threading
+import time
+from collections.abc import Iterator
+from typing import Any
 
 import typer
 from rich.console import Console
@@ -70,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
     redirect = (contextlib.nullcontext() if "--help" in args
                 else contextlib.redirect_stdout(sys.stderr))
     try:
-        with redirect:
+        with redirect, _ctrl_c_never_lost():
             code = command.main(args=args, prog_name="mutagrad", standalone_mode=False)
     except MutagradError as e:
         _fail(message_of(e), e.exit_code)
@@ -79,7 +84,7 @@ def main(argv: list[str] | None = None) -> None:
         where = f"mutagrad {ctx.info_name} --help" if ctx and ctx.parent else "mutagrad --help"
         _fail(f"{e.format_message()} (see '{where}')", getattr(e, "exit_code", 2))
     except (KeyboardInterrupt, typer.Abort):
-        _fail("interrupted", 130)
+        _fail(_interrupted(args), 130)
     except OSError as e:  # the machine refused: a folder that does not exist, a permission
         if os.environ.get("MUTAGRAD_DEBUG"):
             raise
@@ -92,7 +97,40 @@ def main(argv: list[str] | None = None) -> None:
               "the traceback, and please report it)", 1)
     finally:
         STDOUT.reset(token)
+    if code == 130:  # Typer turns a Ctrl-C inside a command into Exit(130), without a word
+        _fail(_interrupted(args), 130)
     sys.exit(code if isinstance(code, int) else 0)
+
+
+@contextlib.contextmanager
+def _ctrl_c_never_lost() -> Iterator[None]:
+    """A Ctrl-C that lands in a destructor or a weakref callback (SQLAlchemy has some) is
+    an "unraisable" exception: Python prints its traceback and drops it, and the command
+    runs on. It is sent again instead, silently, once the callback has returned."""
+    previous = sys.unraisablehook
+    main_thread = threading.main_thread().ident
+
+    def again() -> None:
+        time.sleep(0.05)  # out of the callback (raised inside it, it would be lost again)
+        if main_thread is not None and hasattr(signal, "pthread_kill"):  # POSIX
+            signal.pthread_kill(main_thread, signal.SIGINT)
+
+    def hook(unraisable: Any) -> None:
+        if isinstance(unraisable.exc_value, KeyboardInterrupt):
+            threading.Thread(target=again, daemon=True).start()
+        else:
+            previous(unraisable)
+
+    sys.unraisablehook = hook
+    try:
+        yield
+    finally:
+        sys.unraisablehook = previous
+
+
+def _interrupted(args: list[str]) -> str:
+    # a campaign, once it exists, says itself what it stored (CampaignInterrupted)
+    return "interrupted before any trial was stored" if args[:1] == ["run"] else "interrupted"
 
 
 def _fail(message: str, code: int) -> None:

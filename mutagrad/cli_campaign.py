@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 from collections.abc import Iterable
@@ -12,6 +13,7 @@ from typing import Annotated
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.text import Text
 
 from mutagrad import (
     analysis,
@@ -51,9 +53,9 @@ from mutagrad.cli_common import (
     stdout,
     subject_options,
 )
-from mutagrad.errors import InvalidInput
+from mutagrad.errors import InvalidInput, MutagradError
 from mutagrad.store import Store, sqlite_file
-from mutagrad.values import STATUS_ORDER, Settings
+from mutagrad.values import STATUS_ORDER, CampaignInfo, Settings, Status
 
 DEFAULTS = Settings()  # the one place defaults live; shown in --help
 
@@ -61,13 +63,16 @@ DEFAULTS = Settings()  # the one place defaults live; shown in --help
 @app.command()
 @subject_options()
 def run(
+    ctx: typer.Context,
     subject: Annotated[list[str] | None, typer.Argument(
         help="One or more subjects: built-in names, .py files, or modules.")] = None,
     run_all: Annotated[bool, typer.Option(
         "--all", help="The whole built-in suite (every built-in subject except the "
                       "deliberately buggy mlp3-seedbugs), one campaign each.")] = False,
     resume: Annotated[str | None, typer.Option(
-        help="Finish an interrupted campaign (id or name): runs only what is missing.")] = None,
+        help="Finish an interrupted campaign (id or name): runs only what is missing, with "
+             "its stored plan. A subject or plan option that differs from that plan is "
+             "refused; --jobs, --timeout and --scheduler may change.")] = None,
     cases: CasesOpt = DEFAULTS.cases,
     seed: SeedOpt = DEFAULTS.seed,
     batch: BatchOpt = DEFAULT_BATCHES,
@@ -163,27 +168,45 @@ def run(
         for warning in campaign.coverage(specs, settings):
             Console(stderr=True, highlight=False).print(f"[yellow]warning: {warning}[/yellow]")
     engine.reach(scheduler)  # before the store is created: nothing left behind when it fails
+    database = sqlite_file(db)
+    new_file = database is not None and not os.path.exists(database)
     store = Store(db, create=resume is None)
-    with _progress() as bar:
-        task = bar.add_task("mutants", total=None, detected=0)
+    if resume is not None:
+        _refuse_changes(ctx, store.campaign(resume), own, tests)
+    before = max((c.id for c in store.campaigns(limit=1)), default=0)
+    try:
+        with _progress() as bar:
+            task = bar.add_task("mutants", total=None, detected=0)
 
-        def on_progress(e: campaign.ProgressEvent) -> None:
-            bar.update(task, description=e.subject, completed=e.done, total=e.total,
-                       detected=e.detected)
+            def on_progress(e: campaign.ProgressEvent) -> None:
+                bar.update(task, description=e.subject, completed=e.done, total=e.total,
+                           detected=e.detected)
 
-        if resume is not None and store.campaign(resume).settings.pytest:
-            ran = campaign.Ran((usertests.resume(store, resume, on_progress, jobs, timeout),),
-                               None)
-        elif resume is not None:
-            ran = campaign.Ran((campaign.resume(store, resume, on_progress, jobs, timeout,
-                                               scheduler),),
-                               None)
-        elif tests:
-            ran = campaign.Ran((usertests.start(store, specs[0], settings, tests, name,
-                                                on_progress),), None)
-        else:
-            ran = campaign.run_all(store, specs, settings, name, on_progress,
-                                   "mutants" if export_mutants else None, scheduler)
+            if resume is not None and store.campaign(resume).settings.pytest:
+                ran = campaign.Ran((usertests.resume(store, resume, on_progress, jobs,
+                                                     timeout),), None)
+            elif resume is not None:
+                ran = campaign.Ran((campaign.resume(store, resume, on_progress, jobs, timeout,
+                                                   scheduler),), None)
+            elif tests:
+                ran = campaign.Ran((usertests.start(store, specs[0], settings, tests, name,
+                                                    on_progress),), None)
+            else:
+                ran = campaign.run_all(store, specs, settings, name, on_progress,
+                                       "mutants" if export_mutants else None, scheduler)
+    except KeyboardInterrupt:  # before a campaign started (one that has says so itself)
+        started = [c.id for c in store.campaigns() if c.id > before]
+        _forget_if_empty(store, database if new_file else None)
+        rest = "; the subjects after it did not run" if resume is None and len(specs) > 1 else ""
+        raise campaign.CampaignInterrupted(
+            f"interrupted after campaign {started[0]} finished: its results are stored "
+            f"(mutagrad results {started[0]}){rest}" if started
+            else "interrupted before any trial was stored") from None
+    except campaign.CampaignInterrupted:
+        raise  # resumable: kept, even with no trial yet
+    except BaseException:
+        _forget_if_empty(store, database if new_file else None)
+        raise
     if ran.suite is not None:
         whole = analysis.suite(store, ran.suite, labels=as_json)
         if as_json:
@@ -196,10 +219,106 @@ def run(
     raise typer.Exit(gate(result.total.rate, fail_under, result.alarms))
 
 
+# run's options that make the plan (the library's Settings field each sets) or name the
+# subject; on --resume, given with another value than the stored plan's, they are refused
+_PLAN = {"cases": "cases", "seed": "seed", "batch": "batches", "dtype": "dtypes",
+         "epsilon": "epsilons", "tolerance": "tolerance", "category": "categories",
+         "operator": "operators", "jitter": "jitter", "family": "families",
+         "explore": "explore", "memory": "memory_mb"}
+_SPEC = ("forward", "backward", "params", "inputs", "grad_key", "mutate", "layer", "init",
+         "shapes", "constants", "grid")
+
+
+def _refuse_changes(ctx: typer.Context, info: CampaignInfo, own: SubjectOptions,
+                    tests: list[str]) -> None:
+    """--resume runs the stored plan: any subject or plan option given on the command line
+    with another value is refused in one line (a user who asked for --cases 3 must not get
+    the stored 5 silently)."""
+    given = {n for n in ctx.params if getattr(ctx.get_parameter_source(n), "name", None)
+             in ("COMMANDLINE", "ENVIRONMENT")}
+    p, planned = ctx.params, info.settings
+    asked = {"cases": p["cases"], "seed": p["seed"],
+             "batches": parse_list(p["batch"], int, "--batch"),
+             "dtypes": parse_list(p["dtype"], str, "--dtype"),
+             "epsilons": parse_list(p["epsilon"], float, "--epsilon"),
+             "tolerance": p["tolerance"], "categories": tuple(split(p["category"]) or ()),
+             "operators": tuple(split(p["operator"]) or ()), "jitter": p["jitter"],
+             "families": parse_list(p["family"], str, "--family") or (),
+             "explore": p["explore"], "memory_mb": p["memory"]}
+    differ = [(n, asked[f], getattr(planned, f)) for n, f in _PLAN.items()
+              if n in given and asked[f] != getattr(planned, f)]
+    if given & {"strategy", "own_check"}:
+        wanted = strategies.with_check(parse_list(p["strategy"], str, "--strategy"),
+                                       p["own_check"], DEFAULTS.strategies)
+        if wanted != planned.strategies:
+            differ.append(("strategy", wanted, planned.strategies))
+    if given & {"pytest", "own_tests"}:
+        wanted_tests = usertests.resolve(tests, Path.cwd())
+        if wanted_tests != planned.pytest:
+            differ.append(("pytest", wanted_tests, planned.pytest))
+    if "name" in given and p["name"] != info.name:
+        differ.append(("name", p["name"], info.name))
+    for flag in ("run_all", "export_mutants"):
+        if p[flag]:
+            differ.append((flag, "", "new campaigns only"))
+    targets = p["subject"] or []
+    if targets or given & set(_SPEC):
+        target = targets[0] if len(targets) == 1 else info.spec.target
+        spec = own.spec(target if targets or not info.spec.select
+                        else f"{target}::{info.spec.select}")
+        fields = ["target", "select"] if targets else []
+        fields += [f for f in _SPEC if f in given]
+        if len(targets) > 1:
+            differ.append(("subject", " ".join(targets), info.spec.target))
+        differ += [("subject" if f == "target" else f, getattr(spec, f),
+                    getattr(info.spec, f)) for f in fields
+                   if getattr(spec, f) != getattr(info.spec, f)]
+    if differ:
+        shown = ", ".join(f"{_flag(n)}{' ' if a != '' else ''}{_text(a)} "
+                          f"({'planned: ' if a != '' else ''}{_text(b)})" for n, a, b in differ)
+        raise InvalidInput(f"--resume {info.id} runs campaign {info.id}'s stored plan, and "
+                           f"this differs from it: {shown}; drop that to finish the campaign "
+                           "(--jobs, --timeout and --scheduler may change), or start a new "
+                           "campaign without --resume")
+
+
+def _flag(name: str) -> str:
+    if name == "subject":
+        return "subject"
+    return {"run_all": "--all", "own_check": "--check"}.get(name, "--" + name.replace("_", "-"))
+
+
+def _text(value: object) -> str:
+    if isinstance(value, tuple):
+        return ",".join(map(str, value)) or "none"
+    return "none" if value is None else str(value)
+
+
+def _forget_if_empty(store: Store, created: str | None) -> None:
+    """Remove the SQLite file ``created`` by this very command when it holds no trial (a
+    run that failed before its campaign really started: red tests, a missing --check
+    function). A store that existed before is never touched, nor one a campaign of
+    another process is running in."""
+    if created is None:
+        return
+    try:
+        infos = store.campaigns()
+        if any(c.status == Status.RUNNING or store.trial_count(c.id) for c in infos):
+            return
+    except MutagradError:
+        return  # unreadable: not ours to judge
+    store.close()
+    for path in (created, f"{created}-wal", f"{created}-shm", f"{created}-journal"):
+        with contextlib.suppress(FileNotFoundError):
+            os.remove(path)
+
+
 def _progress() -> Progress:
+    err = Console(stderr=True)
+    # a terminal only: piped, a progress bar is a blank line before the report or the error
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TextColumn("detected {task.fields[detected]}"), TimeRemainingColumn(),
-                    console=Console(stderr=True), transient=True)
+                    console=err, transient=True, disable=not err.is_terminal)
 
 
 def _render_results(store: Store, result: analysis.Report, only: str | None,
@@ -243,13 +362,13 @@ def results(
     if only is not None and only not in STATUS_ORDER:
         raise InvalidInput(f"--only takes one of {', '.join(STATUS_ORDER)}")
     if suite is not None:
-        whole = analysis.suite(Store(db, create=False), suite, tolerance, labels=as_json)
+        whole = analysis.suite(Store(db, create=False, read_only=True), suite, tolerance, labels=as_json)
         if as_json:
             emit_json(report.suite_json(whole))
         else:
             console().print(report.suite_report(whole))
         raise typer.Exit(gate(whole.total.rate, fail_under, whole.alarms))
-    store = Store(db, create=False)
+    store = Store(db, create=False, read_only=True)
     result = analysis.report(store, campaign_ref, tolerance, strategy, epsilon, by,
                              labels=as_json)
     _render_results(store, result, only, as_json)
@@ -277,7 +396,7 @@ def show(
     """
     if top < 0:
         raise InvalidInput(f"--top must be 0 or more, got {top}", parameter="top")
-    result = analysis.mutant_report(Store(db, create=False), mutant_id, campaign_ref, tolerance)
+    result = analysis.mutant_report(Store(db, create=False, read_only=True), mutant_id, campaign_ref, tolerance)
     found = where.failed_checks(result, top) if top else None
     if as_json:
         emit_json(report.mutant_json(result, found))
@@ -296,7 +415,7 @@ def history(
 
     Example: mutagrad history --subject mlp3 --limit 5
     """
-    store = Store(db, create=False)
+    store = Store(db, create=False, read_only=True)
     rows = [(info, analysis.summarised(store, info)) for info in store.campaigns(subject, limit)]
     if as_json:
         emit_json(report.history_json(rows))
@@ -316,7 +435,7 @@ def compare(
 
     Example: mutagrad compare 3 4
     """
-    result = analysis.compare(Store(db, create=False), first, second, tolerance)
+    result = analysis.compare(Store(db, create=False, read_only=True), first, second, tolerance)
     if as_json:
         emit_json(report.compare_json(result))
         return
@@ -325,19 +444,26 @@ def compare(
 
 @app.command("export")
 def export_cmd(
-    campaign_ref: Annotated[str, typer.Argument(metavar="CAMPAIGN", help="Campaign id or name.")],
-    fmt: Annotated[str, typer.Option("--format", help="csv, json, or stryker (the mutation-testing-report-schema JSON that Stryker's tools read).")] = "csv",
-    output: Annotated[str | None, typer.Option("-o", "--output", help="File (default: stdout); an existing file only with --force.")] = None,
+    campaign_ref: Annotated[str | None, typer.Argument(
+        metavar="[CAMPAIGN]", help="Campaign id or name (default: the latest).")] = None,
+    fmt: Annotated[str | None, typer.Option(
+        "--format", help="csv, json, jsonl (one trial per line), or stryker (the "
+                         "mutation-testing-report-schema JSON that Stryker's tools read). "
+                         "[default: told by the --output file's suffix (.csv, .json, "
+                         ".jsonl), else csv]")] = None,
+    output: Annotated[str | None, typer.Option(
+        "-o", "--output", help="File ('-' or none: stdout); an existing file only with "
+                               "--force.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Overwrite an existing --output file.")] = False,
     db: DbOpt = None,
 ) -> None:
     """Every stored trial of a campaign, with its mutant and case, as CSV or JSON; or, with
     --format stryker, the standard mutation-testing-report-schema JSON (see the README).
 
-    Example: mutagrad export 3 --format csv -o trials.csv
+    Example: mutagrad export 3 -o trials.csv
     """
-    if fmt not in ("csv", "json", "stryker"):
-        raise InvalidInput(f"--format takes csv, json or stryker, not {fmt!r}")
+    fmt = report.export_format(fmt, output)
+    output = None if output == "-" else output
     if output and os.path.exists(output):
         database = sqlite_file(db)
         if database and os.path.exists(database) and os.path.samefile(output, database):
@@ -346,12 +472,13 @@ def export_cmd(
         if not force:
             raise InvalidInput(f"{output} exists: pass --force to overwrite it, or choose "
                                "another file")
-    store = Store(db, create=False)
+    store = Store(db, create=False, read_only=True)
+    info = store.campaign(campaign_ref)  # None: the latest, as 'results'
     if fmt == "stryker":  # the mutation-testing-report-schema JSON (see mutagrad.stryker)
-        text = json.dumps(stryker.report(store, campaign_ref), indent=2) + "\n"
+        text = json.dumps(stryker.report(store, info.id), indent=2) + "\n"
         chunks: Iterable[str] = [text]
     else:
-        chunks = report.export_chunks(store, store.campaign(campaign_ref).id, fmt)
+        chunks = report.export_chunks(store, info.id, fmt)
     if output:
         # written beside the target and moved into place: a failure leaves no half file
         partial = f"{output}.part"
@@ -362,8 +489,7 @@ def export_cmd(
         finally:
             if os.path.exists(partial):
                 os.remove(partial)
-        console().print(f"wrote {fmt.upper()} of campaign {campaign_ref} to {output}")
+        console().print(Text(f"wrote {fmt.upper()} of campaign {info.id} to {output}"),
+                        soft_wrap=True)
     else:
         stdout().writelines(chunks)
-
-

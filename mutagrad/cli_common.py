@@ -5,6 +5,7 @@ from __future__ import annotations
 import functools
 import inspect
 import json
+import os
 import sys
 from collections.abc import Callable
 from contextvars import ContextVar
@@ -186,10 +187,18 @@ def stdout() -> TextIO:
     return STDOUT.get() or sys.stdout
 
 
+# Piped (a file, a pager, grep) and no COLUMNS: tables as wide as they need, never cut to
+# a terminal's 80 columns that is not there.
+PIPED_WIDTH = 1000
+
+
 def console() -> Console:
     """Rich console for mutagrad's own output; user-controlled text must be passed as
     ``Text`` (or escaped), never as markup."""
-    return Console(file=stdout(), highlight=False, emoji=False)
+    out = Console(file=stdout(), highlight=False, emoji=False)
+    if not out.is_terminal and not os.environ.get("COLUMNS"):
+        out.width = PIPED_WIDTH
+    return out
 
 
 def emit_json(payload: Any) -> None:

@@ -46,7 +46,7 @@ def tolerance_cmd(
     Example: mutagrad tolerance --plot tolerance.png
     """
     lo, hi = sweep.parse_range(span, "--range")
-    info, curves = sweep.tolerance_curves(Store(db, create=False), campaign_ref, strategy, lo, hi)
+    info, curves = sweep.tolerance_curves(Store(db, create=False, read_only=True), campaign_ref, strategy, lo, hi)
     if epsilon is not None:
         curves = [c for c in curves if math.isclose(c.epsilon, epsilon, rel_tol=1e-9)]
         if not curves:
@@ -102,7 +102,7 @@ def epsilon_cmd(
     curves = sweep.epsilon_curves(subj, dtypes, strategy, lo, hi)
     detection = None
     if campaign_ref is not None:
-        _, everything = sweep.detection_by_epsilon(Store(db, create=False), campaign_ref)
+        _, everything = sweep.detection_by_epsilon(Store(db, create=False, read_only=True), campaign_ref)
         detection = {k: v for k, v in everything.items() if k.split()[0] == strategy}
     if plot:
         from mutagrad import plot as plots
@@ -162,12 +162,13 @@ def strategies_cmd(
     if run_all or suite is not None:
         if target is not None or (run_all and suite is not None):
             raise InvalidInput("give a subject or campaign, --all, or --suite NAME: one of them")
-        store = Store(db, create=run_all)
+        store = Store(db, create=run_all, read_only=not run_all)
         name, rows, splits = sweep.suite_side_by_side(store, suite, cases, dtypes, jobs)
         head: dict[str, object] = {"suite": name}
         title, epsilon = f"suite {name!r}", store.campaign(name).settings.epsilons[0]
     else:
-        store = Store(db, create=sweep.is_subject(target))
+        store = Store(db, create=sweep.is_subject(target),
+                      read_only=not sweep.is_subject(target))
         info, rows, splits = sweep.side_by_side(store, target, cases, dtypes, jobs)
         head = {"campaign": info.id, "subject": info.subject}
         title, epsilon = f"campaign {info.id} ({info.subject})", info.settings.epsilons[0]

@@ -120,6 +120,18 @@ def _exited(where: str, stop: SystemExit) -> UnknownSubject:
         "code under 'if __name__ == \"__main__\":'")
 
 
+def _syntax(error: SyntaxError, path: Path, resolved: Path | None) -> UnknownSubject:
+    """One line, as a compiler says it: ``net.py:12: invalid syntax (SyntaxError)``; the
+    file named as the user named it when it is theirs, else the neighbour it is in."""
+    where = error.filename or str(path)
+    if resolved is not None and error.filename and Path(error.filename).resolve() == resolved:
+        where = str(path)
+    with contextlib.suppress(ValueError):  # under the working folder: as short as typed
+        where = str(Path(where).resolve().relative_to(Path.cwd()))
+    line = f":{error.lineno}" if error.lineno else ""
+    return UnknownSubject(f"{where}{line}: {error.msg} ({type(error).__name__})")
+
+
 def import_file(path: Path, timeout: float | None = IMPORT_TIMEOUT) -> ModuleType:
     """Import a user's file by path, once per process. The file is only read.
 
@@ -150,6 +162,9 @@ def import_file(path: Path, timeout: float | None = IMPORT_TIMEOUT) -> ModuleTyp
     except SystemExit as e:
         del sys.modules[name]
         raise _exited(str(path), e) from None
+    except SyntaxError as e:
+        del sys.modules[name]
+        raise _syntax(e, path, resolved) from None
     except Exception as e:  # noqa: BLE001 - a user's module may raise anything on import
         del sys.modules[name]
         raise UnknownSubject(f"importing {path} failed: {type(e).__name__}: {e}"
@@ -174,6 +189,8 @@ def _import_name(target: str, search_path: str | None, *, where: str,
         raise _timed_out(where, timeout or 0) from None
     except SystemExit as e:
         raise _exited(where, e) from None
+    except SyntaxError as e:
+        raise _syntax(e, Path(where), None) from None
     except ModuleNotFoundError as e:
         if e.name and target.startswith(e.name):
             raise UnknownSubject(f"unknown subject {target!r}: not a built-in (see "

@@ -6,6 +6,7 @@ import csv
 import io
 import json
 import math
+import os
 import textwrap
 from collections.abc import Iterator, Sequence
 from dataclasses import asdict
@@ -27,6 +28,7 @@ from mutagrad.analysis import (
     Verdict,
     hidden,
 )
+from mutagrad.errors import InvalidInput
 from mutagrad.store import Store
 from mutagrad.values import PYTEST, CampaignInfo, CaseInfo, plan_config
 from mutagrad.values import TrialResult as TrialInfo
@@ -273,7 +275,10 @@ def mutant_trials(mutant_id: str, cases: Sequence[CaseInfo],
     table = new_table(f"{mutant_id} per case")
     for column in ("case", "strategy", "epsilon", "difference", "true error", "outcome",
                    "error or note"):
-        table.add_column(column, overflow="fold")
+        # numbers and the outcome whole on any width ("indeterminate" never split); the
+        # free text folds
+        table.add_column(column, overflow="fold",
+                         no_wrap=column in ("epsilon", "difference", "true error", "outcome"))
     for t, outcome in zip(trials, outcomes):
         table.add_row(Text(labels[t.case_index]), t.strategy, f"{t.epsilon:g}",
                       _num(t.difference), _num(t.true_error), outcome,
@@ -373,6 +378,29 @@ EXPORT_FIELDS = ("campaign", "mutant_id", "category", "operator", "location", "o
                  "difference", "true_error", "outcome", "error", "elapsed")
 
 
+# the formats ``export`` writes, and the file suffix each is known by (stryker's report is
+# JSON too)
+EXPORT_FORMATS = {"csv": ".csv", "json": ".json", "jsonl": ".jsonl", "stryker": ".json"}
+
+
+def export_format(fmt: str | None, output: str | None) -> str:
+    """The format of an export: ``fmt`` when given, else told by the suffix of ``output``
+    (``trials.json`` is JSON), else CSV. Raises ``InvalidInput`` for an unknown format, or a
+    format the file's suffix contradicts (``--format csv -o x.json``)."""
+    if fmt is not None and fmt not in EXPORT_FORMATS:
+        *others, last = EXPORT_FORMATS
+        raise InvalidInput(f"--format takes {', '.join(others)} or {last}, not {fmt!r}")
+    suffix = "" if output in (None, "-") else os.path.splitext(str(output))[1].lower()
+    told = next((f for f, s in EXPORT_FORMATS.items() if s == suffix), None)
+    if fmt is None:
+        return told or "csv"
+    if told is not None and EXPORT_FORMATS[fmt] != suffix:
+        raise InvalidInput(f"--format {fmt} does not fit {output} (a {suffix} file is "
+                           f"{told}): drop --format (the suffix tells the format), or name "
+                           f"the file *{EXPORT_FORMATS[fmt]}")
+    return fmt
+
+
 def export_rows(store: Store, campaign_id: int) -> Iterator[dict[str, Any]]:
     """Every trial of a campaign with its mutant and case, streamed from the store."""
     mutants = {m.mutant_id: m for m in store.mutants(campaign_id)}
@@ -393,6 +421,10 @@ def export_chunks(store: Store, campaign_id: int, fmt: str) -> Iterator[str]:
     """``export_text`` piece by piece, so a campaign of any size is written in bounded
     memory: the same text as one ``json.dumps(..., indent=2)`` of the whole, or CSV."""
     rows = export_rows(store, campaign_id)
+    if fmt == "jsonl":  # one trial per line, nothing around them
+        for row in rows:
+            yield json.dumps(strict(row), allow_nan=False) + "\n"
+        return
     if fmt == "json":
         info = store.campaign(campaign_id)
         head = json.dumps(strict({"campaign": campaign_json(info), "trials": []}), indent=2,

@@ -10,6 +10,7 @@ from __future__ import annotations
 import math
 import os
 import time
+import urllib.parse
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields, replace
@@ -215,10 +216,44 @@ def _sqlite_pragmas(dbapi_connection: Any, record: Any) -> None:
     cursor.close()
 
 
-class Store:
-    """A mutagrad results database. ``Store(url, create=False)`` only reads what exists."""
+def _unwritable(database: str) -> str | None:
+    """Why SQLite cannot write ``database`` (and its -wal and -shm files beside it), as far
+    as permissions tell; None when it can."""
+    folder = os.path.dirname(os.path.abspath(database))
+    if not os.path.isdir(folder):
+        return f"the folder {folder} does not exist"
+    if os.path.exists(database) and not os.access(database, os.W_OK):
+        return f"{database} is read-only"
+    if not os.access(folder, os.W_OK | os.X_OK):
+        return f"its folder {folder} is not writable"
+    return None
 
-    def __init__(self, url: str | None = None, create: bool = True):
+
+def _read_only_url(database: str) -> str:
+    """SQLite's URI for reading a file this process cannot write. A WAL database needs its
+    -shm file, made beside it: where the folder is writable (or the WAL holds trials not
+    yet in the file) ``mode=ro`` reads through it; otherwise ``immutable=1`` reads the file
+    alone and creates nothing."""
+    path = urllib.parse.quote(os.path.abspath(database))
+    wal = f"{database}-wal"
+    folder_writable = os.access(os.path.dirname(os.path.abspath(database)), os.W_OK | os.X_OK)
+    pending = os.path.exists(wal) and os.path.getsize(wal) > 0
+    mode = "mode=ro" if folder_writable or pending else "immutable=1"
+    return f"sqlite:///file:{path}?{mode}&uri=true"
+
+
+WRITE_HINT = "pass --db with a file in a folder you can write, or set MUTAGRAD_DB"
+
+
+class Store:
+    """A mutagrad results database. ``Store(url, create=False)`` only reads what exists;
+    ``read_only=True`` says the caller never writes: a SQLite file this process cannot
+    write (or whose folder it cannot) is then opened read-only instead of refused.
+
+    Raises ``StoreError`` when the database cannot be opened for what the caller does (a
+    folder that does not exist or cannot be written, for a caller that writes)."""
+
+    def __init__(self, url: str | None = None, create: bool = True, read_only: bool = False):
         self.url = resolve_url(url)
         try:
             parsed = make_url(self.url)
@@ -229,8 +264,18 @@ class Store:
         if on_disk and not create and not os.path.exists(database):  # type: ignore[arg-type]
             raise InvalidInput(f"no results database at {database}: "
                                "run 'mutagrad run SUBJECT' first, or pass --db")
+        self.read_only = False
+        self._file = str(database) if on_disk else None
+        problem = _unwritable(self._file) if self._file else None
+        if problem and not read_only:
+            raise StoreError(f"cannot write the results database {database}: {problem} "
+                             f"({WRITE_HINT})")
+        engine_url = self.url
+        if problem and self._file:  # a reader: the file as it is, never written
+            self.read_only = True
+            engine_url = _read_only_url(self._file)
         try:
-            self.engine: Engine = create_engine(self.url)
+            self.engine: Engine = create_engine(engine_url)
         except (ArgumentError, ImportError, SQLAlchemyError) as e:
             raise InvalidInput(f"cannot open database {self.url!r}: {e}") from e
         if self.engine.dialect.name == "sqlite":
@@ -252,7 +297,7 @@ class Store:
         else:
             raise StoreError(f"{self.url} is being created by another process and did not "
                              "become ready: try again")
-        if self.engine.dialect.name == "sqlite":
+        if self.engine.dialect.name == "sqlite" and not self.read_only:
             with self.engine.connect() as connection:
                 connection.exec_driver_sql("PRAGMA journal_mode=WAL")
 
@@ -275,6 +320,10 @@ class Store:
         except SQLAlchemyError as e:
             if "already exists" in str(e) or "locked" in str(e):
                 raise _SchemaInProgress() from e  # another process is creating it
+            if self._file and "unable to open database file" in str(e):
+                verb = "read" if self.read_only or not create else "create or open"
+                raise StoreError(f"cannot {verb} the results database {self._file}: "
+                                 f"{_first_line(e)} ({WRITE_HINT})") from e
             raise StoreError(f"cannot read database {self.url}: {_first_line(e)}") from e
         if version is None:
             raise _SchemaInProgress()  # tables made, version not written yet
@@ -285,6 +334,10 @@ class Store:
             raise SchemaMismatch(
                 f"{self.url} holds results in schema version {version}{at}, written by a newer "
                 "mutagrad: upgrade mutagrad to read it, or pass --db with another file")
+        if (version == 1 or revision != migrate.head()) and self.read_only:
+            raise StoreError(f"{self._file} was written by an older mutagrad and cannot be "
+                             "upgraded here, where it is read-only: make it writable once "
+                             "(mutagrad upgrades it in place, keeping a copy)")
         if version == 1 or revision != migrate.head():
             self._upgrade(migrate.LEGACY_REVISION if version == 1 else None,
                           revision or migrate.LEGACY_REVISION)
@@ -598,6 +651,12 @@ class Store:
                  .group_by(_Trial.mutant_id).having(func.count() == equivalent))
         with _reading(self.url), self.Session() as s:
             return set(s.scalars(query))
+
+    def trial_count(self, campaign_id: int) -> int:
+        """How many trials a campaign has stored (counted in SQL)."""
+        query = select(func.count()).select_from(_Trial).where(_Trial.campaign_id == campaign_id)
+        with _reading(self.url), self.Session() as s:
+            return int(s.scalar(query) or 0)
 
     def done_count(self, campaign_id: int) -> int:
         """How many (mutant id, case index) pairs have their trials stored (counted in SQL)."""

@@ -28,7 +28,6 @@ from mutagrad import __version__, analysis, mutation, subjects
 from mutagrad.campaign import (
     FLUSH_ROWS,
     FLUSH_SECONDS,
-    CampaignInterrupted,
     ProgressCallback,
     ProgressEvent,
     SubjectBroken,
@@ -36,7 +35,7 @@ from mutagrad.campaign import (
     case_info,
     mutant_info,
     source_hash,
-    summarise_stopped,
+    stopping,
     validate_settings,
 )
 from mutagrad.engine import Done, Engine, open_engine
@@ -176,7 +175,11 @@ def _execute(store: Store, campaign_id: int, mutants: Sequence[Mutant], cases: i
                              [t for _, tests in batch for t in tests])
             last = time.monotonic()
 
-    try:
+    def settle() -> int:
+        flush(force=True)
+        return campaign_id
+
+    with stopping(store, settle, failed=(RedSuite, InvalidInput)):
         original = _original(pool)
         if ORIGINAL not in done:
             store.add_trials(campaign_id, [TrialResult(ORIGINAL, i, PYTEST, 0.0, None, None,
@@ -199,20 +202,6 @@ def _execute(store: Store, campaign_id: int, mutants: Sequence[Mutant], cases: i
         flush(force=True)
         analysis.store_summary(store, campaign_id)  # what history shows
         store.set_status(campaign_id, Status.FINISHED, finished=True)
-    except KeyboardInterrupt:
-        flush(force=True)
-        summarise_stopped(store, campaign_id)
-        store.set_status(campaign_id, Status.INTERRUPTED)
-        raise CampaignInterrupted(f"interrupted: finished mutants are stored; resume with "
-                                  f"'mutagrad run --resume {campaign_id}'") from None
-    except (RedSuite, InvalidInput) as e:
-        store.set_status(campaign_id, Status.FAILED, note=str(e), finished=True)
-        raise
-    except BaseException:
-        flush(force=True)
-        summarise_stopped(store, campaign_id)
-        store.set_status(campaign_id, Status.INTERRUPTED)
-        raise
 
 
 def _original(pool: _Run) -> SuiteRun:

@@ -66,3 +66,22 @@ def test_subjects_lists_the_builtins(capsys):
     names = [s["name"] for s in json.loads(ran.out)]
     assert names[:3] == ["linear1d", "mlp3", "mlp3-seedbugs"]
     assert ran.code == 0
+
+
+@pytest.mark.parametrize("command", [["check"], ["run", "--cases", "1", "--jobs", "1"]])
+def test_a_syntax_error_in_the_users_file_is_one_line_naming_file_and_line(
+        tmp_path, capsys, monkeypatch, command):
+    (tmp_path / "net.py").write_text("import numpy as np\n\n\ndef backward(x:\n    return x\n")
+    (tmp_path / "uses.py").write_text("import helper\n")
+    (tmp_path / "helper.py").write_text("x = 1\nif x\n    pass\n")
+    monkeypatch.chdir(tmp_path)
+    for target, where in (("net.py", "net.py:4:"), ("uses.py", "helper.py:2:")):
+        ran = run_cli(capsys, *command[:1], target, *command[1:])
+        # what Python's own compiler says, at the file and line it says it
+        try:
+            compile((tmp_path / where.split(":")[0]).read_text(), where, "exec")
+        except SyntaxError as e:
+            expected = f"{where} {e.msg} (SyntaxError)"
+        assert ran.code == 2
+        assert ran.err.strip() == f"mutagrad: error: {expected}", ran.err
+    assert not (tmp_path / "results.db").exists()

@@ -103,4 +103,4 @@ def test_cli_export_and_html_report(store, tmp_path, capsys):
     assert "http://" not in text.split("<script>", 2)[2].split("</script>")[0][:200]
     assert text.count("</script>") == 2  # the inline JSON cannot close its script early
     ran = run_cli(capsys, "export", "1", "--format", "xml", "--db", store.url)
-    assert ran.code == 2 and "csv, json or stryker" in ran.err
+    assert ran.code == 2 and "csv, json, jsonl or stryker" in ran.err

@@ -224,7 +224,7 @@ def test_the_plan_keeps_the_users_check_by_name():
     campaign.validate_settings(settings)
     assert campaign.tolerances(settings) == {"centered": 1e-7, OWN: 1e-7}
     assert S.with_check(None, "gradient_check_n") == (OWN,)
-    assert S.with_check(("centered",), "gradient_check_n") == ("centered", OWN)
+    assert S.with_check(("centered",), "gradient_check_n") == (OWN, "centered")
     assert S.with_check(None, None) == ("centered",)
     assert S.expand(("all", OWN))[-1] == OWN
 

@@ -167,7 +167,8 @@ def test_import_error_shows_the_users_own_lines(tmp_path, capsys):
     syntax = tmp_path / "syntax.py"
     syntax.write_text("def f(:\n    pass\n")
     ran = run_cli(capsys, "check", str(syntax))
-    assert ran.code == 2 and "SyntaxError" in ran.err and "line 1" in ran.err
+    assert ran.code == 2 and "(SyntaxError)" in ran.err and f"{syntax}:1:" in ran.err
+    assert len(ran.err.strip().splitlines()) == 1
 
 
 def test_flags_rename_the_convention(tmp_path, capsys):

@@ -314,6 +314,11 @@ def test_a_red_suite_stops_the_campaign_in_one_line_before_any_mutant(tmp_path, 
     assert len(ran.err.strip().splitlines()) == 1, ran.err
     assert "1 of your 2 tests fail on the original" in ran.err
     assert "test_fails_on_the_original" in ran.err and "Traceback" not in ran.err
+    assert not db.exists()  # this run created the store and stored nothing: none is left
+    Store(str(db)).close()  # a store that exists keeps the failed campaign and its note
+    ran = run_cli(capsys, "run", str(project / "net.py"), "--pytest",
+                  str(project / "test_net.py"), "--jobs", "1", "--db", str(db))
+    assert ran.code == 1
     store = Store(str(db))
     assert store.trials(1) == [] and store.campaign(1).status == "failed"
 

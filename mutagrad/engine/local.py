@@ -32,6 +32,7 @@ import time
 from collections import deque
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
+from multiprocessing import resource_tracker
 from multiprocessing.connection import Connection, wait
 from typing import Any, Self
 
@@ -53,15 +54,27 @@ class CallFailed(MutagradError):
 def _starting_worker() -> Iterator[None]:
     """Single-threaded BLAS for the child; and, inside a daemonic process (a Dask worker
     under its nanny), lift multiprocessing's "no children" rule for this start: the sandbox
-    workers die with their parent anyway (their pipe closes)."""
+    workers die with their parent anyway (their pipe closes).
+
+    Ctrl-C is blocked in this thread meanwhile: the fork server started here (and every
+    worker it forks) inherits the blocked signal, so a Ctrl-C in a terminal, which reaches
+    the whole process group, never interrupts its imports or a worker's start with a
+    traceback of its own; the parent handles it (``_worker`` then ignores it for good)."""
     with _START_LOCK:
         saved = {k: os.environ.get(k) for k in _THREAD_VARS}
         os.environ.update({k: "1" for k in _THREAD_VARS})
         config = mp.current_process()._config  # type: ignore[attr-defined]
         daemon = config.pop("daemon", None)
+        mask = None
+        if hasattr(signal, "pthread_sigmask"):  # POSIX
+            # the resource tracker unblocks Ctrl-C in the thread that starts it: first
+            resource_tracker.ensure_running()
+            mask = signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGINT})
         try:
             yield
         finally:
+            if mask is not None:
+                signal.pthread_sigmask(signal.SIG_SETMASK, mask)
             if daemon is not None:
                 config["daemon"] = daemon
             for k, v in saved.items():

@@ -76,12 +76,14 @@ def names_help() -> str:
 def with_check(names: Sequence[str] | None, check: str | None,
                default: Sequence[str] = ("centered",)) -> tuple[str, ...]:
     """The strategies a command runs: ``names`` (None: ``default``), and the user's own
-    check ``check:FUNC`` when ``check`` names FUNC; then alone when no strategy is named."""
+    check ``check:FUNC`` when ``check`` names FUNC: first, so that it is the check a
+    campaign is judged by and its report names (the others run beside it); alone when no
+    strategy is named."""
     if check is None:
         return tuple(default if names is None else names)
     own = check if is_user_check(check) else PREFIX + check
     validate([own])
-    return (*(n for n in names or () if n != own), own)
+    return (own, *(n for n in names or () if n != own))
 
 
 def cost(strategy: str, parameters: int, arrays: int = 1) -> int:
