@@ -27,7 +27,7 @@ from typing import Any
 
 import numpy as np
 
-from mutagrad import strategies
+from mutagrad import strategies, tally
 from mutagrad.analysis import run_tolerance
 from mutagrad.errors import InvalidInput
 from mutagrad.store import Store
@@ -156,10 +156,39 @@ def tolerance_curves(store: Store, ref: str | int | None = None, strategy: str |
     above: dict[tuple[str, str, float], np.ndarray] = defaultdict(
         lambda: np.zeros(len(tolerances) + 1, dtype=np.int64))
     smallest_of: dict[tuple[str, str, float], float] = defaultdict(lambda: math.inf)
-    for dtype, name, eps, under, count, low in store.bug_difference_counts(
-            info.id, tolerances.tolist(), strategy):
-        above[(dtype, name, eps)][under] += count
-        smallest_of[(dtype, name, eps)] = min(smallest_of[(dtype, name, eps)], low)
+    # over each check's arrays when the campaign has them (one load judges the whole grid),
+    # else counted against the grid in SQL
+    dtypes = sorted({c.dtype for c in cases.values()})
+    dtype_of = np.zeros(max(cases, default=0) + 1, dtype=np.int64)
+    for c in cases.values():
+        dtype_of[c.index] = dtypes.index(c.dtype)
+    loaded = {(name, eps): tally.load(store, info.id, name, eps)
+              for name, eps in store.checks(info.id) if strategy is None or name == strategy}
+    arrays = loaded if all(a is not None for a in loaded.values()) else None
+    if arrays is not None:
+        for (name, eps), a in arrays.items():
+            assert a is not None
+            for code, found in tally.bug_differences(a, dtype_of).items():
+                key = (dtypes[code], name, eps)
+                # how many grid tolerances lie strictly under each difference
+                above[key] += np.bincount(np.searchsorted(tolerances, found, side="left"),
+                                          minlength=len(tolerances) + 1)
+                smallest_of[key] = float(found[0])
+    else:
+        for dtype, name, eps, under, count, low in store.bug_difference_counts(
+                info.id, tolerances.tolist(), strategy):
+            above[(dtype, name, eps)][under] += count
+            smallest_of[(dtype, name, eps)] = min(smallest_of[(dtype, name, eps)], low)
+
+    def bugs_under(dtype: str, name: str, eps: float, ceiling: float) -> list[Overlap]:
+        if arrays is None:
+            return [Overlap(m, label, d) for m, label, d in
+                    store.bug_trials_under(info.id, dtype, name, eps, ceiling)]
+        a = arrays[(name, eps)]
+        assert a is not None
+        return [Overlap(m, cases[i].label, d) for m, i, d in
+                tally.bugs_under(a, dtype_of, dtypes.index(dtype), ceiling)]
+
     curves = []
     for key in sorted(originals.keys() | above.keys()):
         dtype, name, eps = key
@@ -177,8 +206,7 @@ def tolerance_curves(store: Store, ref: str | int | None = None, strategy: str |
                     else t.difference, default=None)
         pick, reason = _recommend(largest, smallest, name, dtype, eps,
                                   kinked=worst is not None and worst.note is not None)
-        overlaps = tuple(Overlap(m, label, d) for m, label, d in
-                         store.bug_trials_under(info.id, dtype, name, eps, largest)) if bugs else ()
+        overlaps = tuple(bugs_under(dtype, name, eps, largest)) if bugs else ()
         alarms = tuple(sorted((Overlap(ORIGINAL, cases[t.case_index].label,
                                        math.inf if t.difference is None else t.difference)
                                for t in original if t.difference is None
