@@ -7,6 +7,7 @@ one unit of work (one transaction). The URL is any SQLAlchemy URL; SQLite (the d
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import sys
@@ -61,7 +62,9 @@ from mutagrad.values import (
     MutantCheck,
     MutantInfo,
     MutantTally,
+    Settings,
     Status,
+    SubjectSpec,
     TestOutcome,
     read_plan,
     trial_kind,
@@ -204,6 +207,9 @@ class _MutantCheck(Base):
     decisive: Mapped[bytes] = mapped_column(LargeBinary)
 
 
+_CAMPAIGN_COLUMNS = ("id", "name", "subject", "source_hash", "config", "tool_version",
+                     "started_at", "finished_at", "status", "host", "pid", "original_alarms",
+                     "note", "summary")
 _MUTANT_FIELDS = tuple(MutantInfo.__dataclass_fields__)
 _TEST_FIELDS = tuple(f.name for f in fields(TestOutcome))  # not its ClassVar
 _TRIAL_FIELDS = tuple(TrialInfo.__dataclass_fields__)
@@ -413,11 +419,22 @@ class Store:
 
     # -- reading ----------------------------------------------------------------------
 
-    def _campaign_info(self, row: _Campaign) -> CampaignInfo:
+    def _campaign_info(self, row: Any,
+                       plans: dict[str, tuple[Settings, SubjectSpec, dict[str, str]]] | None = None
+                       ) -> CampaignInfo:
+        """``row``: a ``_Campaign`` or a row of its ``_CAMPAIGN_COLUMNS``; ``plans``: the
+        plans read so far, by their JSON (campaigns often share one)."""
         status = Status(row.status)
         if status == Status.RUNNING and row.host == os.uname().nodename and not _alive(row.pid):
             status = Status.INTERRUPTED  # killed without a chance to say so
-        settings, spec, unsupported = read_plan(dict(row.config), row.subject)
+        if plans is None:
+            settings, spec, unsupported = read_plan(dict(row.config), row.subject)
+        else:
+            key = json.dumps([row.config, row.subject], sort_keys=True)
+            if key not in plans:
+                plans[key] = read_plan(dict(row.config), row.subject)
+            settings, spec, unsupported = plans[key]
+            unsupported = dict(unsupported)
         return CampaignInfo(row.id, row.name, row.subject, row.source_hash, settings, spec,
                             unsupported, row.tool_version, row.started_at, row.finished_at,
                             status, row.original_alarms, row.note, row.summary)
@@ -442,13 +459,18 @@ class Store:
             return self._campaign_info(row)
 
     def campaigns(self, subject: str | None = None, limit: int | None = None) -> list[CampaignInfo]:
+        """Newest first. Read as plain rows, not ORM objects (a thousand campaigns in
+        ``history``: the ORM's bookkeeping cost more than the rest of the command)."""
+        c = _Campaign
         with _reading(self.url), self.Session() as s:
-            query = select(_Campaign).order_by(_Campaign.id.desc())
+            query = select(*(getattr(c, name) for name in _CAMPAIGN_COLUMNS)).order_by(
+                c.id.desc())
             if subject:
-                query = query.where(_Campaign.subject == subject)
+                query = query.where(c.subject == subject)
             if limit:
                 query = query.limit(limit)
-            return [self._campaign_info(r) for r in s.scalars(query)]
+            plans: dict[str, tuple[Settings, SubjectSpec, dict[str, str]]] = {}
+            return [self._campaign_info(r, plans) for r in s.execute(query)]
 
     def mutants(self, campaign_id: int) -> list[MutantInfo]:
         with _reading(self.url), self.Session() as s:
