@@ -142,7 +142,7 @@ def _copy_trials(store: Store, campaign_id: int, chunk: list[TrialResult]) -> No
     raw = store.engine.raw_connection()
     try:
         cursor = raw.cursor()
-        with cursor.copy(f"COPY trials ({', '.join(_COLUMNS)}) FROM STDIN") as copy:  # type: ignore[attr-defined]
+        with cursor.copy(f"COPY trials ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
             for t in chunk:
                 kind = trial_kind(t.outcome, t.true_error, t.note)
                 decisive = (math.inf if t.difference is None else t.difference) \
@@ -187,16 +187,22 @@ def write_small(store: Store, count: int) -> None:
     the first written through the store's API, the others as copies of its campaign row
     (``history`` reads only those rows; writing each through the API took seconds)."""
     first = write_campaign(store, 1000, 1000 * len(STRATEGIES) * len(EPSILONS), "small 0")
+    _clone(store, first, range(1, count))
+
+
+def _clone(store: Store, campaign_id: int, numbers: range) -> None:
+    """Copies of a campaign's row (none of its trials), named "small N" for N in numbers."""
     campaigns = sa.table("campaigns", *(sa.column(c) for c in (
         "id", "name", "subject", "source_hash", "tool_version", "started_at",
         "finished_at", "status", "host", "pid", "original_alarms", "note")),
         sa.column("config", sa.JSON), sa.column("summary", sa.JSON))
     with store.engine.begin() as connection:
-        row = dict(connection.execute(sa.select(campaigns).where(campaigns.c.id == first))
-                   .mappings().one())
+        row = dict(connection.execute(sa.select(campaigns)
+                                      .where(campaigns.c.id == campaign_id)).mappings().one())
         row.pop("id")
-        connection.execute(sa.insert(campaigns), [{**row, "name": f"small {i}"}
-                                                  for i in range(1, count)])
+        if numbers:
+            connection.execute(sa.insert(campaigns), [{**row, "name": f"small {i}"}
+                                                      for i in numbers])
 
 
 def measure(args: list[str]) -> dict[str, float]:
@@ -225,9 +231,16 @@ def measure(args: list[str]) -> dict[str, float]:
 
 def bench(url: str, trials: int, small: int) -> list[tuple[str, dict[str, float]]]:
     store = Store(url)
-    if [c.name for c in store.campaigns(limit=1)] == [f"small {small - 1}"]:
+    names = {c.name: c for c in store.campaigns()}
+    if "big B" in names and names["big B"].status == Status.FINISHED:
         print("  reusing the stores written before", file=sys.stderr)
-        first, second = (store.campaign("big A").id, store.campaign("big B").id)
+        first, second = names["big A"].id, names["big B"].id
+        smalls = sorted((c for n, c in names.items() if n and n.startswith("small ")),
+                        key=lambda c: c.id)
+        if smalls and smalls[-1].status == Status.FINISHED:
+            _clone(store, smalls[-1].id, range(len(smalls), small))
+        else:
+            write_small(store, small)
         for cid in (first, second):  # written by an older mutagrad: brought current
             if tally.load(store, cid, STRATEGIES[0], EPSILONS[0]) is None:
                 start = time.perf_counter()
