@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -332,20 +332,20 @@ def compare_strategies(store: Store, ref: str | int | None = None
     status: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)  # (strategy, dtype)
     alarms: dict[tuple[str, str], list[bool]] = defaultdict(list)
     checks: dict[tuple[str, str], list[bool]] = defaultdict(list)
-    trials = [t for t in store.trials(info.id) if math.isclose(t.epsilon, epsilon, rel_tol=1e-9)]
-    alarmed = {(t.strategy, t.case_index) for t in trials
-               if t.mutant_id == ORIGINAL and t.outcome == Outcome.ALARM}
-    for t in trials:
-        key = (t.strategy, dtype_of[t.case_index])
-        if t.mutant_id == ORIGINAL:
-            alarms[key].append(t.outcome == Outcome.ALARM)
-        elif (t.outcome in (Outcome.DETECTED, Outcome.MISSED)
-              and (t.strategy, t.case_index) not in alarmed):
-            caught = t.outcome == Outcome.DETECTED
-            checks[key].append(caught)
-            mine = status[key]
-            mine[t.mutant_id] = "detected" if caught or mine.get(t.mutant_id) == "detected" \
-                else "missed"
+    originals = [t for t in store.trials(info.id, ORIGINAL)
+                 if math.isclose(t.epsilon, epsilon, rel_tol=1e-9)]
+    alarmed = {(t.strategy, t.case_index) for t in originals if t.outcome == Outcome.ALARM}
+    for t in originals:
+        alarms[(t.strategy, dtype_of[t.case_index])].append(t.outcome == Outcome.ALARM)
+    # (mutant id, case index) -> {strategy: outcome} of the real-bug trials judged
+    verdicts: dict[tuple[str, int], dict[str, str]] = defaultdict(dict)
+    for name, mutant_id, index, caught in _bug_trials(store, info, epsilon, alarmed):
+        key = (name, dtype_of[index])
+        checks[key].append(caught)
+        mine = status[key]
+        mine[mutant_id] = "detected" if caught or mine.get(mutant_id) == "detected" \
+            else "missed"
+        verdicts[(mutant_id, index)][name] = Outcome.DETECTED if caught else Outcome.MISSED
     rows = []
     for name in info.settings.strategies:
         for dtype in info.settings.dtypes:
@@ -367,11 +367,6 @@ def compare_strategies(store: Store, ref: str | int | None = None
         rows.append(StrategyRow(name, "-", None, 0, 0, None, None, None, None, None, 0, None,
                                 f"unsupported: {why}", subject=info.subject))
     labels = {c.index: c.label for c in store.cases(info.id)}
-    verdicts: dict[tuple[str, int], dict[str, str]] = defaultdict(dict)
-    for t in trials:
-        if (t.mutant_id != ORIGINAL and t.outcome in (Outcome.DETECTED, Outcome.MISSED)
-                and (t.strategy, t.case_index) not in alarmed):
-            verdicts[(t.mutant_id, t.case_index)][t.strategy] = t.outcome
     splits = []
     for (mutant_id, index), mine in verdicts.items():
         by = tuple(n for n in info.settings.strategies if mine.get(n) == Outcome.DETECTED)
@@ -382,6 +377,35 @@ def compare_strategies(store: Store, ref: str | int | None = None
     # most telling first: a bug every other strategy catches
     splits.sort(key=lambda x: (-len(x.caught_by), x.mutant_id, x.case))
     return info, rows, splits
+
+
+def _bug_trials(store: Store, info: CampaignInfo, epsilon: float,
+                alarmed: set[tuple[str, int]]) -> Iterator[tuple[str, str, int, bool]]:
+    """(strategy, mutant id, case index, caught) of the mutants' real-bug trials at
+    ``epsilon``, judged at each strategy's run tolerance, but on the cases where the
+    strategy fails the correct code (``alarmed``): over each check's arrays when the
+    campaign has them (a real bug the tolerance decides, caught when its difference is
+    over it: what the stored outcome says), else from the stored outcomes, streamed."""
+    ran = [(name, eps) for name, eps in store.checks(info.id)
+           if math.isclose(eps, epsilon, rel_tol=1e-9)]
+    loaded = [(name, tally.load(store, info.id, name, eps)) for name, eps in ran]
+    if all(a is not None for _, a in loaded):
+        for name, a in loaded:
+            assert a is not None
+            tol = run_tolerance(info, name)
+            skip = np.array(sorted(i for s, i in alarmed if s == name), dtype=np.int64)
+            cases, owners = a.cases[a.decided], a.mutant[a.decided]
+            judged = ~np.isin(cases, skip)
+            ids = [c.mutant_id for c in a.checks]
+            for owner, index, caught in zip(owners[judged].tolist(), cases[judged].tolist(),
+                                            (a.decisive[judged] > tol).tolist()):
+                yield name, ids[owner], index, caught
+        return
+    for t in store.iter_trials(info.id):
+        if (t.mutant_id != ORIGINAL and math.isclose(t.epsilon, epsilon, rel_tol=1e-9)
+                and t.outcome in (Outcome.DETECTED, Outcome.MISSED)
+                and (t.strategy, t.case_index) not in alarmed):
+            yield t.strategy, t.mutant_id, t.case_index, t.outcome == Outcome.DETECTED
 
 
 def _parameter_count(info: CampaignInfo) -> tuple[int, int]:

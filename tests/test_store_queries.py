@@ -420,3 +420,47 @@ def test_the_streamed_export_is_the_whole_document(backend):
                                       "trials": rows}), indent=2, allow_nan=False) + "\n"
     assert report.export_text(store, cid, "json") == whole
     assert len(rows) == len(store.trials(cid))
+
+
+def _recompute_strategies(store, cid):
+    """compare_strategies' counts from the raw trials, from its docstring: at the first
+    epsilon, per (strategy, dtype), the stored outcomes off the cases where the original
+    alarms."""
+    info = store.campaign(cid)
+    eps = info.settings.epsilons[0]
+    dtype = {c.index: c.dtype for c in store.cases(cid)}
+    label = {c.index: c.label for c in store.cases(cid)}
+    trials = [t for t in store.trials(cid) if math.isclose(t.epsilon, eps, rel_tol=1e-9)]
+    alarmed = {(t.strategy, t.case_index) for t in trials
+               if t.mutant_id == "original" and t.outcome == "alarm"}
+    rows, by_case = {}, defaultdict(dict)
+    for name in info.settings.strategies:
+        for d in info.settings.dtypes:
+            bugs = [t for t in trials if t.mutant_id != "original" and t.strategy == name
+                    and dtype[t.case_index] == d and t.outcome in ("detected", "missed")
+                    and (name, t.case_index) not in alarmed]
+            mutants = {t.mutant_id for t in bugs}
+            caught = {t.mutant_id for t in bugs if t.outcome == "detected"}
+            originals = [t for t in trials if t.mutant_id == "original" and t.strategy == name
+                         and dtype[t.case_index] == d]
+            rows[(name, d)] = (len(mutants), len(caught), len(bugs),
+                               sum(t.outcome == "detected" for t in bugs), len(originals),
+                               sum(t.outcome == "alarm" for t in originals))
+            for t in bugs:
+                by_case[(t.mutant_id, t.case_index)][name] = t.outcome
+    splits = sorted((m, label[i]) for (m, i), v in by_case.items()
+                    if "detected" in v.values() and "missed" in v.values())
+    return rows, splits
+
+
+def test_the_strategies_table_equals_a_recomputation(backend):
+    from mutagrad import sweep
+
+    store, ids, _, _, _ = backend
+    for name in ("mlp3", "pool", "resumed"):
+        _, rows, splits = sweep.compare_strategies(store, ids[name])
+        expected_rows, expected_splits = _recompute_strategies(store, ids[name])
+        assert {(r.strategy, r.dtype): (r.bugs, r.detected, r.checks, r.caught,
+                                        r.original_checks, r.alarms)
+                for r in rows if r.dtype != "-"} == expected_rows
+        assert sorted((x.mutant_id, x.case) for x in splits) == expected_splits
