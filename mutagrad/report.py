@@ -367,14 +367,11 @@ def history_table(rows: Sequence[tuple[CampaignInfo, dict[str, Any] | None]]
                     fold=("id", "name", "subject", "mutants", "cases"))
 
 
-def changes_table(changes: Sequence[Change], first: int, second: int) -> Table:
-    table = new_table(f"Mutants whose status changed, campaign {first} -> {second}")
-    for column in ("id", "category", "operator", f"in {first}", f"in {second}"):
-        table.add_column(column)
-    for ch in changes:
-        table.add_row(Text(ch.mutant_id), Text(ch.category), Text(ch.operator), ch.before,
-                      ch.after)
-    return table
+def changes_table(changes: Sequence[Change], first: int, second: int) -> RenderableType:
+    columns = ("id", "category", "operator", f"in {first}", f"in {second}")
+    return _Aligned(f"Mutants whose status changed, campaign {first} -> {second}", columns,
+                    [(ch.mutant_id, ch.category, ch.operator, ch.before, ch.after)
+                     for ch in changes], fold=columns)
 
 
 def compare_report(c: Comparison) -> RenderableType:

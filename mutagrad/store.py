@@ -473,10 +473,11 @@ class Store:
             return [self._campaign_info(r, plans) for r in s.execute(query)]
 
     def mutants(self, campaign_id: int) -> list[MutantInfo]:
+        columns = [getattr(_Mutant, f) for f in _MUTANT_FIELDS]  # rows, not ORM objects
         with _reading(self.url), self.Session() as s:
-            rows = s.scalars(select(_Mutant).where(_Mutant.campaign_id == campaign_id)
+            rows = s.execute(select(*columns).where(_Mutant.campaign_id == campaign_id)
                              .order_by(_Mutant.line, _Mutant.mutant_id))
-            return [MutantInfo(**{f: getattr(r, f) for f in _MUTANT_FIELDS}) for r in rows]
+            return [MutantInfo(*r) for r in rows]
 
     def cases(self, campaign_id: int) -> list[CaseInfo]:
         with _reading(self.url), self.Session() as s:
