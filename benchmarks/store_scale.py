@@ -237,8 +237,9 @@ def bench(url: str, trials: int, small: int) -> list[tuple[str, dict[str, float]
         first, second = names["big A"].id, names["big B"].id
         smalls = sorted((c for n, c in names.items() if n and n.startswith("small ")),
                         key=lambda c: c.id)
-        if smalls and smalls[-1].status == Status.FINISHED:
-            _clone(store, smalls[-1].id, range(len(smalls), small))
+        done = [c for c in smalls if c.status == Status.FINISHED]
+        if done:  # the rest as copies of the last one finished
+            _clone(store, done[-1].id, range(len(smalls), small))
         else:
             write_small(store, small)
         for cid in (first, second):  # written by an older mutagrad: brought current
