@@ -112,6 +112,8 @@ def judge(a: CheckArrays, tolerance: float, alarms: set[int], shared: set[int] |
     the first error by case among ``shared``, asked only when the stored first error's case
     is not among them. Mutants with no trial judged are absent (pending)."""
     n = len(a.checks)
+    if n == 0:
+        return []
     keep = np.ones(a.cases.shape, dtype=bool) if shared is None else np.isin(
         a.cases, np.fromiter(shared, dtype=np.int64, count=len(shared)))
     on_alarm = np.isin(a.cases, np.fromiter(alarms, dtype=np.int64, count=len(alarms))) \
