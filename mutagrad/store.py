@@ -17,6 +17,8 @@ from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields, replace
 from datetime import UTC, datetime
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -187,6 +189,7 @@ class _TestKill(Base):
 
 
 _FIXED_KINDS = sorted(STATUS_ORDER.index(o) for o in FIXED_OUTCOMES)
+_FIXED_SET = frozenset(_FIXED_KINDS)
 
 
 class _MutantCheck(Base):
@@ -620,10 +623,13 @@ class Store:
                              .where(*where).order_by(t.mutant_id, t.case_index)
                              .execution_options(yield_per=_CHUNK))
                     built = {i: _Arrays() for i in missing}
-                    for mutant_id, index, kind, decisive in s.execute(query):
-                        arrays = built.get(mutant_id)
-                        if arrays is not None:
-                            arrays.add(index, kind, decisive)
+                    # a chunk of rows at a time, a mutant's run of rows at once: millions
+                    # of rows, so no Python call per row
+                    for part in s.execute(query).partitions():
+                        for mutant_id, run in groupby(part, key=itemgetter(0)):
+                            arrays = built.get(mutant_id)
+                            if arrays is not None:
+                                arrays.extend(list(run))
                     rows = []
                     for mutant_id, arrays in built.items():
                         error, error_case = None, None
@@ -781,13 +787,14 @@ class _Arrays:
         self.cases, self.kinds, self.decisive = array("i"), array("B"), array("d")
         self.fixed = False
 
-    def add(self, index: int, kind: int, decisive: float | None) -> None:
-        self.cases.append(index)
-        self.kinds.append(kind)
-        if kind == DECIDED:
-            self.decisive.append(math.inf if decisive is None else decisive)
-        elif kind in _FIXED_KINDS:
-            self.fixed = True
+    def extend(self, rows: Sequence[Any]) -> None:
+        """(mutant id, case index, kind, decisive) rows of this mutant, by case."""
+        _, cases, kinds, decisive = zip(*rows, strict=True)
+        self.cases.extend(cases)
+        self.kinds.extend(kinds)
+        self.decisive.extend([math.inf if d is None else d
+                              for k, d in zip(kinds, decisive, strict=True) if k == DECIDED])
+        self.fixed = self.fixed or not _FIXED_SET.isdisjoint(kinds)
 
     def columns(self) -> dict[str, Any]:
         if sys.byteorder == "big":  # stored little-endian, whatever machine wrote them
