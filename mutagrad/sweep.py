@@ -23,14 +23,14 @@ import math
 from collections import defaultdict
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
 from mutagrad import strategies, tally
 from mutagrad.analysis import run_tolerance
 from mutagrad.errors import InvalidInput
-from mutagrad.store import Store
+from mutagrad.store import Store, StoreError
 from mutagrad.subject import Subject
 from mutagrad.trial import ORIGINAL, Outcome
 from mutagrad.values import CampaignInfo
@@ -66,6 +66,33 @@ class Overlap:
     difference: float
 
 
+class Overlaps(Sequence[Overlap]):
+    """Bug trials as ``Overlap``s, made when read: there may be hundreds of thousands, and a
+    report shows three (``mutant``: indices into ``ids``; ``cases``: into ``labels``)."""
+
+    def __init__(self, ids: Sequence[str], labels: dict[int, str], mutant: np.ndarray,
+                 cases: np.ndarray, difference: np.ndarray):
+        self.ids, self.labels = ids, labels
+        self.mutant, self.cases, self.difference = mutant, cases, difference
+
+    def __len__(self) -> int:
+        return int(self.difference.size)
+
+    @overload
+    def __getitem__(self, i: int) -> Overlap: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Overlap]: ...
+
+    def __getitem__(self, i: int | slice) -> Overlap | Sequence[Overlap]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        return Overlap(self.ids[int(self.mutant[i])], self.labels[int(self.cases[i])],
+                       float(self.difference[i]))
+
+
 @dataclass(frozen=True)
 class ToleranceCurve:
     dtype: str
@@ -80,7 +107,7 @@ class ToleranceCurve:
     smallest_bug: float             # smallest difference of a real bug
     recommended: float | None
     reason: str
-    overlaps: tuple[Overlap, ...]   # bug trials at or under the largest correct difference
+    overlaps: Sequence[Overlap]     # bug trials at or under the largest correct difference
     alarms: tuple[Overlap, ...]     # original trials at or over the smallest bug difference
 
     @property
@@ -162,32 +189,39 @@ def tolerance_curves(store: Store, ref: str | int | None = None, strategy: str |
     dtype_of = np.zeros(max(cases, default=0) + 1, dtype=np.int64)
     for c in cases.values():
         dtype_of[c.index] = dtypes.index(c.dtype)
-    loaded = {(name, eps): tally.load(store, info.id, name, eps)
-              for name, eps in store.checks(info.id) if strategy is None or name == strategy}
-    arrays = loaded if all(a is not None for a in loaded.values()) else None
-    if arrays is not None:
-        for (name, eps), a in arrays.items():
-            assert a is not None
+    largest_of = {key: max((math.inf if t.difference is None else t.difference
+                            for t in original), default=0.0)
+                  for key, original in originals.items()}
+    checks = [(name, eps) for name, eps in store.checks(info.id)
+              if strategy is None or name == strategy]
+    found_under: dict[tuple[str, str, float], Sequence[Overlap]] = {}
+    if all(store.has_mutant_checks(info.id, name, eps) for name, eps in checks):
+        labels = {i: c.label for i, c in cases.items()}
+        for name, eps in checks:  # one check's arrays in memory at a time
+            a = tally.load(store, info.id, name, eps)
+            if a is None:
+                raise StoreError(f"campaign {info.id} changed while it was read: try again")
             for code, found in tally.bug_differences(a, dtype_of).items():
                 key = (dtypes[code], name, eps)
                 # how many grid tolerances lie strictly under each difference
                 above[key] += np.bincount(np.searchsorted(tolerances, found, side="left"),
                                           minlength=len(tolerances) + 1)
                 smallest_of[key] = float(found[0])
+                found_under[key] = Overlaps([c.mutant_id for c in a.checks], labels,
+                                            *tally.bugs_under(a, dtype_of, code,
+                                                              largest_of.get(key, 0.0)))
+            del a
     else:
         for dtype, name, eps, under, count, low in store.bug_difference_counts(
                 info.id, tolerances.tolist(), strategy):
             above[(dtype, name, eps)][under] += count
             smallest_of[(dtype, name, eps)] = min(smallest_of[(dtype, name, eps)], low)
 
-    def bugs_under(dtype: str, name: str, eps: float, ceiling: float) -> list[Overlap]:
-        if arrays is None:
-            return [Overlap(m, label, d) for m, label, d in
-                    store.bug_trials_under(info.id, dtype, name, eps, ceiling)]
-        a = arrays[(name, eps)]
-        assert a is not None
-        return [Overlap(m, cases[i].label, d) for m, i, d in
-                tally.bugs_under(a, dtype_of, dtypes.index(dtype), ceiling)]
+    def bugs_under(dtype: str, name: str, eps: float, ceiling: float) -> Sequence[Overlap]:
+        if (dtype, name, eps) in found_under:
+            return found_under[(dtype, name, eps)]
+        return tuple(Overlap(m, label, d) for m, label, d in
+                     store.bug_trials_under(info.id, dtype, name, eps, ceiling))
 
     curves = []
     for key in sorted(originals.keys() | above.keys()):
@@ -206,7 +240,7 @@ def tolerance_curves(store: Store, ref: str | int | None = None, strategy: str |
                     else t.difference, default=None)
         pick, reason = _recommend(largest, smallest, name, dtype, eps,
                                   kinked=worst is not None and worst.note is not None)
-        overlaps = tuple(bugs_under(dtype, name, eps, largest)) if bugs else ()
+        overlaps = bugs_under(dtype, name, eps, largest) if bugs else ()
         alarms = tuple(sorted((Overlap(ORIGINAL, cases[t.case_index].label,
                                        math.inf if t.difference is None else t.difference)
                                for t in original if t.difference is None
@@ -388,10 +422,11 @@ def _bug_trials(store: Store, info: CampaignInfo, epsilon: float,
     over it: what the stored outcome says), else from the stored outcomes, streamed."""
     ran = [(name, eps) for name, eps in store.checks(info.id)
            if math.isclose(eps, epsilon, rel_tol=1e-9)]
-    loaded = [(name, tally.load(store, info.id, name, eps)) for name, eps in ran]
-    if all(a is not None for _, a in loaded):
-        for name, a in loaded:
-            assert a is not None
+    if all(store.has_mutant_checks(info.id, name, eps) for name, eps in ran):
+        for name, eps in ran:  # one check's arrays in memory at a time
+            a = tally.load(store, info.id, name, eps)
+            if a is None:
+                raise StoreError(f"campaign {info.id} changed while it was read: try again")
             tol = run_tolerance(info, name)
             skip = np.array(sorted(i for s, i in alarmed if s == name), dtype=np.int64)
             cases, owners = a.cases[a.decided], a.mutant[a.decided]

@@ -31,7 +31,7 @@ from mutagrad.values import (
 _INDETERMINATE = STATUS_ORDER.index("indeterminate")
 _FIXED = frozenset(STATUS_ORDER.index(o) for o in FIXED_OUTCOMES)
 # a kind's column in the per-mutant presence table: its place in STATUS_ORDER, DECIDED last
-_CODE = np.full(256, len(STATUS_ORDER), dtype=np.int64)
+_CODE = np.full(256, len(STATUS_ORDER), dtype=np.int32)
 _CODE[:len(STATUS_ORDER)] = np.arange(len(STATUS_ORDER))
 
 
@@ -41,9 +41,9 @@ class CheckArrays:
     mutant): ``mutant`` indexes ``checks``; ``decided`` marks the trials the tolerance
     decides and ``decisive`` holds their differences (shape (decided trials,))."""
 
-    checks: tuple[MutantCheck, ...]
-    mutant: np.ndarray    # int64
-    cases: np.ndarray     # int64
+    checks: tuple[MutantCheck, ...]  # without their arrays (they are below, end to end)
+    mutant: np.ndarray    # int32
+    cases: np.ndarray     # int32
     kinds: np.ndarray     # uint8
     decided: np.ndarray   # bool
     decisive: np.ndarray  # float64
@@ -51,11 +51,14 @@ class CheckArrays:
     @classmethod
     def of(cls, checks: Sequence[MutantCheck]) -> CheckArrays:
         counts = np.array([c.trials for c in checks], dtype=np.int64)
-        cases = np.frombuffer(b"".join(c.cases for c in checks), dtype="<i4").astype(np.int64)
+        # read-only views of the joined bytes: each array is in memory once
+        cases = np.frombuffer(b"".join(c.cases for c in checks), dtype="<i4")
         kinds = np.frombuffer(b"".join(c.kinds for c in checks), dtype=np.uint8)
         decisive = np.frombuffer(b"".join(c.decisive for c in checks), dtype="<f8")
-        return cls(tuple(checks), np.repeat(np.arange(len(checks)), counts), cases, kinds,
-                   kinds == DECIDED, decisive.astype(np.float64))
+        bare = tuple(replace(c, cases=b"", kinds=b"", decisive=b"") for c in checks)
+        return cls(bare, np.repeat(np.arange(len(checks), dtype=np.int32), counts),
+                   cases.astype(np.int32, copy=False), kinds, kinds == DECIDED,
+                   decisive.astype(np.float64, copy=False))
 
 
 def load(store: Store, campaign_id: int, strategy: str, epsilon: float) -> CheckArrays | None:
@@ -114,15 +117,19 @@ def judge(a: CheckArrays, tolerance: float, alarms: set[int], shared: set[int] |
     n = len(a.checks)
     if n == 0:
         return []
-    keep = np.ones(a.cases.shape, dtype=bool) if shared is None else np.isin(
-        a.cases, np.fromiter(shared, dtype=np.int64, count=len(shared)))
-    on_alarm = np.isin(a.cases, np.fromiter(alarms, dtype=np.int64, count=len(alarms))) \
-        if alarms else np.zeros(a.cases.shape, dtype=bool)
-    trials = np.bincount(a.mutant[keep], minlength=n)
-    present = np.bincount(a.mutant[keep] * (len(STATUS_ORDER) + 1) + _CODE[a.kinds[keep]],
+    keep = None if shared is None else np.isin(
+        a.cases, np.fromiter(shared, dtype=np.int32, count=len(shared)))
+    mutant = a.mutant if keep is None else a.mutant[keep]
+    kinds = a.kinds if keep is None else a.kinds[keep]
+    trials = np.bincount(mutant, minlength=n)
+    present = np.bincount(mutant * np.int32(len(STATUS_ORDER) + 1) + _CODE[kinds],
                           minlength=n * (len(STATUS_ORDER) + 1)).reshape(n, -1) > 0
+    del mutant, kinds
     # the decided trials, judged: those on alarm cases only make the mutant indeterminate
-    d_keep, d_alarm, d_mutant = keep[a.decided], on_alarm[a.decided], a.mutant[a.decided]
+    d_cases, d_mutant = a.cases[a.decided], a.mutant[a.decided]
+    d_keep = np.ones(d_cases.shape, dtype=bool) if keep is None else keep[a.decided]
+    d_alarm = np.isin(d_cases, np.fromiter(alarms, dtype=np.int32, count=len(alarms))) \
+        if alarms else np.zeros(d_cases.shape, dtype=bool)
     judged = d_keep & ~d_alarm
     over = a.decisive > tolerance
     detected = np.bincount(d_mutant[judged & over], minlength=n)
@@ -159,9 +166,9 @@ def judged_cases(a: CheckArrays, tolerance: float, alarms: set[int], shared: set
     """Per mutant, the cases (ascending) of its trials detected and missed at
     ``tolerance`` (``judge``'s arguments), for the mutants with any."""
     decided_cases, d_mutant = a.cases[a.decided], a.mutant[a.decided]
-    judged = ~np.isin(decided_cases, np.fromiter(alarms, dtype=np.int64, count=len(alarms)))
+    judged = ~np.isin(decided_cases, np.fromiter(alarms, dtype=np.int32, count=len(alarms)))
     if shared is not None:
-        judged &= np.isin(decided_cases, np.fromiter(shared, dtype=np.int64, count=len(shared)))
+        judged &= np.isin(decided_cases, np.fromiter(shared, dtype=np.int32, count=len(shared)))
     over = a.decisive > tolerance
     found: dict[str, tuple[list[int], list[int]]] = {}
     for mask, slot in ((judged & over, 0), (judged & ~over, 1)):
@@ -184,11 +191,15 @@ def bug_differences(a: CheckArrays, dtype_of: np.ndarray) -> dict[int, np.ndarra
 
 
 def bugs_under(a: CheckArrays, dtype_of: np.ndarray, code: int,
-               ceiling: float) -> list[tuple[str, int, float]]:
-    """(mutant id, case index, difference) of the real-bug trials of dtype ``code`` whose
-    finite difference is at or under ``ceiling``, by difference, mutant id and case."""
+               ceiling: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """The real-bug trials of dtype ``code`` whose finite difference is at or under
+    ``ceiling``, by difference, mutant id and case: (index into ``a.checks``, case index,
+    difference), arrays of one length (there may be hundreds of thousands)."""
     cases = a.cases[a.decided]
     mask = (dtype_of[cases] == code) & (a.decisive <= ceiling) & np.isfinite(a.decisive)
-    found = [(a.checks[int(m)].mutant_id, int(c), float(d))
-             for m, c, d in zip(a.mutant[a.decided][mask], cases[mask], a.decisive[mask])]
-    return sorted(found, key=lambda x: (x[2], x[0], x[1]))
+    ids = [c.mutant_id for c in a.checks]
+    rank = np.empty(len(ids), dtype=np.int64)
+    rank[sorted(range(len(ids)), key=ids.__getitem__)] = np.arange(len(ids))
+    mutant, found, difference = a.mutant[a.decided][mask], cases[mask], a.decisive[mask]
+    order = np.lexsort((found, rank[mutant], difference))
+    return mutant[order], found[order], difference[order]
