@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import os
 import subprocess
 import sys
@@ -34,12 +35,15 @@ import tempfile
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import numpy as np
+import sqlalchemy as sa
 
-from mutagrad import analysis
+from mutagrad import analysis, tally
 from mutagrad.store import Store
 from mutagrad.values import (
+    DECIDED,
     CaseInfo,
     MutantInfo,
     Settings,
@@ -47,6 +51,7 @@ from mutagrad.values import (
     SubjectSpec,
     TrialResult,
     plan_config,
+    trial_kind,
 )
 
 MUTANTS = 1000
@@ -127,6 +132,29 @@ def _trials(rng: np.random.Generator, mutants: list[MutantInfo], kinds: np.ndarr
         yield chunk
 
 
+_COLUMNS = ("campaign_id", "mutant_id", "case_index", "strategy", "epsilon", "difference",
+            "true_error", "outcome", "error", "elapsed", "note", "kind", "decisive")
+
+
+def _copy_trials(store: Store, campaign_id: int, chunk: list[TrialResult]) -> None:
+    """PostgreSQL: the rows by COPY (an executemany of 10 million rows takes an hour), with
+    the columns ``Store.add_trials`` derives (values.trial_kind and the decisive difference)."""
+    raw = store.engine.raw_connection()
+    try:
+        cursor = raw.cursor()
+        with cursor.copy(f"COPY trials ({', '.join(_COLUMNS)}) FROM STDIN") as copy:
+            for t in chunk:
+                kind = trial_kind(t.outcome, t.true_error, t.note)
+                decisive = (math.inf if t.difference is None else t.difference) \
+                    if kind == DECIDED else None
+                copy.write_row((campaign_id, t.mutant_id, t.case_index, t.strategy, t.epsilon,
+                                t.difference, t.true_error, t.outcome, t.error, t.elapsed,
+                                t.note, kind, decisive))
+        raw.commit()
+    finally:
+        raw.close()
+
+
 def write_campaign(store: Store, seed: int, trials: int, name: str) -> int:
     rng = np.random.default_rng(seed)
     mutants, kinds = _mutants(rng)
@@ -137,20 +165,44 @@ def write_campaign(store: Store, seed: int, trials: int, name: str) -> int:
                                 config=plan_config(settings, SubjectSpec("synthetic"), {}),
                                 tool_version="bench", mutants=mutants, cases=_cases(cases))
     written = 0
+    bulk = store.engine.dialect.name == "postgresql"
     for chunk in _trials(rng, mutants, kinds, cases):
-        store.add_trials(cid, chunk)
+        if bulk:
+            _copy_trials(store, cid, chunk)
+        else:
+            store.add_trials(cid, chunk)
         written += len(chunk)
         print(f"\r  campaign {cid}: {written:,} trials", end="", file=sys.stderr, flush=True)
     print(file=sys.stderr)
-    analysis.store_summary(store, cid)
+    start = time.perf_counter()
+    analysis.store_summary(store, cid)  # as a campaign that stops: arrays, then summary
+    print(f"  campaign {cid}: arrays and summary stored in {time.perf_counter() - start:.1f} s",
+          file=sys.stderr)
     store.set_status(cid, Status.FINISHED, finished=True)
     return cid
 
 
 def write_small(store: Store, count: int) -> None:
-    """``count`` campaigns of 1,000 trials each, summarised as a finished run leaves them."""
-    for i in range(count):
-        write_campaign(store, 1000 + i, 1000 * len(STRATEGIES) * len(EPSILONS), f"small {i}")
+    """``count`` campaigns of 4,000 trials each, summarised as a finished run leaves them:
+    the first written through the store's API, the others as copies of its campaign row
+    (``history`` reads only those rows; writing each through the API took seconds)."""
+    first = write_campaign(store, 1000, 1000 * len(STRATEGIES) * len(EPSILONS), "small 0")
+    _clone(store, first, range(1, count))
+
+
+def _clone(store: Store, campaign_id: int, numbers: range) -> None:
+    """Copies of a campaign's row (none of its trials), named "small N" for N in numbers."""
+    campaigns = sa.table("campaigns", *(sa.column(c) for c in (
+        "id", "name", "subject", "source_hash", "tool_version", "started_at",
+        "finished_at", "status", "host", "pid", "original_alarms", "note")),
+        sa.column("config", sa.JSON), sa.column("summary", sa.JSON))
+    with store.engine.begin() as connection:
+        row = dict(connection.execute(sa.select(campaigns)
+                                      .where(campaigns.c.id == campaign_id)).mappings().one())
+        row.pop("id")
+        if numbers:
+            connection.execute(sa.insert(campaigns), [{**row, "name": f"small {i}"}
+                                                      for i in numbers])
 
 
 def measure(args: list[str]) -> dict[str, float]:
@@ -164,21 +216,38 @@ def measure(args: list[str]) -> dict[str, float]:
             "try:\n    main()\nexcept SystemExit:\n    pass\n"
             "status = open('/proc/self/status').read()\n"
             "kb = re.search(r'VmHWM:\\s+(\\d+)', status).group(1)\n"
-            "print('@', time.perf_counter() - start, kb, file=sys.stderr)\n")
+            "import resource\n"
+            "use = resource.getrusage(resource.RUSAGE_SELF)\n"
+            "print('@', time.perf_counter() - start, kb, use.ru_utime + use.ru_stime,\n"
+            "      file=sys.stderr)\n")
     result = subprocess.run([sys.executable, "-c", code, *args], capture_output=True, text=True,
                             check=False)
     line = next((x for x in result.stderr.splitlines() if x.startswith("@ ")), None)
     if line is None:
         raise SystemExit(f"mutagrad {' '.join(args)} failed:\n{result.stderr}")
-    _, seconds, kb = line.split()
-    return {"seconds": float(seconds), "rss_mb": int(kb) / 1024}
+    _, seconds, kb, cpu = line.split()
+    return {"seconds": float(seconds), "rss_mb": int(kb) / 1024, "cpu": float(cpu)}
 
 
 def bench(url: str, trials: int, small: int) -> list[tuple[str, dict[str, float]]]:
     store = Store(url)
-    if [c.name for c in store.campaigns(limit=1)] == [f"small {small - 1}"]:
+    names = {c.name: c for c in store.campaigns()}
+    if "big B" in names and names["big B"].status == Status.FINISHED:
         print("  reusing the stores written before", file=sys.stderr)
-        first, second = (store.campaign("big A").id, store.campaign("big B").id)
+        first, second = names["big A"].id, names["big B"].id
+        smalls = sorted((c for n, c in names.items() if n and n.startswith("small ")),
+                        key=lambda c: c.id)
+        done = [c for c in smalls if c.status == Status.FINISHED]
+        if done:  # the rest as copies of the last one finished
+            _clone(store, done[-1].id, range(len(smalls), small))
+        else:
+            write_small(store, small)
+        for cid in (first, second):  # written by an older mutagrad: brought current
+            if tally.load(store, cid, STRATEGIES[0], EPSILONS[0]) is None:
+                start = time.perf_counter()
+                analysis.store_summary(store, cid)
+                print(f"  campaign {cid}: arrays and summary stored in "
+                      f"{time.perf_counter() - start:.1f} s", file=sys.stderr)
     else:
         start = time.perf_counter()
         first = write_campaign(store, 1, trials, "big A")
@@ -236,6 +305,9 @@ def main() -> None:
     parser.add_argument("--no-store", action="store_true", help="skip the synthetic stores")
     parser.add_argument("--keep", help="write the SQLite store in this folder and keep it "
                         "(a second run with the same sizes reuses it)")
+    parser.add_argument("--results", help="a JSON file of figures: the backends measured "
+                        "by an earlier run (one backend per run) are read from it and "
+                        "printed alongside, and this run's are added to it")
     args = parser.parse_args()
     if args.run:
         ran = run_memory([int(x) for x in args.run.split(",")])
@@ -261,12 +333,29 @@ def main() -> None:
         for url in _postgres():
             print("PostgreSQL", file=sys.stderr)
             results["postgresql"] = bench(url, args.trials, args.campaigns)
+    if args.results:
+        saved: dict[str, Any] = {}
+        if os.path.exists(args.results):
+            with open(args.results) as f:
+                saved = json.load(f)
+        if "sqlite" in results:
+            saved["sqlite_mb"] = size
+        size = saved.get("sqlite_mb", size)
+        saved.setdefault("figures", {}).update(results)
+        with open(args.results, "w") as f:
+            json.dump(saved, f, indent=1)
+        results = {name: [(label, found) for label, found in saved["figures"][name]]
+                   for name in ("sqlite", "postgresql") if name in saved["figures"]}
     file = f" (SQLite file {size:.0f} MB)" if "sqlite" in results else ""
     print(f"\n{args.trials:,} trials per campaign{file}; whole process, fresh for each "
           "command")
-    print(f"{'command':32}" + "".join(f" {name + ' s':>13} {'peak MB':>8}" for name in results))
+    print("(wall seconds, the command's own CPU seconds: the machine's load shows in the "
+          "first; the PostgreSQL server's CPU is in neither column)")
+    print(f"{'command':32}" + "".join(f" {name + ' s':>13} {'CPU s':>6} {'peak MB':>8}"
+                                      for name in results))
     for i, (label, _) in enumerate(next(iter(results.values()), [])):
         print(f"{label:32}" + "".join(f" {rows[i][1]['seconds']:13.2f} "
+                                      f"{rows[i][1].get('cpu', math.nan):6.2f} "
                                       f"{rows[i][1]['rss_mb']:8.0f}"
                                       for rows in results.values()))
     if len(results) == 2:

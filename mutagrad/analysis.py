@@ -31,6 +31,7 @@ from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
+from mutagrad import tally
 from mutagrad.errors import InvalidInput
 from mutagrad.store import Store
 from mutagrad.trial import ORIGINAL, Outcome, classify, classify_original, equivalence_floor
@@ -189,21 +190,18 @@ def verdicts(store: Store, info: CampaignInfo, cases: Sequence[CaseInfo], how: J
              labels: bool = False) -> list[Verdict]:
     """Each mutant's status under ``how``, counted in the database; ``labels``: also the
     cases each is detected and missed on (streamed, one mutant at a time)."""
-    tallies = {t.mutant_id: t for t in store.tally_mutants(info.id, how)}
-    on: dict[str, dict[str, list[str]]] = defaultdict(lambda: {"detected": [], "missed": []})
-    if labels:
-        label = {c.index: c.label for c in cases}
-        for mutant_id, index, outcome in store.judged_trials(info.id, how, BUG_STATUSES):
-            on[mutant_id][outcome].append(label[index])
+    counted, on = tally.tallies(store, info.id, how, labels)
+    tallies = {t.mutant_id: t for t in counted}
+    label = {c.index: c.label for c in cases}
     result = []
     for m in store.mutants(info.id):
         t = tallies.get(m.mutant_id)
-        found = on.get(m.mutant_id, {"detected": [], "missed": []})
+        detected_on, missed_on = on.get(m.mutant_id, ([], []))
         result.append(Verdict(
             m, t.status if t else "pending", t.detected if t else 0, t.missed if t else 0,
             t.trials if t else 0, t.kill_tolerance if t else None, t.error if t else None,
-            tuple(found["detected"]) if labels else None,
-            tuple(found["missed"]) if labels else None))
+            tuple(label[i] for i in detected_on) if labels else None,
+            tuple(label[i] for i in missed_on) if labels else None))
     return result
 
 
@@ -252,7 +250,10 @@ def summary(r: Report) -> dict[str, Any]:
 
 
 def store_summary(store: Store, campaign_id: int) -> None:
-    """Store the campaign's summary (``history`` reads it instead of judging its trials)."""
+    """Store the campaign's summary (``history`` reads it instead of judging its trials),
+    after bringing its trials' arrays current (``Store.build_mutant_checks``: every later
+    report judges over them)."""
+    store.build_mutant_checks(campaign_id)
     store.set_summary(campaign_id, summary(report(store, campaign_id)))
 
 

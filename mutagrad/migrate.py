@@ -20,7 +20,7 @@ if TYPE_CHECKING:
 # Alembic is imported only to upgrade (it costs every command half a second otherwise);
 # opening a database at HEAD reads its revision with one query. A test checks that HEAD is
 # the newest revision in mutagrad/migrations/versions.
-HEAD = "0005"
+HEAD = "0006"
 _LOCATION = str(Path(__file__).with_name("migrations"))
 LEGACY_REVISION = "0001"  # what a database of mutagrad 0.1 (schema version 1) is
 

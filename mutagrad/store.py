@@ -7,14 +7,19 @@ one unit of work (one transaction). The URL is any SQLAlchemy URL; SQLite (the d
 
 from __future__ import annotations
 
+import json
 import math
 import os
+import sys
 import time
 import urllib.parse
+from array import array
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import fields, replace
 from datetime import UTC, datetime
+from itertools import groupby
+from operator import itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -23,6 +28,7 @@ from sqlalchemy import (
     Float,
     ForeignKey,
     Index,
+    LargeBinary,
     String,
     Table,
     Text,
@@ -56,9 +62,12 @@ from mutagrad.values import (
     CampaignInfo,
     CaseInfo,
     Judging,
+    MutantCheck,
     MutantInfo,
     MutantTally,
+    Settings,
     Status,
+    SubjectSpec,
     TestOutcome,
     read_plan,
     trial_kind,
@@ -180,6 +189,31 @@ class _TestKill(Base):
     line: Mapped[str | None] = mapped_column(Text)
 
 
+_FIXED_KINDS = sorted(STATUS_ORDER.index(o) for o in FIXED_OUTCOMES)
+_FIXED_SET = frozenset(_FIXED_KINDS)
+
+
+class _MutantCheck(Base):
+    """One mutant's trials of one check as arrays (values.MutantCheck): a row exists only
+    while it is current (``add_trials`` deletes the rows of the mutants it writes)."""
+
+    __tablename__ = "mutant_checks"
+    campaign_id: Mapped[int] = mapped_column(ForeignKey("campaigns.id"), primary_key=True)
+    mutant_id: Mapped[str] = mapped_column(String(40), primary_key=True)
+    strategy: Mapped[str] = mapped_column(String(40), primary_key=True)
+    epsilon: Mapped[float] = mapped_column(Float, primary_key=True)
+    trials: Mapped[int]
+    min_kind: Mapped[int | None]
+    error: Mapped[str | None] = mapped_column(Text)
+    error_case: Mapped[int | None]
+    cases: Mapped[bytes] = mapped_column(LargeBinary)
+    kinds: Mapped[bytes] = mapped_column(LargeBinary)
+    decisive: Mapped[bytes] = mapped_column(LargeBinary)
+
+
+_CAMPAIGN_COLUMNS = ("id", "name", "subject", "source_hash", "config", "tool_version",
+                     "started_at", "finished_at", "status", "host", "pid", "original_alarms",
+                     "note", "summary")
 _MUTANT_FIELDS = tuple(MutantInfo.__dataclass_fields__)
 _TEST_FIELDS = tuple(f.name for f in fields(TestOutcome))  # not its ClassVar
 _TRIAL_FIELDS = tuple(TrialInfo.__dataclass_fields__)
@@ -405,6 +439,13 @@ class Store:
                     # insert splits the rows wherever the set of None columns changes (an
                     # error here, a note there): thousands of statements per campaign.
                     s.execute(insert(_TRIALS), rows)
+                    # the arrays of the mutants written to are no longer current: gone in
+                    # the same transaction, so a row of mutant_checks is never stale
+                    written = sorted({r["mutant_id"] for r in rows} - {ORIGINAL})
+                    for at in range(0, len(written), 500):
+                        s.execute(delete(_MutantCheck).where(
+                            _MutantCheck.campaign_id == campaign_id,
+                            _MutantCheck.mutant_id.in_(written[at:at + 500])))
                 if test_rows:
                     s.execute(insert(_TestKill), test_rows)
         except SQLAlchemyError as e:
@@ -434,11 +475,22 @@ class Store:
 
     # -- reading ----------------------------------------------------------------------
 
-    def _campaign_info(self, row: _Campaign) -> CampaignInfo:
+    def _campaign_info(self, row: Any,
+                       plans: dict[str, tuple[Settings, SubjectSpec, dict[str, str]]] | None = None
+                       ) -> CampaignInfo:
+        """``row``: a ``_Campaign`` or a row of its ``_CAMPAIGN_COLUMNS``; ``plans``: the
+        plans read so far, by their JSON (campaigns often share one)."""
         status = Status(row.status)
         if status == Status.RUNNING and row.host == os.uname().nodename and not _alive(row.pid):
             status = Status.INTERRUPTED  # killed without a chance to say so
-        settings, spec, unsupported = read_plan(dict(row.config), row.subject)
+        if plans is None:
+            settings, spec, unsupported = read_plan(dict(row.config), row.subject)
+        else:
+            key = json.dumps([row.config, row.subject], sort_keys=True)
+            if key not in plans:
+                plans[key] = read_plan(dict(row.config), row.subject)
+            settings, spec, unsupported = plans[key]
+            unsupported = dict(unsupported)
         return CampaignInfo(row.id, row.name, row.subject, row.source_hash, settings, spec,
                             unsupported, row.tool_version, row.started_at, row.finished_at,
                             status, row.original_alarms, row.note, row.summary)
@@ -463,19 +515,25 @@ class Store:
             return self._campaign_info(row)
 
     def campaigns(self, subject: str | None = None, limit: int | None = None) -> list[CampaignInfo]:
+        """Newest first. Read as plain rows, not ORM objects (a thousand campaigns in
+        ``history``: the ORM's bookkeeping cost more than the rest of the command)."""
+        c = _Campaign
         with _reading(self.url), self.Session() as s:
-            query = select(_Campaign).order_by(_Campaign.id.desc())
+            query = select(*(getattr(c, name) for name in _CAMPAIGN_COLUMNS)).order_by(
+                c.id.desc())
             if subject:
-                query = query.where(_Campaign.subject == subject)
+                query = query.where(c.subject == subject)
             if limit:
                 query = query.limit(limit)
-            return [self._campaign_info(r) for r in s.scalars(query)]
+            plans: dict[str, tuple[Settings, SubjectSpec, dict[str, str]]] = {}
+            return [self._campaign_info(r, plans) for r in s.execute(query)]
 
     def mutants(self, campaign_id: int) -> list[MutantInfo]:
+        columns = [getattr(_Mutant, f) for f in _MUTANT_FIELDS]  # rows, not ORM objects
         with _reading(self.url), self.Session() as s:
-            rows = s.scalars(select(_Mutant).where(_Mutant.campaign_id == campaign_id)
+            rows = s.execute(select(*columns).where(_Mutant.campaign_id == campaign_id)
                              .order_by(_Mutant.line, _Mutant.mutant_id))
-            return [MutantInfo(**{f: getattr(r, f) for f in _MUTANT_FIELDS}) for r in rows]
+            return [MutantInfo(*r) for r in rows]
 
     def cases(self, campaign_id: int) -> list[CaseInfo]:
         with _reading(self.url), self.Session() as s:
@@ -506,7 +564,7 @@ class Store:
         with _reading(self.url), self.Session() as s:
             shared = None
             if judging.shared_with is not None:  # once, not once per mutant
-                shared = set(s.scalars(_shared_cases(campaign_id, judging.shared_with)))
+                shared = self.shared_cases(campaign_id, judging.shared_with)
             alarms = [i for i in s.scalars(_alarm_cases(campaign_id, judging))
                       if shared is None or i in shared]
             judged = t.case_index.not_in(alarms) if alarms else None
@@ -524,12 +582,8 @@ class Store:
             unshared = replace(judging, shared_with=None)
             for mutant_id, _, kind, *_ in rows:
                 if kind in _FIXED_KINDS:
-                    first = (select(t.case_index, t.error).where(
-                        *_judged_trials(campaign_id, unshared), t.mutant_id == mutant_id,
-                        t.kind.in_(_FIXED_KINDS), t.error.is_not(None))
-                        .order_by(t.case_index).execution_options(yield_per=64))
-                    errors[mutant_id] = next((error for index, error in s.execute(first)
-                                              if shared is None or index in shared), None)
+                    errors[mutant_id] = self.first_error(campaign_id, unshared, mutant_id,
+                                                         shared)
             unjudged: dict[str, tuple[int, int]] = {}
             if alarms:
                 planned = select(_Mutant.mutant_id).where(_Mutant.campaign_id == campaign_id)
@@ -549,6 +603,123 @@ class Store:
             tallies.append(MutantTally(mutant_id, status, trials, detected, missed, kill,
                                        errors.get(mutant_id)))
         return tallies
+
+    def shared_cases(self, campaign_id: int, other: int) -> set[int]:
+        """The indices of the campaign's cases (seed, batch, dtype) that ``other`` also ran
+        (matched here: in SQL, thousands of cases against thousands took seconds)."""
+        c = _Case
+        with _reading(self.url), self.Session() as s:
+            theirs = {(seed, batch, dtype) for seed, batch, dtype in s.execute(
+                select(c.seed, c.batch, c.dtype).where(c.campaign_id == other))}
+            return {index for index, *key in s.execute(
+                select(c.index, c.seed, c.batch, c.dtype).where(c.campaign_id == campaign_id))
+                if tuple(key) in theirs}
+
+    def first_error(self, campaign_id: int, judging: Judging, mutant_id: str,
+                    among: set[int] | None = None) -> str | None:
+        """A mutant's first stored error by case, among its trials of a fixed outcome in
+        the judging's check (and in the cases ``among``): index seeks, a few rows read."""
+        t = _Trial
+        first = (select(t.case_index, t.error).where(
+            *_judged_trials(campaign_id, judging), t.mutant_id == mutant_id,
+            t.kind.in_(_FIXED_KINDS), t.error.is_not(None))
+            .order_by(t.case_index).execution_options(yield_per=64))
+        with _reading(self.url), self.Session() as s:
+            return next((error for index, error in s.execute(first)
+                         if among is None or index in among), None)
+
+    def mutant_checks(self, campaign_id: int, strategy: str,
+                      epsilon: float) -> list[MutantCheck] | None:
+        """Every mutant's trials of one check as arrays (``values.MutantCheck``), in the
+        mutants' order; None when some mutant has none current (a campaign running, or
+        stored by a mutagrad older than them): judge it with ``tally_mutants`` then."""
+        m = _MutantCheck
+        query = (select(m.mutant_id, m.trials, m.min_kind, m.error, m.error_case, m.cases,
+                        m.kinds, m.decisive)
+                 .where(m.campaign_id == campaign_id, m.strategy == strategy,
+                        m.epsilon == epsilon))
+        planned = select(func.count()).where(_Mutant.campaign_id == campaign_id)
+        with _reading(self.url), self.Session() as s:
+            rows = {r[0]: MutantCheck(*r) for r in s.execute(query)}
+            if len(rows) != s.scalar(planned):
+                return None
+            order = s.scalars(select(_Mutant.mutant_id).where(_Mutant.campaign_id == campaign_id)
+                              .order_by(_Mutant.line, _Mutant.mutant_id))
+            found = [rows.get(i) for i in order]
+        return None if None in found else found  # type: ignore[return-value]
+
+    def has_mutant_checks(self, campaign_id: int, strategy: str, epsilon: float) -> bool:
+        """Whether every mutant has its arrays of this check current (none read)."""
+        m = _MutantCheck
+        present = select(func.count()).where(m.campaign_id == campaign_id,
+                                             m.strategy == strategy, m.epsilon == epsilon)
+        planned = select(func.count()).where(_Mutant.campaign_id == campaign_id)
+        with _reading(self.url), self.Session() as s:
+            return s.scalar(present) == s.scalar(planned)
+
+    def checks(self, campaign_id: int) -> list[tuple[str, float]]:
+        """The (strategy, epsilon) checks a campaign ran on the original, in order."""
+        t = _Trial
+        # deduplicated here: DISTINCT would have SQLite walk the campaign's whole part of
+        # the check index instead of seeking the original's rows
+        query = select(t.strategy, t.epsilon).where(t.campaign_id == campaign_id,
+                                                    t.mutant_id == ORIGINAL)
+        with _reading(self.url), self.Session() as s:
+            return sorted({(name, epsilon) for name, epsilon in s.execute(query)})
+
+    def build_mutant_checks(self, campaign_id: int) -> int:
+        """Bring a campaign's ``mutant_checks`` current: write the rows missing (every row
+        for a campaign that just stopped; the resumed mutants' after a resume). Streams
+        each check's part of the covering index once; memory holds one check's arrays
+        (about 13 bytes a trial). Returns how many rows it wrote."""
+        t, m = _Trial, _MutantCheck
+        written = 0
+        try:
+            for name, epsilon in self.checks(campaign_id):
+                with self.Session.begin() as s:
+                    planned = list(s.scalars(select(_Mutant.mutant_id)
+                                             .where(_Mutant.campaign_id == campaign_id)))
+                    present = set(s.scalars(select(m.mutant_id).where(
+                        m.campaign_id == campaign_id, m.strategy == name, m.epsilon == epsilon)))
+                    missing = set(planned) - present
+                    if not missing:
+                        continue
+                    where = [t.campaign_id == campaign_id, t.strategy == name,
+                             t.epsilon == epsilon]
+                    if len(missing) <= 500:  # a resume: seek those mutants only
+                        where.append(t.mutant_id.in_(sorted(missing)))
+                    query = (select(t.mutant_id, t.case_index, t.kind, t.decisive)
+                             .where(*where).order_by(t.mutant_id, t.case_index)
+                             .execution_options(yield_per=_CHUNK))
+                    built = {i: _Arrays() for i in missing}
+                    # a chunk of rows at a time, a mutant's run of rows at once: millions
+                    # of rows, so no Python call per row
+                    for part in s.execute(query).partitions():
+                        for mutant_id, run in groupby(part, key=itemgetter(0)):
+                            arrays = built.get(mutant_id)
+                            if arrays is not None:
+                                arrays.extend(list(run))
+                    rows = []
+                    for mutant_id, arrays in built.items():
+                        error, error_case = None, None
+                        if arrays.fixed:  # the first stored error by case: an index seek
+                            first = s.execute(
+                                select(t.case_index, t.error)
+                                .where(t.campaign_id == campaign_id, t.strategy == name,
+                                       t.epsilon == epsilon, t.mutant_id == mutant_id,
+                                       t.kind.in_(_FIXED_KINDS), t.error.is_not(None))
+                                .order_by(t.case_index).limit(1)).first()
+                            if first is not None:
+                                error_case, error = first
+                        rows.append({"campaign_id": campaign_id, "mutant_id": mutant_id,
+                                     "strategy": name, "epsilon": epsilon, "error": error,
+                                     "error_case": error_case, **arrays.columns()})
+                    for at in range(0, len(rows), 200):
+                        s.execute(insert(m), rows[at:at + 200])
+                    written += len(rows)
+        except SQLAlchemyError as e:
+            raise StoreError(f"cannot update campaign {campaign_id}: {_first_line(e)}") from e
+        return written
 
     def judged_trials(self, campaign_id: int, judging: Judging,
                       statuses: Sequence[str] = STATUS_ORDER) -> Iterator[tuple[str, int, str]]:
@@ -575,17 +746,15 @@ class Store:
         """
         t = _Trial
         bucket = _count_under(t.decisive, list(thresholds), 0, len(thresholds))
-        checks = (select(t.strategy, t.epsilon).distinct()
-                  .where(t.campaign_id == campaign_id, t.mutant_id == ORIGINAL))
-        if strategy is not None:
-            checks = checks.where(t.strategy == strategy)
+        checks = [(name, epsilon) for name, epsilon in self.checks(campaign_id)
+                  if strategy is None or name == strategy]
         rows = []
         with _reading(self.url), self.Session() as s:
             dtypes = list(s.scalars(select(_Case.dtype).distinct()
                                     .where(_Case.campaign_id == campaign_id)))
             # one check at a time down its part of the covering index: no join, and the
             # grouping sorts one check's trials, not the campaign's
-            for name, epsilon in list(s.execute(checks)):
+            for name, epsilon in checks:
                 for dtype in dtypes:
                     where = [*_bug_trials(campaign_id, name), t.epsilon == epsilon]
                     if len(dtypes) > 1:
@@ -684,11 +853,35 @@ class Store:
 _CHUNK = 10_000  # rows per fetch when a query streams
 
 
+class _Arrays:
+    """One mutant's trials of one check, as ``values.MutantCheck``'s arrays grow."""
+
+    def __init__(self) -> None:
+        self.cases, self.kinds, self.decisive = array("i"), array("B"), array("d")
+        self.fixed = False
+
+    def extend(self, rows: Sequence[Any]) -> None:
+        """(mutant id, case index, kind, decisive) rows of this mutant, by case."""
+        _, cases, kinds, decisive = zip(*rows, strict=True)
+        self.cases.extend(cases)
+        self.kinds.extend(kinds)
+        self.decisive.extend([math.inf if d is None else d
+                              for k, d in zip(kinds, decisive, strict=True) if k == DECIDED])
+        self.fixed = self.fixed or not _FIXED_SET.isdisjoint(kinds)
+
+    def columns(self) -> dict[str, Any]:
+        if sys.byteorder == "big":  # stored little-endian, whatever machine wrote them
+            for a in (self.cases, self.decisive):
+                a.byteswap()
+        return {"trials": len(self.cases), "min_kind": min(self.kinds, default=None),
+                "cases": self.cases.tobytes(), "kinds": self.kinds.tobytes(),
+                "decisive": self.decisive.tobytes()}
+
+
 def _case_of(t: type[_Trial]) -> ColumnElement[bool]:
     return (_Case.campaign_id == t.campaign_id) & (_Case.index == t.case_index)
 
 
-_FIXED_KINDS = sorted(STATUS_ORDER.index(o) for o in FIXED_OUTCOMES)
 
 
 def _judgeable(t: Any) -> dict[str, Any]:

@@ -21,16 +21,16 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, overload
 
 import numpy as np
 
-from mutagrad import strategies
+from mutagrad import strategies, tally
 from mutagrad.analysis import run_tolerance
 from mutagrad.errors import InvalidInput
-from mutagrad.store import Store
+from mutagrad.store import Store, StoreError
 from mutagrad.subject import Subject
 from mutagrad.trial import ORIGINAL, Outcome
 from mutagrad.values import CampaignInfo
@@ -66,6 +66,33 @@ class Overlap:
     difference: float
 
 
+class Overlaps(Sequence[Overlap]):
+    """Bug trials as ``Overlap``s, made when read: there may be hundreds of thousands, and a
+    report shows three (``mutant``: indices into ``ids``; ``cases``: into ``labels``)."""
+
+    def __init__(self, ids: Sequence[str], labels: dict[int, str], mutant: np.ndarray,
+                 cases: np.ndarray, difference: np.ndarray):
+        self.ids, self.labels = ids, labels
+        self.mutant, self.cases, self.difference = mutant, cases, difference
+
+    def __len__(self) -> int:
+        return int(self.difference.size)
+
+    @overload
+    def __getitem__(self, i: int) -> Overlap: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> Sequence[Overlap]: ...
+
+    def __getitem__(self, i: int | slice) -> Overlap | Sequence[Overlap]:
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        if not -len(self) <= i < len(self):
+            raise IndexError(i)
+        return Overlap(self.ids[int(self.mutant[i])], self.labels[int(self.cases[i])],
+                       float(self.difference[i]))
+
+
 @dataclass(frozen=True)
 class ToleranceCurve:
     dtype: str
@@ -80,7 +107,7 @@ class ToleranceCurve:
     smallest_bug: float             # smallest difference of a real bug
     recommended: float | None
     reason: str
-    overlaps: tuple[Overlap, ...]   # bug trials at or under the largest correct difference
+    overlaps: Sequence[Overlap]     # bug trials at or under the largest correct difference
     alarms: tuple[Overlap, ...]     # original trials at or over the smallest bug difference
 
     @property
@@ -156,10 +183,46 @@ def tolerance_curves(store: Store, ref: str | int | None = None, strategy: str |
     above: dict[tuple[str, str, float], np.ndarray] = defaultdict(
         lambda: np.zeros(len(tolerances) + 1, dtype=np.int64))
     smallest_of: dict[tuple[str, str, float], float] = defaultdict(lambda: math.inf)
-    for dtype, name, eps, under, count, low in store.bug_difference_counts(
-            info.id, tolerances.tolist(), strategy):
-        above[(dtype, name, eps)][under] += count
-        smallest_of[(dtype, name, eps)] = min(smallest_of[(dtype, name, eps)], low)
+    # over each check's arrays when the campaign has them (one load judges the whole grid),
+    # else counted against the grid in SQL
+    dtypes = sorted({c.dtype for c in cases.values()})
+    dtype_of = np.zeros(max(cases, default=0) + 1, dtype=np.int64)
+    for c in cases.values():
+        dtype_of[c.index] = dtypes.index(c.dtype)
+    largest_of = {key: max((math.inf if t.difference is None else t.difference
+                            for t in original), default=0.0)
+                  for key, original in originals.items()}
+    checks = [(name, eps) for name, eps in store.checks(info.id)
+              if strategy is None or name == strategy]
+    found_under: dict[tuple[str, str, float], Sequence[Overlap]] = {}
+    if all(store.has_mutant_checks(info.id, name, eps) for name, eps in checks):
+        labels = {i: c.label for i, c in cases.items()}
+        for name, eps in checks:  # one check's arrays in memory at a time
+            a = tally.load(store, info.id, name, eps)
+            if a is None:
+                raise StoreError(f"campaign {info.id} changed while it was read: try again")
+            for code, found in tally.bug_differences(a, dtype_of).items():
+                key = (dtypes[code], name, eps)
+                # how many grid tolerances lie strictly under each difference
+                above[key] += np.bincount(np.searchsorted(tolerances, found, side="left"),
+                                          minlength=len(tolerances) + 1)
+                smallest_of[key] = float(found[0])
+                found_under[key] = Overlaps([c.mutant_id for c in a.checks], labels,
+                                            *tally.bugs_under(a, dtype_of, code,
+                                                              largest_of.get(key, 0.0)))
+            del a
+    else:
+        for dtype, name, eps, under, count, low in store.bug_difference_counts(
+                info.id, tolerances.tolist(), strategy):
+            above[(dtype, name, eps)][under] += count
+            smallest_of[(dtype, name, eps)] = min(smallest_of[(dtype, name, eps)], low)
+
+    def bugs_under(dtype: str, name: str, eps: float, ceiling: float) -> Sequence[Overlap]:
+        if (dtype, name, eps) in found_under:
+            return found_under[(dtype, name, eps)]
+        return tuple(Overlap(m, label, d) for m, label, d in
+                     store.bug_trials_under(info.id, dtype, name, eps, ceiling))
+
     curves = []
     for key in sorted(originals.keys() | above.keys()):
         dtype, name, eps = key
@@ -177,8 +240,7 @@ def tolerance_curves(store: Store, ref: str | int | None = None, strategy: str |
                     else t.difference, default=None)
         pick, reason = _recommend(largest, smallest, name, dtype, eps,
                                   kinked=worst is not None and worst.note is not None)
-        overlaps = tuple(Overlap(m, label, d) for m, label, d in
-                         store.bug_trials_under(info.id, dtype, name, eps, largest)) if bugs else ()
+        overlaps = bugs_under(dtype, name, eps, largest) if bugs else ()
         alarms = tuple(sorted((Overlap(ORIGINAL, cases[t.case_index].label,
                                        math.inf if t.difference is None else t.difference)
                                for t in original if t.difference is None
@@ -304,20 +366,20 @@ def compare_strategies(store: Store, ref: str | int | None = None
     status: dict[tuple[str, str], dict[str, str]] = defaultdict(dict)  # (strategy, dtype)
     alarms: dict[tuple[str, str], list[bool]] = defaultdict(list)
     checks: dict[tuple[str, str], list[bool]] = defaultdict(list)
-    trials = [t for t in store.trials(info.id) if math.isclose(t.epsilon, epsilon, rel_tol=1e-9)]
-    alarmed = {(t.strategy, t.case_index) for t in trials
-               if t.mutant_id == ORIGINAL and t.outcome == Outcome.ALARM}
-    for t in trials:
-        key = (t.strategy, dtype_of[t.case_index])
-        if t.mutant_id == ORIGINAL:
-            alarms[key].append(t.outcome == Outcome.ALARM)
-        elif (t.outcome in (Outcome.DETECTED, Outcome.MISSED)
-              and (t.strategy, t.case_index) not in alarmed):
-            caught = t.outcome == Outcome.DETECTED
-            checks[key].append(caught)
-            mine = status[key]
-            mine[t.mutant_id] = "detected" if caught or mine.get(t.mutant_id) == "detected" \
-                else "missed"
+    originals = [t for t in store.trials(info.id, ORIGINAL)
+                 if math.isclose(t.epsilon, epsilon, rel_tol=1e-9)]
+    alarmed = {(t.strategy, t.case_index) for t in originals if t.outcome == Outcome.ALARM}
+    for t in originals:
+        alarms[(t.strategy, dtype_of[t.case_index])].append(t.outcome == Outcome.ALARM)
+    # (mutant id, case index) -> {strategy: outcome} of the real-bug trials judged
+    verdicts: dict[tuple[str, int], dict[str, str]] = defaultdict(dict)
+    for name, mutant_id, index, caught in _bug_trials(store, info, epsilon, alarmed):
+        key = (name, dtype_of[index])
+        checks[key].append(caught)
+        mine = status[key]
+        mine[mutant_id] = "detected" if caught or mine.get(mutant_id) == "detected" \
+            else "missed"
+        verdicts[(mutant_id, index)][name] = Outcome.DETECTED if caught else Outcome.MISSED
     rows = []
     for name in info.settings.strategies:
         for dtype in info.settings.dtypes:
@@ -339,11 +401,6 @@ def compare_strategies(store: Store, ref: str | int | None = None
         rows.append(StrategyRow(name, "-", None, 0, 0, None, None, None, None, None, 0, None,
                                 f"unsupported: {why}", subject=info.subject))
     labels = {c.index: c.label for c in store.cases(info.id)}
-    verdicts: dict[tuple[str, int], dict[str, str]] = defaultdict(dict)
-    for t in trials:
-        if (t.mutant_id != ORIGINAL and t.outcome in (Outcome.DETECTED, Outcome.MISSED)
-                and (t.strategy, t.case_index) not in alarmed):
-            verdicts[(t.mutant_id, t.case_index)][t.strategy] = t.outcome
     splits = []
     for (mutant_id, index), mine in verdicts.items():
         by = tuple(n for n in info.settings.strategies if mine.get(n) == Outcome.DETECTED)
@@ -354,6 +411,36 @@ def compare_strategies(store: Store, ref: str | int | None = None
     # most telling first: a bug every other strategy catches
     splits.sort(key=lambda x: (-len(x.caught_by), x.mutant_id, x.case))
     return info, rows, splits
+
+
+def _bug_trials(store: Store, info: CampaignInfo, epsilon: float,
+                alarmed: set[tuple[str, int]]) -> Iterator[tuple[str, str, int, bool]]:
+    """(strategy, mutant id, case index, caught) of the mutants' real-bug trials at
+    ``epsilon``, judged at each strategy's run tolerance, but on the cases where the
+    strategy fails the correct code (``alarmed``): over each check's arrays when the
+    campaign has them (a real bug the tolerance decides, caught when its difference is
+    over it: what the stored outcome says), else from the stored outcomes, streamed."""
+    ran = [(name, eps) for name, eps in store.checks(info.id)
+           if math.isclose(eps, epsilon, rel_tol=1e-9)]
+    if all(store.has_mutant_checks(info.id, name, eps) for name, eps in ran):
+        for name, eps in ran:  # one check's arrays in memory at a time
+            a = tally.load(store, info.id, name, eps)
+            if a is None:
+                raise StoreError(f"campaign {info.id} changed while it was read: try again")
+            tol = run_tolerance(info, name)
+            skip = np.array(sorted(i for s, i in alarmed if s == name), dtype=np.int64)
+            cases, owners = a.cases[a.decided], a.mutant[a.decided]
+            judged = ~np.isin(cases, skip)
+            ids = [c.mutant_id for c in a.checks]
+            for owner, index, caught in zip(owners[judged].tolist(), cases[judged].tolist(),
+                                            (a.decisive[judged] > tol).tolist()):
+                yield name, ids[owner], index, caught
+        return
+    for t in store.iter_trials(info.id):
+        if (t.mutant_id != ORIGINAL and math.isclose(t.epsilon, epsilon, rel_tol=1e-9)
+                and t.outcome in (Outcome.DETECTED, Outcome.MISSED)
+                and (t.strategy, t.case_index) not in alarmed):
+            yield t.strategy, t.mutant_id, t.case_index, t.outcome == Outcome.DETECTED
 
 
 def _parameter_count(info: CampaignInfo) -> tuple[int, int]:

@@ -304,3 +304,25 @@ class MutantTally:
     missed: int
     kill_tolerance: float | None
     error: str | None
+
+
+@dataclass(frozen=True)
+class MutantCheck:
+    """One mutant's trials of one check (strategy, epsilon), as the store keeps them for
+    judging at any tolerance without reading ``trials`` (mutagrad.tally).
+
+    Little-endian arrays in case order: ``cases`` (int32, one per trial), ``kinds`` (uint8,
+    ``trial_kind`` of each: DECIDED is 99), ``decisive`` (float64, one per DECIDED trial, in
+    the same order: the difference it is judged by, inf when not finite). ``min_kind``: the
+    smallest kind (None: no trial); ``error``: the first stored error by case among the
+    trials of a fixed outcome, on case ``error_case``.
+    """
+
+    mutant_id: str
+    trials: int
+    min_kind: int | None
+    error: str | None
+    error_case: int | None
+    cases: bytes
+    kinds: bytes
+    decisive: bytes

@@ -1,6 +1,7 @@
-"""The reports judged in the database (``Store.tally_mutants`` and friends) give exactly the
-numbers an independent recomputation from the raw trials gives, field by field, on SQLite
-and PostgreSQL, for finished, interrupted and resumed campaigns, at several tolerances.
+"""The reports judged in the database (``Store.tally_mutants`` and friends) and over the
+trials' arrays (``mutagrad.tally``, what a stopped campaign keeps) give exactly the numbers
+an independent recomputation from the raw trials gives, field by field, on SQLite and
+PostgreSQL, for finished, interrupted and resumed campaigns, at several tolerances.
 
 The recomputation here is written from the rules in ``mutagrad.analysis``'s docstring, with
 no code of the package's judging: it reads ``Store.trials`` (every raw row) and decides.
@@ -13,9 +14,11 @@ from collections import defaultdict
 
 import numpy as np
 import pytest
+from test_live_state import GLOBAL
 
-from mutagrad import analysis, campaign
+from mutagrad import analysis, campaign, tally
 from mutagrad.store import Store
+from mutagrad.subjects import parse_spec
 from mutagrad.values import OWN_COST_NOTE, Settings, Status
 
 ORDER = ("detected", "missed", "shape", "nonfinite", "aliasing", "crashed", "timeout",
@@ -42,11 +45,14 @@ def _interrupted(store: Store, subject: str, after: int) -> int:
 
 @pytest.fixture(scope="module")
 def stored(tmp_path_factory):
-    """Campaigns of the built-in subjects; mlp3 also interrupted (kept as it was, in a copy
-    of the file) and then resumed; a second mlp3 campaign on other seeds for ``compare``."""
+    """Campaigns of the built-in subjects and of a subject whose parameters live in module
+    globals; mlp3 also interrupted (kept as it was, in a copy of the file) and then
+    resumed; a second mlp3 campaign on other seeds for ``compare``."""
     folder = tmp_path_factory.mktemp("queries")
     store = Store(f"sqlite:///{folder / 'suite.db'}")
     ids = {name: campaign.start(store, name, PLAN) for name in SUBJECTS}
+    (folder / "on_globals.py").write_text(GLOBAL)
+    ids["globals"] = campaign.start(store, parse_spec(str(folder / "on_globals.py")), PLAN)
     ids["mlp3 seeds 0-1"] = campaign.start(store, "mlp3", Settings(
         **{**PLAN.config(), "cases": 2, "dtypes": ("float64",)}))
     cut = _interrupted(store, "mlp3", after=30)
@@ -205,19 +211,7 @@ def _assert_same(store, cid, **how):
 
 # -- the tests ---------------------------------------------------------------------------
 
-@pytest.fixture(scope="module", params=["sqlite", "postgresql"])
-def backend(request, stored):
-    """The campaigns on each backend: the SQLite files themselves, or copies in PostgreSQL.
-    Yields the store, the campaign ids, and the store and id of the interrupted snapshot."""
-    folder, ids = stored
-    source = Store(f"sqlite:///{folder / 'suite.db'}", create=False)
-    snapshot = Store(f"sqlite:///{folder / 'interrupted.db'}", create=False)
-    if request.param == "sqlite":
-        yield source, ids, snapshot, ids["interrupted"]
-        source.close()
-        snapshot.close()
-        return
-    url = request.getfixturevalue("postgres_url")
+def _fresh_postgres(url: str) -> str:
     from sqlalchemy import create_engine, text
 
     engine = create_engine(url)
@@ -225,19 +219,44 @@ def backend(request, stored):
         c.execute(text("DROP SCHEMA public CASCADE"))
         c.execute(text("CREATE SCHEMA public"))
     engine.dispose()
-    target = Store(url)
+    return url
+
+
+@pytest.fixture(scope="module", params=["sqlite", "sqlite in SQL", "postgresql",
+                                        "postgresql in SQL"])
+def backend(request, stored, tmp_path_factory):
+    """The campaigns on each backend, judged over their arrays or in SQL: the SQLite files
+    themselves (their campaigns wrote their arrays when they stopped), or copies written
+    through the store's API (no arrays: judged in SQL; "postgresql": then given their
+    arrays by ``build_mutant_checks``, as a stopping campaign does). Yields the store, the
+    campaign ids, and the store and id of the interrupted snapshot."""
+    folder, ids = stored
+    source = Store(f"sqlite:///{folder / 'suite.db'}", create=False)
+    snapshot = Store(f"sqlite:///{folder / 'interrupted.db'}", create=False)
+    if request.param == "sqlite":
+        yield source, ids, snapshot, ids["interrupted"], False
+        source.close()
+        snapshot.close()
+        return
+    if request.param.startswith("postgresql"):
+        target = Store(_fresh_postgres(request.getfixturevalue("postgres_url")))
+    else:
+        target = Store(f"sqlite:///{tmp_path_factory.mktemp('copy') / 'copy.db'}")
     moved = _copy(source, target)
     cut = _copy(snapshot, target, only={ids["interrupted"]})[ids["interrupted"]]
     source.close()
     snapshot.close()
-    yield target, {k: moved[v] for k, v in ids.items()}, target, cut
+    if request.param == "postgresql":
+        for info in target.campaigns():
+            target.build_mutant_checks(info.id)
+    yield target, {k: moved[v] for k, v in ids.items()}, target, cut, "in SQL" in request.param
     target.close()
 
 
 def test_the_suites_reports_equal_a_recomputation_at_every_tolerance_and_check(backend):
-    store, ids, _, _ = backend
+    store, ids, _, _, _ = backend
     outcomes = set()
-    for name in SUBJECTS:
+    for name in (*SUBJECTS, "globals"):
         for tolerance in TOLERANCES:
             for strategy in PLAN.strategies:
                 for epsilon in PLAN.epsilons:
@@ -249,8 +268,57 @@ def test_the_suites_reports_equal_a_recomputation_at_every_tolerance_and_check(b
             "shape"} <= outcomes
 
 
+def test_each_backend_judges_where_it_is_meant_to(backend):
+    """Every campaign is judged over current arrays, or (copies without them) in SQL; the
+    interrupted snapshot's arrays were written when it stopped."""
+    store, ids, snapshot, cut, in_sql = backend
+    for cid in {*ids.values()}:
+        for strategy in PLAN.strategies:
+            for epsilon in PLAN.epsilons:
+                arrays = tally.load(store, cid, strategy, epsilon)
+                assert (arrays is None) == in_sql
+                if arrays is not None:  # one row per mutant, each trial once
+                    assert len(arrays.checks) == len(store.mutants(cid))
+                    assert arrays.cases.size == sum(
+                        t.mutant_id != "original" and t.strategy == strategy
+                        and t.epsilon == epsilon for t in store.trials(cid))
+    assert (tally.load(snapshot, cut, "centered", 1e-6) is None) == in_sql
+
+
+def test_trials_written_after_the_arrays_put_the_campaign_back_to_sql(stored, db_url):
+    """A mutant's arrays never outlive a trial written after them (a resume): the campaign
+    is judged in SQL until they are built again, exactly, both ways."""
+    from sqlalchemy import text
+
+    folder, ids = stored
+    source = Store(f"sqlite:///{folder / 'suite.db'}", create=False)
+    target = Store(db_url)
+    cid = _copy(source, target, only={ids["mlp3"]})[ids["mlp3"]]
+    source.close()
+    trials = target.trials(cid)
+    late = max(t.mutant_id for t in trials if t.mutant_id != "original")  # comes later
+    with target.engine.begin() as c:
+        c.execute(text("delete from trials where campaign_id = :c and mutant_id = :m"),
+                  {"c": cid, "m": late})
+    checks = len(PLAN.strategies) * len(PLAN.epsilons)
+    assert target.build_mutant_checks(cid) == len(target.mutants(cid)) * checks
+    assert tally.load(target, cid, "centered", 1e-6) is not None
+    before = _assert_same(target, cid, tolerance=1e-6)
+    assert [v.status for v in before.verdicts if v.mutant.mutant_id == late] == ["pending"]
+    target.add_trials(cid, [t for t in trials if t.mutant_id == late])
+    for strategy in PLAN.strategies:
+        for epsilon in PLAN.epsilons:
+            assert tally.load(target, cid, strategy, epsilon) is None
+    _assert_same(target, cid, tolerance=1e-6)  # in SQL meanwhile
+    assert target.build_mutant_checks(cid) == checks  # only the mutant written to
+    assert tally.load(target, cid, "centered", 1e-6) is not None
+    after = _assert_same(target, cid, tolerance=1e-6)
+    assert [v.status for v in after.verdicts if v.mutant.mutant_id == late] != ["pending"]
+    target.close()
+
+
 def test_an_interrupted_campaign_and_its_resume_equal_a_recomputation(backend):
-    store, ids, snapshot, cut = backend
+    store, ids, snapshot, cut, _ = backend
     # the interrupted state, as it was stored before the resume
     for tolerance in TOLERANCES:
         r = _assert_same(snapshot, cut, tolerance=tolerance)
@@ -262,7 +330,7 @@ def test_an_interrupted_campaign_and_its_resume_equal_a_recomputation(backend):
 
 
 def test_compare_judges_the_shared_cases_as_a_recomputation_does(backend):
-    store, ids, _, _ = backend
+    store, ids, _, _, _ = backend
     a, b = ids["mlp3"], ids["mlp3 seeds 0-1"]
     for tolerance in (None, 1e-9, 1e-3):
         c = analysis.compare(store, a, b, tolerance)
@@ -277,14 +345,14 @@ def test_compare_judges_the_shared_cases_as_a_recomputation_does(backend):
 
 
 def test_history_reads_summaries_equal_to_the_reports(backend):
-    store, _, _, _ = backend
+    store, _, _, _, in_sql = backend
     for info in store.campaigns():
         summary = analysis.summarised(store, info)
         _, _, total, original = recompute(store, info.id)
         assert {k: v for k, v in summary["total"].items() if k != "group"} == total
         assert summary["cases"] == len(original)
-    # on SQLite the campaigns were run: each stored its summary when it stopped
-    if store.engine.dialect.name == "sqlite":
+    # in the SQLite files the campaigns were run: each stored its summary when it stopped
+    if store.engine.dialect.name == "sqlite" and not in_sql:
         assert all(info.summary is not None for info in store.campaigns())
 
 
@@ -323,7 +391,7 @@ def _recompute_curves(store, cid, lo=1e-12, hi=100.0):
 def test_the_tolerance_sweep_equals_a_recomputation(backend):
     from mutagrad import sweep
 
-    store, ids, _, _ = backend
+    store, ids, _, _, _ = backend
     for name in ("mlp3", "pool", "resumed"):
         labels = {c.label: c.index for c in store.cases(ids[name])}
         _, curves = sweep.tolerance_curves(store, ids[name])
@@ -345,10 +413,54 @@ def test_the_streamed_export_is_the_whole_document(backend):
 
     from mutagrad import report
 
-    store, ids, _, _ = backend
+    store, ids, _, _, _ = backend
     cid = ids["pool"]
     rows = list(report.export_rows(store, cid))
     whole = json.dumps(report.strict({"campaign": report.campaign_json(store.campaign(cid)),
                                       "trials": rows}), indent=2, allow_nan=False) + "\n"
     assert report.export_text(store, cid, "json") == whole
     assert len(rows) == len(store.trials(cid))
+
+
+def _recompute_strategies(store, cid):
+    """compare_strategies' counts from the raw trials, from its docstring: at the first
+    epsilon, per (strategy, dtype), the stored outcomes off the cases where the original
+    alarms."""
+    info = store.campaign(cid)
+    eps = info.settings.epsilons[0]
+    dtype = {c.index: c.dtype for c in store.cases(cid)}
+    label = {c.index: c.label for c in store.cases(cid)}
+    trials = [t for t in store.trials(cid) if math.isclose(t.epsilon, eps, rel_tol=1e-9)]
+    alarmed = {(t.strategy, t.case_index) for t in trials
+               if t.mutant_id == "original" and t.outcome == "alarm"}
+    rows, by_case = {}, defaultdict(dict)
+    for name in info.settings.strategies:
+        for d in info.settings.dtypes:
+            bugs = [t for t in trials if t.mutant_id != "original" and t.strategy == name
+                    and dtype[t.case_index] == d and t.outcome in ("detected", "missed")
+                    and (name, t.case_index) not in alarmed]
+            mutants = {t.mutant_id for t in bugs}
+            caught = {t.mutant_id for t in bugs if t.outcome == "detected"}
+            originals = [t for t in trials if t.mutant_id == "original" and t.strategy == name
+                         and dtype[t.case_index] == d]
+            rows[(name, d)] = (len(mutants), len(caught), len(bugs),
+                               sum(t.outcome == "detected" for t in bugs), len(originals),
+                               sum(t.outcome == "alarm" for t in originals))
+            for t in bugs:
+                by_case[(t.mutant_id, t.case_index)][name] = t.outcome
+    splits = sorted((m, label[i]) for (m, i), v in by_case.items()
+                    if "detected" in v.values() and "missed" in v.values())
+    return rows, splits
+
+
+def test_the_strategies_table_equals_a_recomputation(backend):
+    from mutagrad import sweep
+
+    store, ids, _, _, _ = backend
+    for name in ("mlp3", "pool", "resumed"):
+        _, rows, splits = sweep.compare_strategies(store, ids[name])
+        expected_rows, expected_splits = _recompute_strategies(store, ids[name])
+        assert {(r.strategy, r.dtype): (r.bugs, r.detected, r.checks, r.caught,
+                                        r.original_checks, r.alarms)
+                for r in rows if r.dtype != "-"} == expected_rows
+        assert sorted((x.mutant_id, x.case) for x in splits) == expected_splits
