@@ -18,7 +18,11 @@ test_net.py), with the mutants of backward_propagation_n:
     time, start-up included.
 
 The machines are shared and noisy: only ratios measured in the same run are reported, each
-timing the best of --repeat rounds (each round measures every way once, in turn).
+timing the best of --repeat rounds (each round measures every way once, in turn). The load
+average is printed before and after: with more runnable processes than cores, wall times
+grow and two workers cannot reach twice one's throughput. So (a) to (c) also give CPU
+seconds per mutant (the process's own for (a); for (b) and (c) the workers' from
+/proc, and the parent's), which load changes much less: what mutagrad costs per core.
 """
 
 from __future__ import annotations
@@ -31,6 +35,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from dataclasses import dataclass
 from pathlib import Path
 
 from mutagrad import mutation, subjects, usertests
@@ -41,8 +46,48 @@ from mutagrad.values import Settings
 EXAMPLE = Path(__file__).resolve().parent.parent / "examples" / "seednet"
 
 
-def run_bare(project: Path, mutants: list[mutation.Mutant]) -> float:
-    """Seconds per mutant for the two test functions, called directly."""
+def _descendants_cpu() -> float | None:
+    """CPU seconds (user + system) used so far by every process descended from this one
+    (the pool's fork server and workers), from /proc; None where there is no /proc."""
+    tick = os.sysconf("SC_CLK_TCK")
+    parents: dict[int, int] = {}
+    cpu: dict[int, float] = {}
+    try:
+        for entry in os.listdir("/proc"):
+            if not entry.isdigit():
+                continue
+            try:
+                with open(f"/proc/{entry}/stat") as f:
+                    fields = f.read().rpartition(")")[2].split()
+            except OSError:
+                continue  # gone meanwhile
+            parents[int(entry)] = int(fields[1])
+            cpu[int(entry)] = (int(fields[11]) + int(fields[12])) / tick
+    except OSError:
+        return None
+    me, total = os.getpid(), 0.0
+    for pid, seconds in cpu.items():
+        ancestor = parents.get(pid)
+        while ancestor not in (None, 0, 1, me):
+            ancestor = parents.get(ancestor)
+        if ancestor == me:
+            total += seconds
+    return total
+
+
+@dataclass
+class Phase:
+    """A mutant phase's cost per mutant: wall seconds, and CPU seconds of the workers and
+    of the parent process (None without /proc)."""
+
+    wall: float
+    workers: float | None
+    parent: float
+    mutants: int
+
+
+def run_bare(project: Path, mutants: list[mutation.Mutant]) -> tuple[float, float]:
+    """Seconds per mutant for the two test functions, called directly: wall, and CPU."""
     sys.path.insert(0, str(project))
     try:
         import test_net
@@ -55,7 +100,7 @@ def run_bare(project: Path, mutants: list[mutation.Mutant]) -> float:
             exec(compile(m.source, "net.py", "exec"), namespace)  # noqa: S102 - the mutant's file
             backwards.append(namespace["backward_propagation_n"])
         original = test_net.backward_propagation_n
-        start = time.perf_counter()
+        start, cpu = time.perf_counter(), time.process_time()
         for backward in backwards:
             test_net.backward_propagation_n = backward
             for test in tests:
@@ -63,27 +108,41 @@ def run_bare(project: Path, mutants: list[mutation.Mutant]) -> float:
                     test()
                 except Exception:  # noqa: BLE001, S112 - a failing test is the point
                     continue
-        elapsed = time.perf_counter() - start
+        elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         test_net.backward_propagation_n = original
-        return elapsed / len(mutants)
+        return elapsed / len(mutants), cpu / len(mutants)
     finally:
         sys.path.remove(str(project))
 
 
-def run_mutagrad(project: Path, jobs: int) -> tuple[float, int]:
-    """Seconds per mutant of a campaign's mutant phase (from the first progress event,
-    sent when the mutants start, to the last), and how many mutants."""
-    marks: list[float] = []
+def run_mutagrad(project: Path, jobs: int) -> Phase:
+    """A campaign's mutant phase (from the first progress event, sent when the mutants
+    start, to the last), per mutant."""
+    marks: list[tuple[float, float, float | None]] = []
+    events = []
 
     def progress(event: ProgressEvent) -> None:
-        marks.append(time.perf_counter())
+        events.append(event.done)
+        if not marks or event.done == event.total:  # /proc is read at the ends only
+            marks.append((time.perf_counter(), time.process_time(), _descendants_cpu()))
 
     with tempfile.TemporaryDirectory() as tmp:
         store = Store(os.path.join(tmp, "bench.db"))
         usertests.start(store, str(project / "net.py"), Settings(cases=2, jobs=jobs),
                         [str(project / "test_net.py")], on_progress=progress)
         store.close()
-    return (marks[-1] - marks[0]) / (len(marks) - 1), len(marks) - 1
+    (wall0, parent0, workers0), (wall1, parent1, workers1) = marks[0], marks[-1]
+    n = len(events) - 1  # the first event is sent as the mutants start
+    workers = None if workers0 is None or workers1 is None else (workers1 - workers0) / n
+    return Phase((wall1 - wall0) / n, workers, (parent1 - parent0) / n, n)
+
+
+def _cpu(phase: Phase, bare_cpu: float) -> str:
+    if phase.workers is None:
+        return f"parent {phase.parent * 1e3:.2f} ms"
+    total = phase.workers + phase.parent
+    return (f"workers {phase.workers * 1e3:.2f} + parent {phase.parent * 1e3:.2f} = "
+            f"{total * 1e3:.2f} ms = {total / bare_cpu:.2f}x bare")
 
 
 def whole_mutagrad(project: Path) -> tuple[float, int]:
@@ -126,35 +185,53 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--no-mutmut", action="store_true")
     args = parser.parse_args()
+    print(f"load average {_load()} on {os.cpu_count()} cores at the start")
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp) / "seednet"
         shutil.copytree(EXAMPLE, project)
         mutants = mutation.mutants_of(subjects.load(str(project / "net.py")))
         # interleaved, so that a burst of load on the shared machine hits every way alike
-        runs: dict[str, list] = {"bare": [], "one": [], "two": []}
+        bares: list[tuple[float, float]] = []
+        ones: list[Phase] = []
+        twos: list[Phase] = []
         for _ in range(args.repeat):
-            runs["bare"].append(run_bare(project, mutants))
-            runs["one"].append(run_mutagrad(project, 1))
-            runs["two"].append(run_mutagrad(project, 2))
-        bare, one, two = min(runs["bare"]), min(runs["one"]), min(runs["two"])
+            bares.append(run_bare(project, mutants))
+            ones.append(run_mutagrad(project, 1))
+            twos.append(run_mutagrad(project, 2))
+        bare, bare_cpu = min(b[0] for b in bares), min(b[1] for b in bares)
+        one = min(ones, key=lambda p: p.wall)
+        two = min(twos, key=lambda p: p.wall)
+        one_cpu = min((p for p in ones if p.workers is not None),
+                      key=lambda p: p.parent + (p.workers or 0.0), default=one)
+        two_cpu = min((p for p in twos if p.workers is not None),
+                      key=lambda p: p.parent + (p.workers or 0.0), default=two)
         print(f"examples/seednet: {len(mutants)} mutants of backward_propagation_n, two tests")
-        print(f"(a) bare test calls            {bare * 1e3:7.2f} ms per mutant")
-        print(f"(b) mutagrad, 1 worker         {one[0] * 1e3:7.2f} ms per mutant  "
-              f"= {one[0] / bare:.2f}x bare (target <= 1.5x)")
-        print(f"(c) mutagrad, 2 workers        {two[0] * 1e3:7.2f} ms per mutant  "
-              f"= {one[0] / two[0]:.2f}x one worker's throughput (target >= 1.8x)")
+        print(f"(a) bare test calls            {bare * 1e3:7.2f} ms per mutant  "
+              f"(CPU {bare_cpu * 1e3:.2f} ms)")
+        print(f"(b) mutagrad, 1 worker         {one.wall * 1e3:7.2f} ms per mutant  "
+              f"= {one.wall / bare:.2f}x bare (target <= 1.5x)")
+        print(f"      CPU per mutant: {_cpu(one_cpu, bare_cpu)}")
+        print(f"(c) mutagrad, 2 workers        {two.wall * 1e3:7.2f} ms per mutant  "
+              f"= {one.wall / two.wall:.2f}x one worker's throughput (target >= 1.8x)")
+        print(f"      CPU per mutant: {_cpu(two_cpu, bare_cpu)}")
         mine = min(whole_mutagrad(project) for _ in range(args.repeat))
         print(f"(d) whole process, mutagrad    {mine[1]} mutants in {mine[0]:.2f} s = "
-              f"{mine[1] / mine[0]:.1f} mutants/s (start-up, about {mine[0] - mine[1] * two[0]:.1f}"
-              " s: imports, mutant generation, a new database, the workers' collection)")
+              f"{mine[1] / mine[0]:.1f} mutants/s (start-up, about "
+              f"{mine[0] - mine[1] * two.wall:.1f} s: imports, mutant generation, a new "
+              "database, the workers' start)")
         if args.no_mutmut or shutil.which("mutmut") is None:
             print("    mutmut: not run (pip install 'mutagrad[bench]')")
-            return
-        theirs = min(whole_mutmut(project) for _ in range(args.repeat))
-        print(f"    whole process, mutmut 3.8.1 {theirs[1]} mutants in {theirs[0]:.2f} s = "
-              f"{theirs[1] / theirs[0]:.1f} mutants/s")
-        print(f"    mutagrad / mutmut, mutants per second: "
-              f"{(mine[1] / mine[0]) / (theirs[1] / theirs[0]):.1f}x (target >= 10x)")
+        else:
+            theirs = min(whole_mutmut(project) for _ in range(args.repeat))
+            print(f"    whole process, mutmut 3.8.1 {theirs[1]} mutants in {theirs[0]:.2f} s = "
+                  f"{theirs[1] / theirs[0]:.1f} mutants/s")
+            print(f"    mutagrad / mutmut, mutants per second: "
+                  f"{(mine[1] / mine[0]) / (theirs[1] / theirs[0]):.1f}x (target >= 10x)")
+    print(f"load average {_load()} at the end")
+
+
+def _load() -> str:
+    return " ".join(f"{x:.2f}" for x in os.getloadavg())
 
 
 if __name__ == "__main__":

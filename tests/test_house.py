@@ -181,7 +181,7 @@ LAYERS: dict[str, int] = {
     "explore": 2,
     "store": 2, "seedstyle": 2, "layer": 2, "layerstyle": 2, "pairs": 2, "config": 2,
     "strategies": 2, "subjects": 2,
-    "trial": 3, "workers": 3, "engine": 3, "pytestrun": 3,
+    "trial": 3, "workers": 3, "engine": 3, "pytestrun": 3, "pytestpreload": 3,
     "campaign": 4, "usertests": 4, "analysis": 4, "checking": 4, "sweep": 4, "plot": 4,
     "where": 4,
     "report": 5, "stryker": 5, "testreport": 5, "couple": 5,
