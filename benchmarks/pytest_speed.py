@@ -11,6 +11,9 @@ test_net.py), with the mutants of backward_propagation_n:
 (b) mutagrad with one worker: the mutant phase of a real campaign (usertests.start:
     pytest's per-test protocol, the swap, the sandboxed worker, survivors' true errors,
     every result stored), per mutant;
+(b') the same worker code (pytestrun.worker_task) in one process, alternated mutant by
+    mutant with the bare calls: its CPU against theirs, the per-core ratio that the
+    machine's load changes least;
 (c) the same with two workers;
 (d) whole processes on the same files: `mutagrad run net.py --pytest test_net.py` (two
     workers) against mutmut 3.8.1 (`pip install 'mutagrad[bench]'`; it writes each
@@ -148,6 +151,50 @@ def _cpu(phase: Phase, bare_cpu: float) -> str:
             f"{total * 1e3:.2f} ms = {total / bare_cpu:.2f}x bare")
 
 
+def interleaved(project: Path, rounds: int = 3) -> None:
+    """Per core, load aside: a worker's own code (``pytestrun.worker_init`` then
+    ``worker_task`` per mutant, in this process, without the pipe) and the bare calls,
+    alternated mutant by mutant, so that both see the same load; prints the ratio of their
+    CPU seconds. Run in a process of its own (it starts a pytest session)."""
+    from mutagrad import pytestrun
+    from mutagrad.campaign import build_cases
+    from mutagrad.values import ORIGINAL
+
+    spec = subjects.parse_spec(str(project / "net.py"))
+    subject = subjects.load(spec)
+    mutants = mutation.mutants_of(subject)
+    session = pytestrun.worker_init(spec, [str(project / "test_net.py")], str(project),
+                                    build_cases(subject, Settings(cases=2)))
+    pytestrun.worker_task(session, ORIGINAL)
+    test_net = sys.modules["test_net"]  # the session's import of the tests
+    tests = [test_net.test_gradient_check_exercise_case,
+             test_net.test_gradient_check_batch_of_six]
+    backwards = []
+    for m in mutants:
+        namespace: dict = {}
+        exec(compile(m.source, "net.py", "exec"), namespace)  # noqa: S102 - the mutant's file
+        backwards.append(namespace["backward_propagation_n"])
+    original, bare, task = test_net.backward_propagation_n, 0.0, 0.0
+    for _ in range(rounds):
+        for m, backward in zip(mutants, backwards):
+            start = time.process_time()
+            test_net.backward_propagation_n = backward
+            for test in tests:
+                try:
+                    test()
+                except Exception:  # noqa: BLE001, S112 - a failing test is the point
+                    continue
+            test_net.backward_propagation_n = original
+            middle = time.process_time()
+            pytestrun.worker_task(session, (m.id, m.function, m.function_source))
+            task += time.process_time() - middle
+            bare += middle - start
+    n = rounds * len(mutants)
+    print(f"(b') a worker's code in one process, alternated with the bare calls: CPU "
+          f"{task / n * 1e3:.2f} ms against {bare / n * 1e3:.2f} ms per mutant = "
+          f"{task / bare:.2f}x bare")
+
+
 def installed(cache: Path) -> dict[str, str]:
     """The environment of the whole-process runs: Python's bytecode kept in ``cache`` (as
     an installed package has it compiled; the project's files stay clean), whatever
@@ -194,7 +241,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeat", type=int, default=2)
     parser.add_argument("--no-mutmut", action="store_true")
+    parser.add_argument("--interleaved", metavar="PROJECT", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.interleaved:
+        interleaved(Path(args.interleaved))
+        return
     print(f"load average {_load()} on {os.cpu_count()} cores at the start")
     with tempfile.TemporaryDirectory() as tmp:
         project = Path(tmp) / "seednet"
@@ -224,6 +275,8 @@ def main() -> None:
         print(f"(c) mutagrad, 2 workers        {two.wall * 1e3:7.2f} ms per mutant  "
               f"= {one.wall / two.wall:.2f}x one worker's throughput (target >= 1.8x)")
         print(f"      CPU per mutant: {_cpu(two_cpu, bare_cpu)}")
+        sys.stdout.flush()
+        subprocess.run([sys.executable, __file__, "--interleaved", str(project)], check=True)
         cache = Path(tmp) / "pycache"
         whole_mutagrad(project, cache)  # untimed: compiles mutagrad's bytecode into the cache
         mine = min(whole_mutagrad(project, cache) for _ in range(args.repeat))
