@@ -12,6 +12,7 @@ import sys
 import threading
 import time
 from collections.abc import Iterator
+from importlib.machinery import ModuleSpec
 from typing import Any
 
 import typer
@@ -67,6 +68,7 @@ def main(argv: list[str] | None = None) -> None:
     carries only mutagrad's own output, so ``--json`` documents stay parseable.
     """
     args = sys.argv[1:] if argv is None else argv
+    _workers_skip_main()
     command = typer.main.get_command(app)
     token = STDOUT.set(sys.stdout)
     args = args or ["--help"]
@@ -131,6 +133,18 @@ def _ctrl_c_never_lost() -> Iterator[None]:
 def _interrupted(args: list[str]) -> str:
     # a campaign, once it exists, says itself what it stored (CampaignInterrupted)
     return "interrupted before any trial was stored" if args[:1] == ["run"] else "interrupted"
+
+
+def _workers_skip_main() -> None:
+    """The ``mutagrad`` console script is a file run as ``__main__``: multiprocessing runs
+    such a file again in every worker it starts, which imported the whole CLI there (a
+    second or more of each worker's start). The workers run library functions and need
+    nothing from it: naming it a package's ``__main__`` module, as ``python -m mutagrad``
+    does, makes multiprocessing leave it alone."""
+    main = sys.modules.get("__main__")
+    if main is not None and getattr(main, "__spec__", None) is None \
+            and getattr(main, "__file__", None):
+        main.__spec__ = ModuleSpec("mutagrad.__main__", None)
 
 
 def _fail(message: str, code: int) -> None:

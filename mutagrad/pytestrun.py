@@ -62,9 +62,11 @@ from mutagrad.values import ORIGINAL, Outcome, TestOutcome
 
 # pytest's own options for the worker's session: nothing written into the user's project
 # (pytest's cache, pytest-benchmark's .benchmarks), no xdist taking the run loop over, no
-# random reordering; a failure's traceback is not rendered (the crash line is kept)
+# random reordering; a failure's traceback is not rendered (the crash line is kept); the
+# tests' output is not captured (it goes to the worker's /dev/null: capturing it cost each
+# test a few file operations per phase; capsys and capfd still capture)
 PYTEST_OPTIONS = ("-p", "no:cacheprovider", "-p", "no:xdist", "-p", "no:randomly",
-                  "-p", "no:benchmark", "--tb=line", "-q")
+                  "-p", "no:benchmark", "--tb=line", "-q", "--capture=no")
 
 
 KILLS = ("failed", "error")  # a test's outcomes that kill a mutant (not passed, skipped)
@@ -112,9 +114,12 @@ class _Recorder:
         excinfo = call.excinfo
         if excinfo is None or excinfo.errisinstance(skip.Exception):
             return None  # a pass or a skip: pytest's own report, which renders nothing
-        last = excinfo.traceback[-1]
+        last = excinfo.tb  # the innermost frame, without pytest's Traceback of them all
+        while last.tb_next is not None:
+            last = last.tb_next
         message = excinfo.exconly().strip().splitlines()
-        line = f"{Path(last.path).name}:{last.lineno + 1}: {message[0] if message else ''}"
+        line = (f"{Path(last.tb_frame.f_code.co_filename).name}:{last.tb_lineno}: "
+                f"{message[0] if message else ''}")
         return TestReport(item.nodeid, item.location, {k: 1 for k in item.keywords},
                           "failed", line[:500], call.when, [], call.duration, call.start,
                           call.stop, item.user_properties)
@@ -132,6 +137,41 @@ class Session:
     holders: list[tuple[Any, str, Any]] = field(default_factory=list)  # (object, name, fn)
     scanned: set[str] = field(default_factory=set)
     problem: str | None = None
+
+
+def preload() -> None:
+    """Import what every worker's session imports, once, in the pool's fork server (see
+    ``mutagrad.pytestpreload``): pytest, its own plugins and the installed ones (entry
+    points ``pytest11``, with their assertions rewritten as pytest does), numpy and
+    mutagrad's modules. Each worker forked from it then starts with them loaded instead of
+    importing them again (on the example's machine, with anyio's plugin, 3 s of each
+    worker's start on a loaded machine).
+
+    A configuration is parsed on an empty folder (no conftest, no ini file, nothing of the
+    user's imported) and dropped unconfigured: no plugin's ``pytest_configure`` runs here.
+    Never raises (the workers then import what is missing themselves); prints nothing on
+    stdout (the fork server shares the command's).
+    """
+    import tempfile
+    import warnings
+
+    try:
+        from _pytest import main as _main  # noqa: F401 - imported for the workers
+        from _pytest import runner as _runner  # noqa: F401
+        from _pytest.config import _prepareconfig
+
+        from mutagrad import subjects  # noqa: F401 - what worker_init imports
+
+        with (tempfile.TemporaryDirectory() as empty, redirect_stdout(sys.stderr),
+              warnings.catch_warnings()):
+            warnings.simplefilter("ignore")
+            ini = Path(empty, "pytest.ini")
+            ini.write_text("[pytest]\n")
+            config = _prepareconfig([*PYTEST_OPTIONS, "--noconftest", "-c", str(ini),
+                                     "--rootdir", empty, empty])
+            config._ensure_unconfigure()  # its import hook out of sys.meta_path, fds back
+    except Exception:  # noqa: BLE001, S110 - a plugin may raise anything: the workers will
+        pass
 
 
 def worker_init(spec: Any, tests: Sequence[str], rootdir: str,
@@ -170,6 +210,7 @@ def _collect(tests: Sequence[str], rootdir: str) -> tuple[list[Any], str | None]
     # our one-line report goes before pytest's own (marked here: pytest is imported only
     # in the workers)
     HookimplMarker("pytest")(tryfirst=True)(_Recorder.pytest_runtest_makereport)
+    _short_arrays()
     os.chdir(rootdir)  # node ids and the rootdir are found from here, as for `pytest` there
     recorder = _Recorder()
     with redirect_stdout(sys.stderr):
@@ -185,14 +226,48 @@ def _collect(tests: Sequence[str], rootdir: str) -> tuple[list[Any], str | None]
     return list(pytest_session.items), None
 
 
+def _short_arrays() -> None:
+    """In this worker, pytest's assertion messages show a numpy array of more than one
+    element as ``array(shape=(5, 4), dtype=float64)``, not its values.
+
+    A failed ``assert check(parameters, X, Y) < 2e-7`` has pytest format every value of
+    the expression (each array of ``parameters``, ``X``, ``Y``) for the message's
+    explanation; numpy's formatting of a 5x4 array costs about 0.3 ms, so that most
+    mutants (they fail a test) cost more in messages than in the test. Only the message's
+    first line is kept (``assert 0.33 < 2e-07``), where the compared values are mostly
+    numbers; an array there is shown by its shape. Verdicts are not affected.
+    """
+    from _pytest._io.saferepr import SafeRepr
+
+    def repr_ndarray(self: SafeRepr, x: np.ndarray, level: int) -> str:
+        if x.size > 1:
+            return f"array(shape={x.shape}, dtype={x.dtype})"
+        return SafeRepr.repr_instance(self, x, level)
+
+    # reprlib dispatches on the type's name: repr_ndarray, else repr_instance
+    SafeRepr.repr_ndarray = repr_ndarray  # type: ignore[attr-defined]
+
+
 def _homes(subject: Subject) -> list[ModuleType]:
     """Every loaded module made from the backward's file: mutagrad's import of it, and the
-    one the tests imported (``import net`` loads the same file under another name)."""
-    home = Path(inspect.getsourcefile(subject.backward) or "").resolve()
+    one the tests imported (``import net`` loads the same file under another name).
+
+    The same file is the same inode (through symbolic links too): one ``stat`` per loaded
+    module, where resolving every module's path cost a worker a quarter of a second."""
+    try:
+        home = os.stat(inspect.getsourcefile(subject.backward) or "")
+    except OSError:  # no file (the tests then "never import" it)
+        return []
     found = []
     for module in list(sys.modules.values()):
         file = getattr(module, "__file__", None)
-        if file and Path(file).resolve() == home:
+        if not isinstance(file, str):
+            continue
+        try:
+            same = os.path.samestat(os.stat(file), home)
+        except OSError:  # a module of a zip, a file gone since
+            continue
+        if same:
             found.append(module)
     return found
 

@@ -340,7 +340,7 @@ class Store:
             tables = set(inspect(self.engine).get_table_names())
             if not tables:
                 if create:
-                    migrate.upgrade(self.engine)
+                    migrate.create(self.engine, Base.metadata)
                     self._set_schema_version()
                 return
             if tables <= {"alembic_version"}:

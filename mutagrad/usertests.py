@@ -134,7 +134,7 @@ def resume(store: Store, ref: str | int, on_progress: ProgressCallback | None = 
 
 def _pool(settings: Settings, spec: SubjectSpec, cases: list[Case]) -> _Run:
     engine = open_engine(settings.jobs, worker_init, worker_task,
-                         memory_bytes=settings.memory_mb << 20, preload=("mutagrad.pytestrun",))
+                         memory_bytes=settings.memory_mb << 20, preload=("mutagrad.pytestpreload",))
     return _Run(engine, (spec, settings.pytest, rootdir(settings.pytest), cases),
                 settings.timeout)
 

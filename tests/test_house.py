@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import sqlalchemy as sa
 from alembic.autogenerate import compare_metadata
 from alembic.runtime.migration import MigrationContext
 from cli_helpers import run_cli
@@ -79,11 +80,26 @@ def test_a_v1_database_is_upgraded_in_place_and_reads_the_same(tmp_path, capsys)
             232 * 80 + 80,)
 
 
-def test_the_migrations_build_exactly_the_models(tmp_path):
-    store = Store(f"sqlite:///{tmp_path / 'new.db'}")
-    with store.engine.connect() as connection:
+def _schema(db: Path) -> dict[str, str]:
+    """Every table and index of a SQLite file with its DDL, whitespace normalised."""
+    with sqlite3.connect(db) as c:
+        rows = c.execute("select name, sql from sqlite_master where sql is not null").fetchall()
+    return {name: " ".join(sql.split()) for name, sql in rows}
+
+
+def test_the_migrations_build_exactly_the_models_and_a_new_database(tmp_path):
+    migrated = sa.create_engine(f"sqlite:///{tmp_path / 'migrated.db'}")
+    migrate.upgrade(migrated)  # an empty file through the whole Alembic chain
+    with migrated.connect() as connection:
         diff = compare_metadata(MigrationContext.configure(connection), Base.metadata)
     assert diff == []
+    migrated.dispose()
+    # a new store is made from the models and stamped, without Alembic: the same schema
+    store = Store(f"sqlite:///{tmp_path / 'new.db'}")
+    assert migrate.current(store.engine) == migrate.head()
+    store.close()
+    assert _schema(tmp_path / "new.db") == _schema(tmp_path / "migrated.db")
+    assert len(_schema(tmp_path / "new.db")) > 6  # the comparison is not trivial
 
 
 def test_a_database_from_a_newer_mutagrad_is_refused_in_one_line(tmp_path, capsys):
@@ -165,7 +181,7 @@ LAYERS: dict[str, int] = {
     "explore": 2,
     "store": 2, "seedstyle": 2, "layer": 2, "layerstyle": 2, "pairs": 2, "config": 2,
     "strategies": 2, "subjects": 2,
-    "trial": 3, "workers": 3, "engine": 3, "pytestrun": 3, "tally": 3,
+    "trial": 3, "workers": 3, "engine": 3, "pytestrun": 3, "pytestpreload": 3, "tally": 3,
     "campaign": 4, "usertests": 4, "analysis": 4, "checking": 4, "sweep": 4, "plot": 4,
     "where": 4,
     "report": 5, "stryker": 5, "testreport": 5, "couple": 5,

@@ -323,6 +323,32 @@ def test_a_red_suite_stops_the_campaign_in_one_line_before_any_mutant(tmp_path, 
     assert store.trials(1) == [] and store.campaign(1).status == "failed"
 
 
+ARRAY_IN_ASSERT = """
+    import numpy as np
+    from net import SHAPES, backward_propagation_n, forward_propagation_n
+
+
+    def test_array_in_the_first_line():
+        rs = np.random.RandomState(1)
+        X, Y = rs.randn(4, 3), np.array([1, 1, 0])
+        params = {k: rs.randn(*s) for k, s in SHAPES.items()}
+        _, cache = forward_propagation_n(X, Y, params)
+        assert backward_propagation_n(X, Y, cache)["dW1"] is None
+"""
+
+
+def test_a_failed_assert_shows_an_array_by_its_shape(tmp_path):
+    """pytest's assertion message names each value of the expression; the workers show an
+    array by its shape and dtype (formatting each one cost more than many a test)."""
+    project = _project(tmp_path, ARRAY_IN_ASSERT)
+    store = Store(str(tmp_path / "r.db"))
+    with pytest.raises(usertests.RedSuite) as red:
+        usertests.start(store, str(project / "net.py"), Settings(cases=1, jobs=1),
+                        [str(project / "test_net.py")])
+    shape = np.shape(subjects.load(str(project / "net.py")).case().params["W1"])
+    assert f"assert array(shape={shape}, dtype=float64) is None" in str(red.value)
+
+
 def test_tests_that_cannot_run_are_bad_input_in_one_line(tmp_path, capsys):
     project = _project(tmp_path, "import no_such_module\n")
     ran = run_cli(capsys, "run", str(project / "net.py"), "--pytest",
@@ -483,3 +509,63 @@ def test_a_run_that_hangs_is_a_timeout_and_one_that_dies_is_crashed(tmp_path):
                           else "survived")
     assert found == expected
     assert {"timeout", "crashed", "survived"} <= set(found.values())
+
+
+SCRIPT = """
+import os
+
+with open(os.environ["MARKS"], "a") as marks:  # one line each time this file runs
+    marks.write(__name__ + "\\n")
+from mutagrad.cli import main
+
+if __name__ == "__main__":
+    main()
+"""
+
+
+def test_the_console_script_is_not_run_again_in_each_worker(tmp_path):
+    """The `mutagrad` console script is a file run as __main__; multiprocessing runs such a
+    file again in each worker it starts (importing the whole CLI there) unless told not
+    to. A script that notes each of its runs is run once, by its own process."""
+    project = _project(tmp_path)
+    script, marks = tmp_path / "mutagrad_script.py", tmp_path / "marks.txt"
+    script.write_text(SCRIPT)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path]),
+           "MARKS": str(marks)}
+    ran = subprocess.run([sys.executable, str(script), "run", "net.py", "--pytest",
+                          "test_net.py", "--category", "sign", "--cases", "1", "--jobs", "2",
+                          "--db", str(tmp_path / "r.db")], cwd=project, env=env,
+                         capture_output=True, text=True, timeout=300, check=False)
+    assert ran.returncode == 0, ran.stderr
+    assert marks.read_text().splitlines() == ["__main__"]
+
+
+PRELOAD = """
+import json, sys
+from importlib.metadata import entry_points
+
+import mutagrad.pytestpreload
+from _pytest.assertion.rewrite import AssertionRewritingHook
+from mutagrad.pytestrun import PYTEST_OPTIONS
+
+blocked = {o[3:] for o in PYTEST_OPTIONS if o.startswith("no:")}
+plugins = {e.module for e in entry_points(group="pytest11") if e.name not in blocked}
+print(json.dumps({"missing": sorted(plugins - set(sys.modules)),
+                  "hooks": [type(h).__name__ for h in sys.meta_path
+                            if isinstance(h, AssertionRewritingHook)],
+                  "user": [m for m in ("net", "test_net", "conftest") if m in sys.modules]}))
+"""
+
+
+def test_the_fork_server_preloads_pytest_and_its_plugins_and_nothing_of_the_users(tmp_path):
+    """What the fork server of a --pytest pool imports once for all its workers: pytest's
+    plugins and the installed ones, with no import hook left behind, no file of the
+    user's imported (it runs in the user's folder), nothing printed on stdout."""
+    project = _project(tmp_path)
+    (project / "conftest.py").write_text("raise SystemExit('a conftest ran')\n")
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join([str(ROOT), *sys.path])}
+    before = _snapshot(project)
+    ran = subprocess.run([sys.executable, "-c", PRELOAD], cwd=project, env=env,
+                         capture_output=True, text=True, timeout=120, check=True)
+    assert json.loads(ran.stdout) == {"missing": [], "hooks": [], "user": []}
+    assert _snapshot(project) == before

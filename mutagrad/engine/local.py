@@ -303,8 +303,9 @@ class Pool:
         the same ``init_args``) reuse that state.
         """
         if self.init_args is None:
-            self.init_args = init_args
-            for slot in self.slots:
+            slots = self.slots  # all started first: one started after init_args is set
+            self.init_args = init_args  # sends it itself, and would build its state twice
+            for slot in slots:
                 slot.send(("init", init_args))
         feed = tasks if isinstance(tasks, Feed) else None
         if feed is None:
