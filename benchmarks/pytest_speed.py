@@ -43,6 +43,7 @@ import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 from mutagrad import mutation, subjects, usertests
 from mutagrad.campaign import ProgressEvent
@@ -92,6 +93,27 @@ class Phase:
     mutants: int
 
 
+def _backwards(mutants: list[mutation.Mutant]) -> list:
+    """Each mutant's backward, compiled from its file's source (outside any timing)."""
+    backwards = []
+    for m in mutants:
+        namespace: dict = {}
+        exec(compile(m.source, "net.py", "exec"), namespace)  # noqa: S102 - the mutant's file
+        backwards.append(namespace["backward_propagation_n"])
+    return backwards
+
+
+def _call_tests(test_net: Any, tests: list, backward: Any) -> None:
+    """The two test functions with ``backward`` swapped into their module (a failing test
+    is the point: its exception is dropped)."""
+    test_net.backward_propagation_n = backward
+    for test in tests:
+        try:
+            test()
+        except Exception:  # noqa: BLE001, S112 - a failing test is the point
+            continue
+
+
 def run_bare(project: Path, mutants: list[mutation.Mutant]) -> tuple[float, float]:
     """Seconds per mutant for the two test functions, called directly: wall, and CPU."""
     sys.path.insert(0, str(project))
@@ -100,20 +122,11 @@ def run_bare(project: Path, mutants: list[mutation.Mutant]) -> tuple[float, floa
 
         tests = [test_net.test_gradient_check_exercise_case,
                  test_net.test_gradient_check_batch_of_six]
-        backwards = []
-        for m in mutants:
-            namespace: dict = {}
-            exec(compile(m.source, "net.py", "exec"), namespace)  # noqa: S102 - the mutant's file
-            backwards.append(namespace["backward_propagation_n"])
+        backwards = _backwards(mutants)
         original = test_net.backward_propagation_n
         start, cpu = time.perf_counter(), time.process_time()
         for backward in backwards:
-            test_net.backward_propagation_n = backward
-            for test in tests:
-                try:
-                    test()
-                except Exception:  # noqa: BLE001, S112 - a failing test is the point
-                    continue
+            _call_tests(test_net, tests, backward)
         elapsed, cpu = time.perf_counter() - start, time.process_time() - cpu
         test_net.backward_propagation_n = original
         return elapsed / len(mutants), cpu / len(mutants)
@@ -169,21 +182,12 @@ def interleaved(project: Path, rounds: int = 3) -> None:
     test_net = sys.modules["test_net"]  # the session's import of the tests
     tests = [test_net.test_gradient_check_exercise_case,
              test_net.test_gradient_check_batch_of_six]
-    backwards = []
-    for m in mutants:
-        namespace: dict = {}
-        exec(compile(m.source, "net.py", "exec"), namespace)  # noqa: S102 - the mutant's file
-        backwards.append(namespace["backward_propagation_n"])
+    backwards = _backwards(mutants)
     original, bare, task = test_net.backward_propagation_n, 0.0, 0.0
     for _ in range(rounds):
         for m, backward in zip(mutants, backwards):
             start = time.process_time()
-            test_net.backward_propagation_n = backward
-            for test in tests:
-                try:
-                    test()
-                except Exception:  # noqa: BLE001, S112 - a failing test is the point
-                    continue
+            _call_tests(test_net, tests, backward)
             test_net.backward_propagation_n = original
             middle = time.process_time()
             pytestrun.worker_task(session, (m.id, m.function, m.function_source))
