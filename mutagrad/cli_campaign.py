@@ -170,7 +170,12 @@ def run(
     engine.reach(scheduler)  # before the store is created: nothing left behind when it fails
     database = sqlite_file(db)
     new_file = database is not None and not os.path.exists(database)
-    store = Store(db, create=resume is None)
+    try:
+        store = Store(db, create=resume is None)
+    except KeyboardInterrupt:  # while the new file was made: nothing of it is kept
+        if new_file and database is not None:
+            _remove_sqlite(database)
+        raise
     if resume is not None:
         _refuse_changes(ctx, store.campaign(resume), own, tests)
     before = max((c.id for c in store.campaigns(limit=1)), default=0)
@@ -207,15 +212,22 @@ def run(
     except BaseException:
         _forget_if_empty(store, database if new_file else None)
         raise
-    if ran.suite is not None:
-        whole = analysis.suite(store, ran.suite, labels=as_json)
-        if as_json:
-            emit_json(report.suite_json(whole))
-        else:
-            console().print(report.suite_report(whole))
-        raise typer.Exit(gate(whole.total.rate, fail_under, whole.alarms))
-    result = analysis.report(store, ran.campaigns[-1], labels=as_json)
-    _render_results(store, result, None, as_json)
+    try:
+        if ran.suite is not None:
+            whole = analysis.suite(store, ran.suite, labels=as_json)
+            if as_json:
+                emit_json(report.suite_json(whole))
+            else:
+                console().print(report.suite_report(whole))
+            raise typer.Exit(gate(whole.total.rate, fail_under, whole.alarms))
+        result = analysis.report(store, ran.campaigns[-1], labels=as_json)
+        _render_results(store, result, None, as_json)
+    except KeyboardInterrupt:  # while the closing report was made: the campaigns are done
+        what, ref = ((f"suite {ran.suite}", f"--suite {ran.suite}") if ran.suite is not None
+                     else (f"campaign {ran.campaigns[-1]}", str(ran.campaigns[-1])))
+        raise campaign.CampaignInterrupted(
+            f"interrupted after {what} finished: its results are stored "
+            f"(mutagrad results {ref})") from None
     raise typer.Exit(gate(result.total.rate, fail_under, result.alarms))
 
 
@@ -308,7 +320,12 @@ def _forget_if_empty(store: Store, created: str | None) -> None:
     except MutagradError:
         return  # unreadable: not ours to judge
     store.close()
-    for path in (created, f"{created}-wal", f"{created}-shm", f"{created}-journal"):
+    _remove_sqlite(created)
+
+
+def _remove_sqlite(database: str) -> None:
+    """A SQLite file and the files SQLite keeps beside it."""
+    for path in (database, f"{database}-wal", f"{database}-shm", f"{database}-journal"):
         with contextlib.suppress(FileNotFoundError):
             os.remove(path)
 

@@ -74,18 +74,18 @@ _VERSION = sa.Table("alembic_version", sa.MetaData(),
                     sa.PrimaryKeyConstraint("version_num", name="alembic_version_pkc"))
 
 
-def create(engine: Engine, metadata: sa.MetaData) -> None:
+def create(connection: sa.Connection, metadata: sa.MetaData) -> None:
     """A new database at ``HEAD``: the models' tables (``metadata``) and the version table
-    stamped ``HEAD``, in one transaction.
+    stamped ``HEAD``, on ``connection``, in the caller's transaction (which the caller
+    commits with its own rows: a database is made whole or not at all).
 
     The same schema as an empty database upgraded through every revision (a test compares
     the two, table by table), without importing Alembic nor replaying the chain: that cost
     every new database about half a second.
     """
-    with engine.begin() as connection:
-        metadata.create_all(connection)
-        _VERSION.create(connection)
-        connection.execute(_VERSION.insert().values(version_num=HEAD))
+    metadata.create_all(connection)
+    _VERSION.create(connection)
+    connection.execute(_VERSION.insert().values(version_num=HEAD))
 
 
 def upgrade(engine: Engine, stamp: str | None = None) -> None:

@@ -339,9 +339,10 @@ class Store:
         try:
             tables = set(inspect(self.engine).get_table_names())
             if not tables:
-                if create:
-                    migrate.create(self.engine, Base.metadata)
-                    self._set_schema_version()
+                if not create:  # an empty file (a creation cut short): nothing to read
+                    raise InvalidInput(f"no results in {self._file or self.url}: run "
+                                       "'mutagrad run SUBJECT' first, or pass --db")
+                self._create_schema()
                 return
             if tables <= {"alembic_version"}:
                 raise _SchemaInProgress()  # another process is creating the schema
@@ -389,6 +390,18 @@ class Store:
         except SQLAlchemyError as e:
             raise StoreError(f"upgrading {self.url} failed (the copy {database}.bak-"
                              f"{revision} is intact): {_first_line(e)}") from e
+
+    def _create_schema(self) -> None:
+        """Every table, Alembic's stamp and the schema version, in one transaction: a
+        creation cut short (Ctrl-C, a kill) leaves an empty database, never half a schema
+        that the next command would take for one being created by another process."""
+        with self.engine.connect() as connection:
+            if self.engine.dialect.name == "sqlite":
+                # pysqlite runs DDL outside any transaction unless one is begun by hand
+                connection.exec_driver_sql("BEGIN IMMEDIATE")
+            migrate.create(connection, Base.metadata)
+            connection.execute(insert(_Schema).values(version=SCHEMA_VERSION))
+            connection.commit()
 
     def _set_schema_version(self) -> None:
         with self.Session.begin() as s:

@@ -362,3 +362,53 @@ def test_a_campaign_with_the_users_check_is_judged_and_headed_by_it(tmp_path, ca
     other = json.loads(run_cli(capsys, "results", "--strategy", "centered", "--json",
                                "--db", db).out)
     assert other["strategy"] == "centered"
+
+
+def test_a_ctrl_c_while_the_new_database_is_made_leaves_no_file(tmp_path, capsys,
+                                                                 monkeypatch):
+    """The schema is made in one transaction, which pysqlite does not open for DDL by
+    itself: cut after the tables, it rolls back whole; the file this run made is removed,
+    and a file emptied that way reads as no results, not as one being made elsewhere."""
+    from mutagrad import migrate
+
+    made = migrate.create
+
+    def cut(connection, metadata):
+        metadata.create_all(connection)  # every table made, then Ctrl-C
+        raise KeyboardInterrupt
+
+    db = tmp_path / "results.db"
+    monkeypatch.setattr(migrate, "create", cut)
+    ran = run_cli(capsys, "run", "linear1d", "--cases", "1", "--jobs", "1", "--db", str(db))
+    assert ran.code == 130 and "interrupted before any trial was stored" in ran.err
+    assert list(tmp_path.iterdir()) == []
+    # the same cut outside the CLI: the transaction leaves an empty file, never half a schema
+    from mutagrad.store import Store
+
+    with pytest.raises(KeyboardInterrupt):
+        Store(str(db))
+    with sqlite3.connect(db) as c:
+        assert c.execute("select name from sqlite_master").fetchall() == []
+    ran = run_cli(capsys, "history", "--db", str(db))
+    assert ran.code == 2 and "no results in" in ran.err and "another process" not in ran.err
+    monkeypatch.setattr(migrate, "create", made)
+    assert run_cli(capsys, "run", "linear1d", "--cases", "1", "--jobs", "1",
+                   "--db", str(db)).code == 0  # the empty file is made a store as usual
+
+
+def test_a_ctrl_c_during_the_closing_report_says_the_campaign_finished(tmp_path, capsys,
+                                                                       monkeypatch):
+    from mutagrad import cli_campaign
+
+    def cut(*args, **kwargs):
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(cli_campaign, "_render_results", cut)  # the closing report only
+    db = tmp_path / "results.db"
+    ran = run_cli(capsys, "run", "linear1d", "--cases", "1", "--jobs", "1", "--db", str(db))
+    assert ran.code == 130
+    assert ran.err.strip().splitlines() == [
+        "mutagrad: error: interrupted after campaign 1 finished: its results are stored "
+        "(mutagrad results 1)"]
+    with sqlite3.connect(db) as c:
+        assert c.execute("select status from campaigns").fetchall() == [("finished",)]
