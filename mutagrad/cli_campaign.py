@@ -503,10 +503,14 @@ def export_cmd(
             with open(partial, "w", encoding="utf-8") as f:
                 f.writelines(chunks)
             os.replace(partial, output)
+        except OSError as e:  # named as the user named it, not as the hidden .part file
+            raise InvalidInput(f"cannot write {output}: {e.strerror or e} (check the path "
+                               "and its permissions)", parameter="output") from None
         finally:
             if os.path.exists(partial):
                 os.remove(partial)
-        console().print(Text(f"wrote {fmt.upper()} of campaign {info.id} to {output}"),
+        shown = "the mutation report" if fmt == "stryker" else fmt.upper()  # as 'report' says
+        console().print(Text(f"wrote {shown} of campaign {info.id} to {output}"),
                         soft_wrap=True)
     else:
         stdout().writelines(chunks)

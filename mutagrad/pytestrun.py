@@ -197,6 +197,10 @@ def worker_init(spec: Any, tests: Sequence[str], rootdir: str,
                 session.problem = (f"the selected tests never import "
                                    f"{inspect.getsourcefile(subject.backward)}: the mutants of "
                                    f"{qualname(subject.backward)} cannot reach them")
+    except ModuleNotFoundError as e:
+        session.problem = (f"pytest could not start: {e}" + (
+            " (pytest is not installed here: pip install pytest)"
+            if (e.name or "").lstrip("_").startswith("pytest") else ""))
     except Exception as e:  # noqa: BLE001 - pytest or a conftest may raise anything here
         session.problem = f"pytest could not start: {type(e).__name__}: {e}"
     return session

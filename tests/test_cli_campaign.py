@@ -408,7 +408,7 @@ def test_a_ctrl_c_during_the_closing_report_says_the_campaign_finished(tmp_path,
     ran = run_cli(capsys, "run", "linear1d", "--cases", "1", "--jobs", "1", "--db", str(db))
     assert ran.code == 130
     assert ran.err.strip().splitlines() == [
-        "mutagrad: error: interrupted after campaign 1 finished: its results are stored "
-        "(mutagrad results 1)"]
+        ("mutagrad: error: interrupted after campaign 1 finished: its results are stored "
+         "(mutagrad results 1)")]
     with sqlite3.connect(db) as c:
         assert c.execute("select status from campaigns").fetchall() == [("finished",)]

@@ -121,10 +121,17 @@ def test_a_refused_database_connection_is_one_line_exit_2(capsys):
 
 def test_export_to_a_missing_folder_is_one_line_exit_2(tmp_path, capsys):
     assert run_cli(capsys, "run", "linear1d", "--cases", "1", "--jobs", "1").code == 0
-    ran = run_cli(capsys, "export", "1", "-o", str(tmp_path / "no" / "such" / "x.csv"))
+    target = tmp_path / "no" / "such" / "x.csv"
+    ran = run_cli(capsys, "export", "1", "-o", str(target))
     assert ran.code == 2
     assert "No such file or directory" in ran.err and "internal error" not in ran.err
     assert len(ran.err.strip().splitlines()) == 1
+    # the file named as the user named it, not as the hidden file written first
+    assert f"cannot write {target}:" in ran.err and ".part" not in ran.err
+    (tmp_path / "adir").mkdir()
+    ran = run_cli(capsys, "export", "1", "-o", str(tmp_path / "adir"), "--force")
+    assert ran.code == 2 and ".part" not in ran.err and str(tmp_path / "adir") in ran.err
+    assert list((tmp_path / "adir").iterdir()) == []
 
 
 RAISING = with_backward('    raise KeyError("dW9")\n')
