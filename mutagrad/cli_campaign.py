@@ -286,12 +286,24 @@ def _refuse_changes(ctx: typer.Context, info: CampaignInfo, own: SubjectOptions,
                     getattr(info.spec, f)) for f in fields
                    if getattr(spec, f) != getattr(info.spec, f)]
     if differ:
-        shown = ", ".join(f"{_flag(n)}{' ' if a != '' else ''}{_text(a)} "
-                          f"({'planned: ' if a != '' else ''}{_text(b)})" for n, a, b in differ)
+        shown = ", ".join(_change(n, a, b) for n, a, b in differ)
         raise InvalidInput(f"--resume {info.id} runs campaign {info.id}'s stored plan, and "
                            f"this differs from it: {shown}; drop that to finish the campaign "
                            "(--jobs, --timeout and --scheduler may change), or start a new "
                            "campaign without --resume")
+
+
+def _change(name: str, asked: object, planned: object) -> str:
+    """One refused change as the user would type it: ``--cases 3 (planned: 2)``, a switch
+    as ``--no-jitter (planned: --jitter)``."""
+    if isinstance(asked, bool):
+        def switch(on: object) -> str:
+            return _flag(name) if on else "--no-" + _flag(name)[2:]
+
+        return f"{switch(asked)} (planned: {switch(planned)})"
+    if asked == "":
+        return f"{_flag(name)} ({_text(planned)})"
+    return f"{_flag(name)} {_text(asked)} (planned: {_text(planned)})"
 
 
 def _flag(name: str) -> str:

@@ -285,7 +285,8 @@ def test_resume_refuses_a_subject_or_plan_option_that_differs_from_the_stored_pl
                          (["--epsilon", "1e-6"], "--epsilon 1e-06 (planned: 1e-07)"),
                          (["--strategy", "forward"], "--strategy forward (planned: centered)"),
                          (["--category", "factor"], "--category factor (planned: sign)"),
-                         (["--all"], "--all")):
+                         (["--no-jitter"], "--no-jitter (planned: --jitter)"),
+                         (["--all"], "--all (new campaigns only)")):
         ran = run_cli(capsys, "run", "--resume", "1", *given, "--db", db)
         assert ran.code == 2 and len(ran.err.strip().splitlines()) == 1, ran.err
         assert named in ran.err, ran.err
