@@ -207,8 +207,13 @@ def run(
             f"interrupted after campaign {started[0]} finished: its results are stored "
             f"(mutagrad results {started[0]}){rest}" if started
             else "interrupted before any trial was stored") from None
-    except campaign.CampaignInterrupted:
-        raise  # resumable: kept, even with no trial yet
+    except campaign.CampaignInterrupted as e:  # resumable: kept, even with no trial yet
+        if resume is None and len(specs) > 1:  # a suite: --resume finishes one campaign
+            started = [c.id for c in store.campaigns() if c.id > before]
+            raise campaign.CampaignInterrupted(
+                f"{e}; {len(specs) - len(started)} of the suite's {len(specs)} subjects "
+                "did not start (name them to run them)") from None
+        raise
     except BaseException:
         _forget_if_empty(store, database if new_file else None)
         raise

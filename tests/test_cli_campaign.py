@@ -413,3 +413,28 @@ def test_a_ctrl_c_during_the_closing_report_says_the_campaign_finished(tmp_path,
          "(mutagrad results 1)")]
     with sqlite3.connect(db) as c:
         assert c.execute("select status from campaigns").fetchall() == [("finished",)]
+
+
+def test_an_interrupted_suite_says_how_many_subjects_did_not_start(tmp_path, capsys,
+                                                                   monkeypatch):
+    from mutagrad import campaign
+
+    real, calls = campaign.start, []
+
+    def start(store, spec, settings, name=None, on_progress=None, *rest):
+        calls.append(spec)
+
+        def ctrl_c(event):  # the second subject's first progress: as a Ctrl-C lands there
+            raise KeyboardInterrupt
+
+        return real(store, spec, settings, name, ctrl_c if len(calls) == 2 else on_progress,
+                    *rest)
+
+    monkeypatch.setattr(campaign, "start", start)
+    ran = run_cli(capsys, "run", "linear1d", "mlp3", "l2", "--cases", "1", "--jobs", "1",
+                  "--db", str(tmp_path / "r.db"))
+    assert ran.code == 130 and len(calls) == 2
+    [line] = ran.err.strip().splitlines()
+    assert re.fullmatch(r"mutagrad: error: interrupted: campaign 2 stored \d+ trials; resume "
+                        r"with mutagrad run --resume 2; 1 of the suite's 3 subjects did not "
+                        r"start \(name them to run them\)", line), line
