@@ -282,6 +282,7 @@ def diff(
     subject: SubjectArg,
     mutant_id: Annotated[str, typer.Argument(help="A mutant id, or a unique prefix of one.")],
     own: SubjectOptions = SubjectOptions(),
+    as_json: JsonOpt = False,
 ) -> None:
     """Show one mutant as a coloured unified diff against the subject's source.
 
@@ -291,6 +292,9 @@ def diff(
     found = mutation.find_mutant(mutation.mutants_of(subj, operators=_all_operators(),
                                                      shape_aware=False),
                                  mutant_id, subj.name)
+    if as_json:  # the mutant as 'mutants --json' lists it, and its unified diff
+        emit_json({"subject": subj.name, "mutant": _mutant_json(found), "diff": found.diff})
+        return
     out = console()
     out.print(Text(f"{found.id}  {found.category}/{found.operator}  {found.location}"))
     out.print(report.diff_text(found.diff), soft_wrap=True)

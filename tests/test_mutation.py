@@ -228,3 +228,15 @@ def test_windowed_diffs_equal_whole_file_diffs(mlp3_mutants):
             source.splitlines(keepends=True), m.source.splitlines(keepends=True),
             fromfile=path, tofile=f"{path} (mutant {m.id})", n=2))
         assert m.diff == whole
+
+
+def test_diff_json_is_the_listed_mutant_and_its_diff(capsys):
+    from cli_helpers import run_cli
+
+    some = mutants_of(load("mlp3"))[3]
+    ran = run_cli(capsys, "diff", "mlp3", some.id, "--json")
+    assert ran.code == 0
+    listed = next(m for m in json.loads(run_cli(capsys, "mutants", "mlp3", "--json").out)
+                  ["mutants"] if m["id"] == some.id)
+    got = json.loads(ran.out)
+    assert got["mutant"] == listed and got["diff"] == some.diff and got["subject"] == "mlp3"
