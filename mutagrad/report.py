@@ -383,9 +383,11 @@ def compare_report(c: Comparison) -> RenderableType:
     parts: list[RenderableType] = [Text(f"warning: {w}", style="yellow") for w in c.warnings]
     a, b = c.first, c.second
     parts.append(changes_table(c.changes, a.campaign.id, b.campaign.id))
+    at = (f"tolerance {a.tolerance:g}" if a.tolerance == b.tolerance
+          else f"tolerance {a.tolerance:g} in {a.campaign.id}, {b.tolerance:g} in {b.campaign.id}")
     parts.append(Text(f"detection: {_rate(a.total)} in {a.campaign.id}, "
                       f"{_rate(b.total)} in {b.campaign.id} (check {a.strategy}, epsilon "
-                      f"{a.epsilon:g}, on {len(a.original)} common cases)"))
+                      f"{a.epsilon:g}, {at}, on {len(a.original)} common cases)"))
     return Group(*parts)
 
 
@@ -393,6 +395,9 @@ def compare_json(c: Comparison) -> dict[str, Any]:
     return {"first": c.first.campaign.id, "second": c.second.campaign.id,
             "strategy": c.first.strategy, "epsilon": c.first.epsilon,
             "common_cases": len(c.first.original), "warnings": list(c.warnings),
+            # each campaign judged at this tolerance (its own, unless --tolerance was given)
+            "tolerance": {"first": c.first.tolerance, "second": c.second.tolerance},
+            "detection": {"first": asdict(c.first.total), "second": asdict(c.second.total)},
             "changes": [asdict(ch) for ch in c.changes]}
 
 

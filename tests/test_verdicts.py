@@ -438,3 +438,25 @@ def test_a_pool_that_duplicates_the_gradient_over_ties_is_told_so(monkeypatch):
     assert gradcheck.subgradient_at_kinks(lambda p: subject.cost(p, case), case.params,
                                           subject.param_names, reference.kinks, 1e-7,
                                           analytic) is None
+
+
+def test_compare_says_at_which_tolerances_it_judged(tmp_path, capsys):
+    db = str(tmp_path / "t.db")
+    for tolerance in ("1e-7", "1e-5"):
+        assert run_cli(capsys, "run", "mlp3", "--cases", "1", "--jobs", "1", "--db", db,
+                       "--category", "factor", "--tolerance", tolerance).code == 0
+    ran = run_cli(capsys, "compare", "1", "2", "--db", db)
+    assert "tolerances differ (1e-07 vs 1e-05)" in ran.out
+    assert "tolerance 1e-07 in 1, 1e-05 in 2" in ran.out
+    payload = json.loads(run_cli(capsys, "compare", "1", "2", "--db", db, "--json").out)
+    assert payload["tolerance"] == {"first": 1e-7, "second": 1e-5}
+    # the detection rows are the two campaigns' own results at those tolerances (the same
+    # cases: the plans differ only by the tolerance)
+    for key, cid in (("first", "1"), ("second", "2")):
+        alone = json.loads(run_cli(capsys, "results", cid, "--db", db, "--json").out)
+        assert payload["detection"][key]["detected"] == alone["total"]["detected"]
+        assert payload["detection"][key]["mutants"] == alone["total"]["mutants"]
+    at_one = json.loads(run_cli(capsys, "compare", "1", "2", "--db", db, "--json",
+                                "--tolerance", "1e-3").out)
+    assert at_one["tolerance"] == {"first": 1e-3, "second": 1e-3}
+    assert not any("tolerances differ" in w for w in at_one["warnings"])
