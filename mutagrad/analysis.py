@@ -371,14 +371,14 @@ def compare(store: Store, first: str | int, second: str | int,
             warnings.append(f"the campaigns ran different {what} ({', '.join(map(str, in_a))} "
                             f"vs {', '.join(map(str, in_b))}): compared on {strategies[0]}, "
                             f"epsilon {epsilons[0]:g}")
-    if tolerance is None and info_a.settings.tolerance != info_b.settings.tolerance:
-        warnings.append(f"the campaigns' tolerances differ ({info_a.settings.tolerance:g} vs "
-                        f"{info_b.settings.tolerance:g}): each is judged at its own; pass "
-                        "--tolerance to judge both at one")
     a = report(store, info_a.id, tolerance, strategies[0], epsilons[0], shared_with=info_b.id,
                labels=labels)
     b = report(store, info_b.id, tolerance, strategies[0], epsilons[0], shared_with=info_a.id,
                labels=labels)
+    if a.tolerance != b.tolerance:  # each campaign's own (its plan's, or its check's default)
+        warnings.append(f"the campaigns' tolerances differ ({a.tolerance:g} vs "
+                        f"{b.tolerance:g}): each is judged at its own; pass --tolerance to "
+                        "judge both at one")
     before = {v.mutant.mutant_id: v for v in a.verdicts}
     after = {v.mutant.mutant_id: v for v in b.verdicts}
     changes = []
