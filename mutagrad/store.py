@@ -7,6 +7,7 @@ one unit of work (one transaction). The URL is any SQLAlchemy URL; SQLite (the d
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -19,7 +20,7 @@ from contextlib import contextmanager
 from dataclasses import fields, replace
 from datetime import UTC, datetime
 from itertools import groupby
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any
 
 from sqlalchemy import (
@@ -217,6 +218,9 @@ _CAMPAIGN_COLUMNS = ("id", "name", "subject", "source_hash", "config", "tool_ver
 _MUTANT_FIELDS = tuple(MutantInfo.__dataclass_fields__)
 _TEST_FIELDS = tuple(f.name for f in fields(TestOutcome))  # not its ClassVar
 _TRIAL_FIELDS = tuple(TrialInfo.__dataclass_fields__)
+# a trial's row as add_trials writes it, in the table's order (the compiled insert's)
+_TRIAL_COLUMNS = ("campaign_id", *_TRIAL_FIELDS, "kind", "decisive")
+_MUTANT_AT = _TRIAL_COLUMNS.index("mutant_id")
 _TRIALS: Table = _Trial.__table__  # type: ignore[assignment]  # a Table, typed as FromClause
 
 
@@ -316,6 +320,16 @@ class Store:
             event.listen(self.engine, "connect", _sqlite_pragmas)
         self.Session = sessionmaker(self.engine, expire_on_commit=False)
         self._check_schema(create)
+
+    @functools.cached_property
+    def _trial_insert(self) -> tuple[str, bool]:
+        """The insert of one trial row (``_TRIAL_COLUMNS``), compiled once for this
+        database, and whether it takes each row as a tuple (else as a dict)."""
+        dialect = self.engine.dialect
+        statement = insert(_TRIALS).compile(dialect=dialect, column_keys=list(_TRIAL_COLUMNS))
+        if dialect.positional and tuple(statement.positiontup or ()) != _TRIAL_COLUMNS:
+            raise AssertionError(f"the trials table's columns are not {_TRIAL_COLUMNS}")
+        return str(statement), bool(dialect.positional)
 
     def _check_schema(self, create: bool) -> None:
         """Create a new database, upgrade an older one in place, refuse a newer one.
@@ -439,8 +453,8 @@ class Store:
                    tests: Iterable[TestOutcome] = ()) -> None:
         """Insert finished trials (any objects with TrialInfo's fields) and, for a campaign
         whose check is the user's tests, what those tests did, in one transaction."""
-        rows = [{"campaign_id": campaign_id, **_judgeable(t),
-                 **{f: getattr(t, f) for f in _TRIAL_FIELDS}} for t in trials]
+        get = attrgetter(*_TRIAL_FIELDS)
+        rows = [(campaign_id, *get(t), *_judgeable(t)) for t in trials]
         test_rows = [{"campaign_id": campaign_id, **{f: getattr(t, f) for f in _TEST_FIELDS}}
                      for t in tests]
         if not rows and not test_rows:
@@ -448,13 +462,18 @@ class Store:
         try:
             with self.Session.begin() as s:
                 if rows:
-                    # Core's insert on the table: one executemany per call. The ORM's bulk
-                    # insert splits the rows wherever the set of None columns changes (an
-                    # error here, a note there): thousands of statements per campaign.
-                    s.execute(insert(_TRIALS), rows)
+                    # One executemany of plain tuples, the statement compiled once by
+                    # SQLAlchemy for this database: binding each row's parameters through
+                    # the compiled statement cost twice the database's own work, in the
+                    # process that must keep up with every worker. The values are already
+                    # the column types (str, int, float, None): nothing to convert.
+                    sql, positional = self._trial_insert
+                    s.connection().exec_driver_sql(
+                        sql, rows if positional else [dict(zip(_TRIAL_COLUMNS, r))
+                                                      for r in rows])
                     # the arrays of the mutants written to are no longer current: gone in
                     # the same transaction, so a row of mutant_checks is never stale
-                    written = sorted({r["mutant_id"] for r in rows} - {ORIGINAL})
+                    written = sorted({r[_MUTANT_AT] for r in rows} - {ORIGINAL})
                     for at in range(0, len(written), 500):
                         s.execute(delete(_MutantCheck).where(
                             _MutantCheck.campaign_id == campaign_id,
@@ -897,16 +916,16 @@ def _case_of(t: type[_Trial]) -> ColumnElement[bool]:
 
 
 
-def _judgeable(t: Any) -> dict[str, Any]:
-    """The columns a trial is counted by (``values.trial_kind``), from its fields."""
+def _judgeable(t: Any) -> tuple[int, float | None]:
+    """The columns a trial is counted by (``values.trial_kind``), from its fields: its kind
+    and the difference it is judged by (None unless the tolerance decides it)."""
     if t.strategy == PYTEST and t.outcome in STATUS_ORDER:
         # the user's tests judged it (usertests): its outcome, whatever the tolerance
-        return {"kind": STATUS_ORDER.index(t.outcome), "decisive": None}
+        return STATUS_ORDER.index(t.outcome), None
     kind = trial_kind(t.outcome, t.true_error, t.note)
-    decisive = None
-    if kind == DECIDED:
-        decisive = t.difference if t.difference is not None else math.inf
-    return {"kind": kind, "decisive": decisive}
+    if kind != DECIDED:
+        return kind, None
+    return kind, (t.difference if t.difference is not None else math.inf)
 
 
 def _shared_cases(campaign_id: int, other: int) -> Select[Any]:
