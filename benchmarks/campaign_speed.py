@@ -15,6 +15,9 @@ and two parts of (a), to see where its time goes:
     the workers compute the numerical sides and then run the first batches of mutants;
 (f) what the workers do per evaluation, in this process: ``trial.evaluate`` of every
     mutant on every case (run, check shapes, compare, classify), no pipe, no store;
+(g) the numerical side, in this process: every case's numerical gradients (2P forwards
+    per case and epsilon) and the original's check, which any campaign must do and (c)
+    does not count;
 and, for (a): the time from the start to the first mutant evaluated on every case, and
 what the parent process spends its CPU on (making the mutants, writing to the store, the
 rest: planning, the original's check, reading results, the pool's loop), per campaign and
@@ -148,6 +151,12 @@ def run_generation(subject, cpu: list[float]) -> float:
     return time.perf_counter() - start
 
 
+def run_numerical(subject, cases, settings) -> float:
+    start = time.perf_counter()
+    campaign.check_original(subject, campaign.prepare(subject, cases, settings), settings)
+    return time.perf_counter() - start
+
+
 def run_evaluate(subject, mutants, backwards, data, tolerances) -> float:
     start = time.perf_counter()
     for m, backward in zip(mutants, backwards, strict=True):
@@ -184,7 +193,7 @@ def main() -> None:
                                        settings)
     tolerances = campaign.tolerances(settings)
     best: dict[str, list[float]] = {"a1": [], "aN": [], "b": [], "c": [], "d": [], "e": [],
-                                    "f": []}
+                                    "f": [], "g": []}
     identical = True
     one: list[Parent] = []
     many: list[Parent] = []
@@ -199,6 +208,7 @@ def main() -> None:
         best["c"].append(run_bare(backwards, cases))
         best["e"].append(run_generation(subject, generation_cpu))
         best["f"].append(run_evaluate(subject, mutants, backwards, data, tolerances))
+        best["g"].append(run_numerical(subject, cases, settings))
         if cluster is not None:
             t, on_dask = run_campaign(settings, cluster.scheduler_address)
             best["d"].append(t)
@@ -206,7 +216,7 @@ def main() -> None:
     load_after = os.getloadavg()
     if cluster is not None:
         cluster.close()
-    a1, aN, c, e, f = (min(best[k]) for k in ("a1", "aN", "c", "e", "f"))
+    a1, aN, c, e, f, g = (min(best[k]) for k in ("a1", "aN", "c", "e", "f", "g"))
     # (b) ran on fewer cases: compare per evaluation
     b = min(best["b"]) / (len(mutants) * len(naive_cases)) * evaluations
 
@@ -235,6 +245,17 @@ def main() -> None:
     print(f"  a/b (1 worker): {a1 / b:.3f}   (campaign time as a fraction of the naive way)")
     print(f"  a/c (1 worker): {a1 / c:.2f}    target <= 1.5")
     print(f"  a/c ({cores} workers): {aN / c:.2f}")
+    # What no campaign can go under, from the parts measured in this run: one worker does
+    # the numerical side (g) and every evaluation at least at the bare cost (c); with every
+    # core busy, the parent's CPU (P, per campaign) is taken from the workers' cores.
+    print(f"  (g) numerical side and the original's check: {g:.3f} s = {g / c:.2f}x (c); "
+          f"so a/c (1 worker) >= {(g + c) / c:.2f} with no overhead at all, "
+          f"{(g + f) / c:.2f} at the workers' own cost (f)")
+    P = fastest.cpu
+    work = g + f  # one worker's CPU for the campaign, at (f)'s cost per evaluation
+    print(f"  with the parent's CPU ({P:.3f} s) taken from {cores} cores: {cores} workers / 1 "
+          f"worker can be about {cores * work / (work + P):.2f}x at best "
+          "(one worker's time taken as its own work alone)")
     pairs = sorted(o.wall / m.wall for o, m in zip(one, many, strict=True))
     print(f"  {cores} workers / 1 worker: {a1 / aN:.2f}x (best against best; run by run: "
           f"{', '.join(f'{r:.2f}' for r in pairs)})    target >= 1.8")
