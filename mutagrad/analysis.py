@@ -29,23 +29,27 @@ import math
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import asdict, dataclass, field
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from mutagrad import tally
 from mutagrad.errors import InvalidInput
-from mutagrad.store import Store
-from mutagrad.trial import ORIGINAL, Outcome, classify, classify_original, equivalence_floor
 from mutagrad.values import (
     FIXED_OUTCOMES,
+    ORIGINAL,
     PYTEST,
     CampaignInfo,
     CaseInfo,
     Judging,
     MutantInfo,
+    Outcome,
     Status,
+    classify,
+    classify_original,
     doubtful,
 )
 from mutagrad.values import TrialResult as TrialInfo
+
+if TYPE_CHECKING:  # a store is handed in: 'history' reads stored summaries without numpy
+    from mutagrad.store import Store
 
 BUG_STATUSES = ("detected", "missed")  # a real bug on a case the check can judge
 
@@ -83,6 +87,8 @@ def outcome_at(trial: TrialInfo, tolerance: float, dtype: str,
     if trial.true_error is None:
         # A gradient whose true error overflowed (mutagrad 0.1 stored these as equivalent).
         return Outcome.NONFINITE
+    from mutagrad.precision import equivalence_floor  # numpy: not at import
+
     return classify(difference, trial.true_error, tolerance, equivalence_floor(dtype),
                     doubtful=doubtful(trial.note) or original_alarms)
 
@@ -190,6 +196,8 @@ def verdicts(store: Store, info: CampaignInfo, cases: Sequence[CaseInfo], how: J
              labels: bool = False) -> list[Verdict]:
     """Each mutant's status under ``how``, counted in the database; ``labels``: also the
     cases each is detected and missed on (streamed, one mutant at a time)."""
+    from mutagrad import tally  # numpy: not at import ('history' reads stored summaries)
+
     counted, on = tally.tallies(store, info.id, how, labels)
     tallies = {t.mutant_id: t for t in counted}
     label = {c.index: c.label for c in cases}

@@ -20,7 +20,8 @@ from typing import Any
 import numpy as np
 
 from mutagrad.errors import GradientMismatch
-from mutagrad.gradcheck import check_layout, equivalence_floor, flatten, relative_difference
+from mutagrad.gradcheck import check_layout, flatten, relative_difference
+from mutagrad.precision import equivalence_floor
 from mutagrad.subject import Case, Subject, family_case, jittered
 from mutagrad.timelimit import EvaluationTimeout, alarm_handler, arm
 

@@ -9,7 +9,6 @@ and epsilon, then compares it with as many analytic gradients (mutants) as it li
 
 from __future__ import annotations
 
-import functools
 import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -356,12 +355,6 @@ def subgradient_at_kinks(cost: Callable[[Params], float], params: Params,
             f"{len(kinks)} kink entries together, it predicts {along:.6g} while the cost "
             f"changes at {down:.6g} .. {up:.6g} (one-sided); a backward that sends the gradient "
             "to every tied maximum (or splits it wrongly) does this")
-
-
-@functools.cache  # np.finfo per call was a measurable share of a campaign's evaluation
-def equivalence_floor(dtype: str) -> float:
-    """True errors at or under this are rounding, not a bug: 100 ulps of the case's dtype."""
-    return float(100 * np.finfo(dtype).eps)
 
 
 def check_layout(analytic: Params, keys: tuple[str, ...],

@@ -46,19 +46,13 @@ from typing import Any
 
 import numpy as np
 
-from mutagrad.gradcheck import (
-    check_layout,
-    equivalence_floor,
-    flatten,
-    norm,
-    relative_difference_to,
-)
+from mutagrad.gradcheck import check_layout, flatten, norm, relative_difference_to
 from mutagrad.loader import PRIVATE_PREFIX
 from mutagrad.mutation import bind
 from mutagrad.mutation.methods import installed, is_method, qualname
+from mutagrad.precision import equivalence_floor
 from mutagrad.subject import Case, Subject
-from mutagrad.trial import classify
-from mutagrad.values import ORIGINAL, Outcome, TestOutcome
+from mutagrad.values import ORIGINAL, Outcome, TestOutcome, classify
 
 # pytest's own options for the worker's session: nothing written into the user's project
 # (pytest's cache, pytest-benchmark's .benchmarks), no xdist taking the run loop over, no
@@ -394,7 +388,7 @@ def true_errors(session: Session, backward: Callable[..., Any]
     """A surviving mutant's true error on each campaign case (the relative difference
     between its gradient and the original's, as ``trial.evaluate`` measures it), and
     whether it is a real bug there (``missed``) or not one (``equivalent``: at the floor of
-    rounding, ``trial.classify``). A mutant that fails on a case is a real bug there."""
+    rounding, ``values.classify``). A mutant that fails on a case is a real bug there."""
     subject = session.subject
     found: list[tuple[int, float | None, str, str | None]] = []
     for index, (case, original) in enumerate(zip(session.cases, session.originals)):

@@ -12,7 +12,7 @@ from collections.abc import Iterator, Sequence
 from dataclasses import asdict
 
 __all__ = ["asdict"]  # the CLI renders dataclasses with it
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from rich import box
 from rich.cells import cell_len
@@ -30,10 +30,12 @@ from mutagrad.analysis import (
     hidden,
 )
 from mutagrad.errors import InvalidInput
-from mutagrad.store import Store
 from mutagrad.values import PYTEST, CampaignInfo, CaseInfo, plan_config
 from mutagrad.values import TrialResult as TrialInfo
-from mutagrad.where import Where
+
+if TYPE_CHECKING:  # handed in: rendering loads neither the numerics nor the mutation engine
+    from mutagrad.store import Store
+    from mutagrad.where import Where
 
 NONFINITE_JSON = {math.inf: "Infinity", -math.inf: "-Infinity"}
 

@@ -19,13 +19,12 @@ from mutagrad.gradcheck import (
     check_layout,
     describe_clipping,
     describe_kinks,
-    equivalence_floor,
     flatten,
     norm,
     relative_difference_to,
 )
 from mutagrad.mutation.methods import installed
-from mutagrad.precision import describe_lossy
+from mutagrad.precision import describe_lossy, equivalence_floor
 from mutagrad.strategies import Reference, UserCheckFailed
 from mutagrad.strategies import difference as strategy_difference
 from mutagrad.strategies import get as get_strategy
@@ -33,31 +32,18 @@ from mutagrad.strategies import references as strategy_references
 from mutagrad.strategies.user_check import PREFIX as USER_PREFIX
 from mutagrad.subject import Case, Subject, aliasing_message
 from mutagrad.timelimit import Arm, EvaluationTimeout, alarm_handler
-from mutagrad.values import BUG_OUTCOMES, ORIGINAL, OWN_COST_NOTE, Outcome, TrialResult
+from mutagrad.values import (
+    BUG_OUTCOMES,
+    ORIGINAL,
+    OWN_COST_NOTE,
+    Outcome,
+    TrialResult,
+    classify,
+    classify_original,
+)
 
 __all__ = ["BUG_OUTCOMES", "ORIGINAL", "CaseData", "Outcome", "TrialResult", "classify",
            "classify_original", "equivalence_floor", "evaluate"]
-
-
-
-def classify(difference: float, true_error: float, tolerance: float, floor: float,
-             doubtful: bool = False) -> Outcome:
-    """The outcome of a trial whose backward returned finite gradients of the right shapes.
-
-    ``doubtful``: the check itself cannot be trusted on this case (a perturbation crossed a
-    kink, or the original backward fails the check here), so a real bug there is
-    ``indeterminate``, neither detected nor missed. Equivalence does not depend on the
-    check (it is the true error), so it is kept.
-    """
-    if true_error <= floor:
-        return Outcome.EQUIVALENT
-    if doubtful:
-        return Outcome.INDETERMINATE
-    return Outcome.DETECTED if difference > tolerance else Outcome.MISSED
-
-
-def classify_original(difference: float, tolerance: float) -> Outcome:
-    return Outcome.PASSED if difference <= tolerance else Outcome.ALARM
 
 
 @dataclass(frozen=True)

@@ -19,6 +19,12 @@ ORIGINAL = "original"  # the mutant id under which the subject's own backward is
 PYTEST = "pytest"  # the check, in a campaign whose check is the user's own pytest tests
 DEFAULT_EPSILON = 1e-7  # the seed's epsilon
 DTYPES: tuple[str, ...] = ("float64", "float32")
+# Every strategy by name, in the order of mutagrad.strategies.registry (a test holds them
+# equal): help texts list them without loading the numerics
+STRATEGY_NAMES: tuple[str, ...] = (
+    "centered", "forward", "max-relerr", "allclose", "directional", "complex-step", "torch",
+    "torch-fast", "jax", "scipy", "scipy-random", "cs231n", "cs231n-sparse", "theano",
+    "chainer", "taylor")
 
 
 class Outcome(StrEnum):
@@ -54,6 +60,26 @@ STATUS_ORDER = ("detected", "missed", "shape", "nonfinite", "aliasing", "crashed
 # Outcomes that do not depend on the tolerance: re-judging stored numbers keeps them.
 FIXED_OUTCOMES = frozenset({Outcome.CRASHED, Outcome.TIMEOUT, Outcome.NONFINITE, Outcome.SHAPE,
                             Outcome.ALIASING})
+
+
+def classify(difference: float, true_error: float, tolerance: float, floor: float,
+             doubtful: bool = False) -> Outcome:
+    """The outcome of a trial whose backward returned finite gradients of the right shapes.
+
+    ``doubtful``: the check itself cannot be trusted on this case (a perturbation crossed a
+    kink, or the original backward fails the check here), so a real bug there is
+    ``indeterminate``, neither detected nor missed. Equivalence does not depend on the
+    check (it is the true error), so it is kept.
+    """
+    if true_error <= floor:
+        return Outcome.EQUIVALENT
+    if doubtful:
+        return Outcome.INDETERMINATE
+    return Outcome.DETECTED if difference > tolerance else Outcome.MISSED
+
+
+def classify_original(difference: float, tolerance: float) -> Outcome:
+    return Outcome.PASSED if difference <= tolerance else Outcome.ALARM
 
 
 class Status(StrEnum):

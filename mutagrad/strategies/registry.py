@@ -1,7 +1,7 @@
 """Every strategy, in the order tables and help texts list them.
 
-Adding a strategy is one module (a ``Strategy`` subclass and its instance) and one line
-here.
+Adding a strategy is one module (a ``Strategy`` subclass and its instance), one line here
+and its name in ``values.STRATEGY_NAMES`` (what help texts list without loading numpy).
 """
 
 from __future__ import annotations
