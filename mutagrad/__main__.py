@@ -1,7 +1,8 @@
 """``python -m mutagrad`` and the ``mutagrad`` command.
 
-Loading the commands (numpy, SQLAlchemy, Rich, ...) takes a second or two: a Ctrl-C then
-is the same one line and exit code as a Ctrl-C later, never a traceback of the imports."""
+Loading the commands (Typer, Rich; numpy and SQLAlchemy load when a command uses them)
+takes a moment: a Ctrl-C then is the same one line and exit code as a Ctrl-C later, never a
+traceback of the imports."""
 
 import os
 import signal

@@ -18,19 +18,14 @@ from typing import Any
 import typer
 from rich.console import Console
 
-from mutagrad import (  # noqa: F401 - they register the commands
-    analysis,
-    campaign,
+# They register the commands; each imports the library's modules when a command runs
+# (cli_common.lazy_module): help and the reading commands start without the numerics.
+from mutagrad import (  # noqa: F401
     cli_campaign,
     cli_check,
     cli_couple,
     cli_serve,
     cli_sweep,
-    gradcheck,
-    mutation,
-    report,
-    subjects,
-    sweep,
 )
 from mutagrad.cli_common import STDOUT, app
 from mutagrad.errors import MutagradError, UserCodeError

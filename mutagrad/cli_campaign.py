@@ -8,29 +8,16 @@ import os
 from collections.abc import Iterable
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeRemainingColumn
 from rich.text import Text
 
-from mutagrad import (
-    analysis,
-    campaign,
-    config,
-    engine,
-    report,
-    strategies,
-    stryker,
-    subjects,
-    testreport,
-    usertests,
-    where,
-)
 from mutagrad.cli_common import (
     DEFAULT_BATCHES,
     DEFAULT_DTYPES,
+    STRATEGIES_HELP,
     BatchOpt,
     CasesOpt,
     CategoryOpt,
@@ -48,14 +35,45 @@ from mutagrad.cli_common import (
     console,
     emit_json,
     gate,
+    lazy_module,
     parse_list,
     split,
     stdout,
     subject_options,
 )
 from mutagrad.errors import InvalidInput, MutagradError
-from mutagrad.store import Store, sqlite_file
 from mutagrad.values import STATUS_ORDER, CampaignInfo, Settings, Status
+
+if TYPE_CHECKING:
+    from rich.progress import Progress
+
+    from mutagrad import (
+        analysis,
+        campaign,
+        config,
+        engine,
+        report,
+        strategies,
+        stryker,
+        subjects,
+        testreport,
+        usertests,
+        where,
+    )
+    from mutagrad import store as store_mod
+else:  # each loads when a command first uses it: 'history' needs no numpy, no mutants
+    analysis = lazy_module("mutagrad.analysis")
+    campaign = lazy_module("mutagrad.campaign")
+    config = lazy_module("mutagrad.config")
+    engine = lazy_module("mutagrad.engine")
+    report = lazy_module("mutagrad.report")
+    strategies = lazy_module("mutagrad.strategies")
+    stryker = lazy_module("mutagrad.stryker")
+    subjects = lazy_module("mutagrad.subjects")
+    testreport = lazy_module("mutagrad.testreport")
+    usertests = lazy_module("mutagrad.usertests")
+    where = lazy_module("mutagrad.where")
+    store_mod = lazy_module("mutagrad.store")
 
 DEFAULTS = Settings()  # the one place defaults live; shown in --help
 
@@ -83,7 +101,7 @@ def run(
         help="Largest difference that passes [default: each strategy's own, 1e-7; "
              "allclose 1].")] = None,
     strategy: Annotated[str | None, typer.Option(
-        help=f"Check strategies, comma-separated: {strategies.names_help()}. "
+        help=f"Check strategies, comma-separated: {STRATEGIES_HELP}. "
              f"[default: {','.join(DEFAULTS.strategies)}]")] = None,
     own_check: CheckOpt = None,
     category: CategoryOpt = None,
@@ -168,10 +186,10 @@ def run(
         for warning in campaign.coverage(specs, settings):
             Console(stderr=True, highlight=False).print(f"[yellow]warning: {warning}[/yellow]")
     engine.reach(scheduler)  # before the store is created: nothing left behind when it fails
-    database = sqlite_file(db)
+    database = store_mod.sqlite_file(db)
     new_file = database is not None and not os.path.exists(database)
     try:
-        store = Store(db, create=resume is None)
+        store = store_mod.Store(db, create=resume is None)
     except KeyboardInterrupt:  # while the new file was made: nothing of it is kept
         if new_file and database is not None:
             _remove_sqlite(database)
@@ -323,7 +341,7 @@ def _text(value: object) -> str:
     return "none" if value is None else str(value)
 
 
-def _forget_if_empty(store: Store, created: str | None) -> None:
+def _forget_if_empty(store: store_mod.Store, created: str | None) -> None:
     """Remove the SQLite file ``created`` by this very command when it holds no trial (a
     run that failed before its campaign really started: red tests, a missing --check
     function). A store that existed before is never touched, nor one a campaign of
@@ -348,6 +366,14 @@ def _remove_sqlite(database: str) -> None:
 
 
 def _progress() -> Progress:
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
+    )
+
     err = Console(stderr=True)
     # a terminal only: piped, a progress bar is a blank line before the report or the error
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
@@ -355,7 +381,7 @@ def _progress() -> Progress:
                     console=err, transient=True, disable=not err.is_terminal)
 
 
-def _render_results(store: Store, result: analysis.Report, only: str | None,
+def _render_results(store: store_mod.Store, result: analysis.Report, only: str | None,
                     as_json: bool) -> None:
     """The results; for a campaign of the user's tests, what each test killed too."""
     kills = (usertests.kills(store, result) if result.campaign.settings.pytest else None)
@@ -396,13 +422,14 @@ def results(
     if only is not None and only not in STATUS_ORDER:
         raise InvalidInput(f"--only takes one of {', '.join(STATUS_ORDER)}")
     if suite is not None:
-        whole = analysis.suite(Store(db, create=False, read_only=True), suite, tolerance, labels=as_json)
+        whole = analysis.suite(store_mod.Store(db, create=False, read_only=True), suite,
+                               tolerance, labels=as_json)
         if as_json:
             emit_json(report.suite_json(whole))
         else:
             console().print(report.suite_report(whole))
         raise typer.Exit(gate(whole.total.rate, fail_under, whole.alarms))
-    store = Store(db, create=False, read_only=True)
+    store = store_mod.Store(db, create=False, read_only=True)
     result = analysis.report(store, campaign_ref, tolerance, strategy, epsilon, by,
                              labels=as_json)
     _render_results(store, result, only, as_json)
@@ -430,7 +457,8 @@ def show(
     """
     if top < 0:
         raise InvalidInput(f"--top must be 0 or more, got {top}", parameter="top")
-    result = analysis.mutant_report(Store(db, create=False, read_only=True), mutant_id, campaign_ref, tolerance)
+    result = analysis.mutant_report(store_mod.Store(db, create=False, read_only=True),
+                                    mutant_id, campaign_ref, tolerance)
     found = where.failed_checks(result, top) if top else None
     if as_json:
         emit_json(report.mutant_json(result, found))
@@ -449,7 +477,7 @@ def history(
 
     Example: mutagrad history --subject mlp3 --limit 5
     """
-    store = Store(db, create=False, read_only=True)
+    store = store_mod.Store(db, create=False, read_only=True)
     rows = [(info, analysis.summarised(store, info)) for info in store.campaigns(subject, limit)]
     if as_json:
         emit_json(report.history_json(rows))
@@ -469,7 +497,8 @@ def compare(
 
     Example: mutagrad compare 3 4
     """
-    result = analysis.compare(Store(db, create=False, read_only=True), first, second, tolerance)
+    result = analysis.compare(store_mod.Store(db, create=False, read_only=True), first,
+                              second, tolerance)
     if as_json:
         emit_json(report.compare_json(result))
         return
@@ -499,14 +528,14 @@ def export_cmd(
     fmt = report.export_format(fmt, output)
     output = None if output == "-" else output
     if output and os.path.exists(output):
-        database = sqlite_file(db)
+        database = store_mod.sqlite_file(db)
         if database and os.path.exists(database) and os.path.samefile(output, database):
             raise InvalidInput(f"{output} is the results database itself: write the export "
                                "to another file")
         if not force:
             raise InvalidInput(f"{output} exists: pass --force to overwrite it, or choose "
                                "another file")
-    store = Store(db, create=False, read_only=True)
+    store = store_mod.Store(db, create=False, read_only=True)
     info = store.campaign(campaign_ref)  # None: the latest, as 'results'
     if fmt == "stryker":  # the mutation-testing-report-schema JSON (see mutagrad.stryker)
         text = json.dumps(stryker.report(store, info.id), indent=2) + "\n"

@@ -3,15 +3,14 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.console import Console
 from rich.text import Text
 
-from mutagrad import checking, config, gradcheck, mutation, report, subjects
-from mutagrad import strategies as strategy_mod
 from mutagrad.cli_common import (
+    STRATEGIES_HELP,
     CategoryOpt,
     CheckOpt,
     JsonOpt,
@@ -21,12 +20,26 @@ from mutagrad.cli_common import (
     app,
     console,
     emit_json,
+    lazy_module,
     load_warned,
     parse_list,
     split,
     subject_options,
 )
 from mutagrad.errors import CheckFailed, InvalidInput
+from mutagrad.values import DEFAULT_EPSILON
+
+if TYPE_CHECKING:
+    from mutagrad import checking, config, gradcheck, mutation, report, subjects
+    from mutagrad import strategies as strategy_mod
+else:  # each loads when a command first uses it
+    checking = lazy_module("mutagrad.checking")
+    config = lazy_module("mutagrad.config")
+    gradcheck = lazy_module("mutagrad.gradcheck")
+    mutation = lazy_module("mutagrad.mutation")
+    report = lazy_module("mutagrad.report")
+    subjects = lazy_module("mutagrad.subjects")
+    strategy_mod = lazy_module("mutagrad.strategies")
 
 
 @app.command("subjects")
@@ -51,13 +64,13 @@ def subjects_cmd(as_json: JsonOpt = False) -> None:
 @subject_options(mutate=False)
 def check(
     subject: SubjectArg,
-    epsilon: Annotated[float, typer.Option(help="Step of the centered difference.")] = (
-        gradcheck.DEFAULT_EPSILON),
+    epsilon: Annotated[float, typer.Option(
+        help="Step of the centered difference.")] = DEFAULT_EPSILON,
     tolerance: Annotated[float | None, typer.Option(
         help="Largest difference that passes [default: each strategy's own; the seed's "
              "1e-7 for centered].")] = None,
     strategy: Annotated[str | None, typer.Option(
-        help=f"Strategies, comma-separated: {strategy_mod.names_help()}. "
+        help=f"Strategies, comma-separated: {STRATEGIES_HELP}. "
              "[default: centered]")] = None,
     own_check: CheckOpt = None,
     seed: Annotated[int | None, typer.Option(

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import functools
+import importlib.util
 import inspect
 import json
 import os
@@ -10,15 +11,45 @@ import sys
 from collections.abc import Callable
 from contextvars import ContextVar
 from dataclasses import dataclass
-from typing import Annotated, Any, TextIO
+from types import ModuleType
+from typing import TYPE_CHECKING, Annotated, Any, TextIO
 
 import typer
 from rich.console import Console
 
-from mutagrad import subjects
 from mutagrad.errors import InvalidInput
-from mutagrad.subject import Subject
-from mutagrad.values import Settings, SubjectSpec
+from mutagrad.values import STRATEGY_NAMES, Settings, SubjectSpec
+
+
+def lazy_module(name: str) -> ModuleType:
+    """The module ``name``, run on its first attribute access (``importlib.util.LazyLoader``).
+
+    Every command is declared when any one runs: the command modules name the library's
+    modules this way, so that a command imports what it uses when it runs ('mutagrad
+    --help' loads neither numpy nor SQLAlchemy, 'mutagrad history' not the mutation
+    engine). A module imported already is returned as it is.
+    """
+    if name in sys.modules:
+        return sys.modules[name]
+    spec = importlib.util.find_spec(name)
+    if spec is None or spec.loader is None:
+        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+    loader = importlib.util.LazyLoader(spec.loader)
+    spec.loader = loader
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[name] = module
+    loader.exec_module(module)
+    parent, _, child = name.rpartition(".")
+    if parent:
+        setattr(sys.modules[parent], child, module)  # as an import does
+    return module
+
+
+if TYPE_CHECKING:
+    from mutagrad import subjects
+    from mutagrad.subject import Subject
+else:
+    subjects = lazy_module("mutagrad.subjects")
 
 app = typer.Typer(
     help="Which bugs in your backward pass would your gradient check catch?",
@@ -158,6 +189,9 @@ BatchOpt = Annotated[str, typer.Option(help="Batch sizes, comma-separated.")]
 DtypeOpt = Annotated[str, typer.Option(help="float64 and/or float32, comma-separated.")]
 DEFAULT_BATCHES = ",".join(map(str, Settings().batches))
 DEFAULT_DTYPES = ",".join(Settings().dtypes)
+# The strategies, as --strategy takes them (from values: help needs no numerics loaded)
+STRATEGIES_HELP = (", ".join(STRATEGY_NAMES)
+                   + ", all, or check:FUNC (your own check, as --check FUNC)")
 CheckOpt = Annotated[str | None, typer.Option(
     "--check", metavar="FUNC",
     help="Your own gradient check instead of ours, a function of your file: "

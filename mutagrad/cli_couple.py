@@ -3,13 +3,11 @@
 from __future__ import annotations
 
 from dataclasses import replace
-from typing import Annotated, Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import typer
 from rich.text import Text
 
-from mutagrad import couple as coupling_mod
-from mutagrad import report
 from mutagrad.cli_common import (
     DEFAULT_BATCHES,
     DEFAULT_DTYPES,
@@ -24,11 +22,19 @@ from mutagrad.cli_common import (
     app,
     console,
     emit_json,
+    lazy_module,
     parse_list,
     split,
     subject_options,
 )
 from mutagrad.values import Settings
+
+if TYPE_CHECKING:
+    from mutagrad import couple as coupling_mod
+    from mutagrad import report
+else:  # each loads when the command runs
+    coupling_mod = lazy_module("mutagrad.couple")
+    report = lazy_module("mutagrad.report")
 
 DEFAULTS = Settings()
 

@@ -9,7 +9,6 @@ import typer
 
 from mutagrad.cli_common import DbOpt, ToleranceOpt, app, console
 from mutagrad.errors import InvalidInput
-from mutagrad.store import Store
 
 
 @app.command()
@@ -69,6 +68,7 @@ def report_cmd(
     Example: mutagrad report 3 --html report.html
     """
     from mutagrad import stryker
+    from mutagrad.store import Store
 
     store = Store(db, create=False)
     info = store.campaign(campaign_ref)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from mutagrad import report, strategies, sweep
 from mutagrad.cli_common import (
+    STRATEGIES_HELP,
     CheckOpt,
     DbOpt,
     JsonOpt,
@@ -17,11 +17,20 @@ from mutagrad.cli_common import (
     app,
     console,
     emit_json,
+    lazy_module,
     parse_list,
     subject_options,
 )
 from mutagrad.errors import InvalidInput
-from mutagrad.store import Store
+
+if TYPE_CHECKING:
+    from mutagrad import report, strategies, sweep
+    from mutagrad import store as store_mod
+else:  # each loads when a command first uses it
+    report = lazy_module("mutagrad.report")
+    strategies = lazy_module("mutagrad.strategies")
+    sweep = lazy_module("mutagrad.sweep")
+    store_mod = lazy_module("mutagrad.store")
 
 
 @app.command("tolerance")
@@ -46,7 +55,8 @@ def tolerance_cmd(
     Example: mutagrad tolerance --plot tolerance.png
     """
     lo, hi = sweep.parse_range(span, "--range")
-    info, curves = sweep.tolerance_curves(Store(db, create=False, read_only=True), campaign_ref, strategy, lo, hi)
+    info, curves = sweep.tolerance_curves(store_mod.Store(db, create=False, read_only=True),
+                                          campaign_ref, strategy, lo, hi)
     if epsilon is not None:
         curves = [c for c in curves if math.isclose(c.epsilon, epsilon, rel_tol=1e-9)]
         if not curves:
@@ -102,7 +112,8 @@ def epsilon_cmd(
     curves = sweep.epsilon_curves(subj, dtypes, strategy, lo, hi)
     detection = None
     if campaign_ref is not None:
-        _, everything = sweep.detection_by_epsilon(Store(db, create=False, read_only=True), campaign_ref)
+        _, everything = sweep.detection_by_epsilon(
+            store_mod.Store(db, create=False, read_only=True), campaign_ref)
         detection = {k: v for k, v in everything.items() if k.split()[0] == strategy}
     if plot:
         from mutagrad import plot as plots
@@ -162,12 +173,12 @@ def strategies_cmd(
     if run_all or suite is not None:
         if target is not None or (run_all and suite is not None):
             raise InvalidInput("give a subject or campaign, --all, or --suite NAME: one of them")
-        store = Store(db, create=run_all, read_only=not run_all)
+        store = store_mod.Store(db, create=run_all, read_only=not run_all)
         name, rows, splits = sweep.suite_side_by_side(store, suite, cases, dtypes, jobs)
         head: dict[str, object] = {"suite": name}
         title, epsilon = f"suite {name!r}", store.campaign(name).settings.epsilons[0]
     else:
-        store = Store(db, create=sweep.is_subject(target),
+        store = store_mod.Store(db, create=sweep.is_subject(target),
                       read_only=not sweep.is_subject(target))
         info, rows, splits = sweep.side_by_side(store, target, cases, dtypes, jobs)
         head = {"campaign": info.id, "subject": info.subject}
@@ -181,4 +192,4 @@ def strategies_cmd(
 
 
 strategies_cmd.__doc__ = (strategies_cmd.__doc__ or "").replace(
-    "{names}", strategies.names_help())
+    "{names}", STRATEGIES_HELP)

@@ -69,10 +69,6 @@ def validate(names: Sequence[str]) -> None:
                            f"{', '.join(STRATEGIES)}, all, or check:FUNC (your own check)")
 
 
-def names_help() -> str:
-    return ", ".join(STRATEGIES) + ", all, or check:FUNC (your own check, as --check FUNC)"
-
-
 def with_check(names: Sequence[str] | None, check: str | None,
                default: Sequence[str] = ("centered",)) -> tuple[str, ...]:
     """The strategies a command runs: ``names`` (None: ``default``), and the user's own
