@@ -45,6 +45,15 @@ def lazy_module(name: str) -> ModuleType:
     return module
 
 
+def load_lazy_modules() -> None:
+    """Run every module that waits in a ``lazy_module`` still, before threads may use one:
+    Python 3.11's LazyLoader has no lock, and a thread could see another's half-run module
+    (the service runs requests in threads)."""
+    for module in list(sys.modules.values()):
+        if type(module) is not ModuleType and type(module).__module__ == "importlib.util":
+            module.__name__  # noqa: B018 - the access is what loads it
+
+
 if TYPE_CHECKING:
     from mutagrad import subjects
     from mutagrad.subject import Subject

@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mutagrad.cli_common import DbOpt, ToleranceOpt, app, console
+from mutagrad.cli_common import DbOpt, ToleranceOpt, app, console, load_lazy_modules
 from mutagrad.errors import InvalidInput
 
 
@@ -47,6 +47,7 @@ def serve(
     for c in interrupted:
         out.print(f"campaign {c.id} ({c.subject}) was interrupted: resume it from its page, "
                   f"or POST /api/campaigns/{c.id}/resume")
+    load_lazy_modules()  # before the requests' threads
     # keep-alive longer than uvicorn's 5 s: a busy client must not find its connection closed
     uvicorn.run(web, host=host, port=port, log_level="warning", timeout_keep_alive=30)
 
