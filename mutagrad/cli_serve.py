@@ -37,6 +37,7 @@ def serve(
     except ImportError as e:
         raise InvalidInput(f"the service needs its extra: pip install 'mutagrad[serve]' ({e})") \
             from None
+    load_lazy_modules()  # before the service starts any thread
     config = ServeConfig(db=db, subjects=subjects, token=token, read_only=read_only, host=host)
     check_bind(config)
     web = create_app(config)
@@ -47,7 +48,6 @@ def serve(
     for c in interrupted:
         out.print(f"campaign {c.id} ({c.subject}) was interrupted: resume it from its page, "
                   f"or POST /api/campaigns/{c.id}/resume")
-    load_lazy_modules()  # before the requests' threads
     # keep-alive longer than uvicorn's 5 s: a busy client must not find its connection closed
     uvicorn.run(web, host=host, port=port, log_level="warning", timeout_keep_alive=30)
 
