@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import functools
-import importlib.util
+import importlib
 import inspect
 import json
 import os
@@ -21,37 +21,30 @@ from mutagrad.errors import InvalidInput
 from mutagrad.values import STRATEGY_NAMES, Settings, SubjectSpec
 
 
-def lazy_module(name: str) -> ModuleType:
-    """The module ``name``, run on its first attribute access (``importlib.util.LazyLoader``).
+def lazy_module(name: str) -> Any:
+    """The module ``name``, imported on the first access to one of its attributes.
 
     Every command is declared when any one runs: the command modules name the library's
     modules this way, so that a command imports what it uses when it runs ('mutagrad
     --help' loads neither numpy nor SQLAlchemy, 'mutagrad history' not the mutation
-    engine). A module imported already is returned as it is.
-    """
-    if name in sys.modules:
-        return sys.modules[name]
-    spec = importlib.util.find_spec(name)
-    if spec is None or spec.loader is None:
-        raise ModuleNotFoundError(f"No module named {name!r}", name=name)
-    loader = importlib.util.LazyLoader(spec.loader)
-    spec.loader = loader
-    module = importlib.util.module_from_spec(spec)
-    sys.modules[name] = module
-    loader.exec_module(module)
-    parent, _, child = name.rpartition(".")
-    if parent:
-        setattr(sys.modules[parent], child, module)  # as an import does
-    return module
+    engine). The import is an ordinary ``importlib.import_module``, under the import
+    system's own lock: threads may touch a module first at once (Python 3.11's
+    ``importlib.util.LazyLoader`` would let one see another's half-run module)."""
+    return _Deferred(name)
 
 
-def load_lazy_modules() -> None:
-    """Run every module that waits in a ``lazy_module`` still, before threads may use one:
-    Python 3.11's LazyLoader has no lock, and a thread could see another's half-run module
-    (the service runs requests in threads)."""
-    for module in list(sys.modules.values()):
-        if type(module) is not ModuleType and type(module).__module__ == "importlib.util":
-            module.__name__  # noqa: B018 - the access is what loads it
+class _Deferred:
+    def __init__(self, name: str):
+        self._name = name
+        self._module: ModuleType | None = None
+
+    def __getattr__(self, attribute: str) -> Any:  # only for what is not set above
+        if self._module is None:
+            self._module = importlib.import_module(self._name)
+        return getattr(self._module, attribute)
+
+    def __repr__(self) -> str:
+        return f"<module {self._name!r}, imported on first use>"
 
 
 if TYPE_CHECKING:

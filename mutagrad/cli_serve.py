@@ -7,7 +7,7 @@ from typing import Annotated
 
 import typer
 
-from mutagrad.cli_common import DbOpt, ToleranceOpt, app, console, load_lazy_modules
+from mutagrad.cli_common import DbOpt, ToleranceOpt, app, console
 from mutagrad.errors import InvalidInput
 
 
@@ -37,7 +37,6 @@ def serve(
     except ImportError as e:
         raise InvalidInput(f"the service needs its extra: pip install 'mutagrad[serve]' ({e})") \
             from None
-    load_lazy_modules()  # before the service starts any thread
     config = ServeConfig(db=db, subjects=subjects, token=token, read_only=read_only, host=host)
     check_bind(config)
     web = create_app(config)

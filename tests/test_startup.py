@@ -17,7 +17,7 @@ from cli_helpers import run_cli
 ROOT = Path(__file__).parent.parent
 
 # Runs the entry point as 'python -m mutagrad' does, then prints the watched modules loaded;
-# a module named lazily and never used (importlib.util.LazyLoader) is not loaded.
+# a module named lazily (cli_common.lazy_module) and never used is never imported.
 WRAPPER = """
 import atexit, json, sys, types
 WATCHED = {watched!r}
@@ -61,4 +61,33 @@ def test_reading_stored_campaigns_loads_no_mutation_engine(tmp_path, capsys):
     for command in (["results"], ["results", "--json"], ["compare", "1", "1"], ["export"],
                     ["show", "original", "--top", "0"]):
         loaded = _loaded(*command, "--db", db, cwd=tmp_path)
-        assert not set(loaded) & set(ENGINE), (command, loaded)
+        # the strategies' registry (each check's own tolerance) brings gradcheck, no more
+        assert not set(loaded) & (set(ENGINE) - {"mutagrad.gradcheck"}), (command, loaded)
+
+
+THREADS = """
+import threading
+from mutagrad.cli_common import lazy_module
+report = lazy_module("mutagrad.report")  # imports numpy, SQLAlchemy, Rich: a long import
+barrier, errors = threading.Barrier(8), []
+def touch():
+    barrier.wait()
+    try:
+        report.results
+    except Exception as e:
+        errors.append(repr(e))
+threads = [threading.Thread(target=touch) for _ in range(8)]
+for t in threads: t.start()
+for t in threads: t.join()
+print(errors)
+"""
+
+
+def test_threads_touching_a_lazy_module_at_once_all_see_it_whole(tmp_path):
+    # the service answers requests in threads: the first to use a module must not let
+    # another see it half-imported (importlib.util.LazyLoader did, on Python 3.11)
+    env = {**os.environ, "PYTHONPATH": os.pathsep.join(
+        [str(ROOT), *filter(None, [os.environ.get("PYTHONPATH")])])}
+    ran = subprocess.run([sys.executable, "-c", THREADS], cwd=tmp_path, env=env,
+                         capture_output=True, text=True, check=True)
+    assert ran.stdout.strip() == "[]", ran.stdout
