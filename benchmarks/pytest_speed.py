@@ -36,6 +36,7 @@ import argparse
 import json
 import os
 import re
+import resource
 import shutil
 import subprocess
 import sys
@@ -219,13 +220,23 @@ def whole_mutagrad(project: Path, cache: Path) -> tuple[float, int]:
     return elapsed, len(json.loads(ran.stdout)["mutants"])
 
 
-def imports_floor(cache: Path) -> float:
-    """Wall seconds of a Python that only imports what any such campaign must: numpy (the
-    subject), SQLAlchemy's ORM (the store) and pytest (the tests), bytecode compiled."""
-    start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", "import numpy, sqlalchemy.orm, pytest"],
-                   check=True, env=installed(cache))
-    return time.perf_counter() - start
+def imports_cpu(cache: Path, modules: str) -> float:
+    """CPU seconds of a Python that only imports ``modules`` (bytecode compiled)."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
+    subprocess.run([sys.executable, "-c", f"import {modules}"], check=True,
+                   env=installed(cache))
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
+
+
+def generation_cpu(project: Path) -> float:
+    """CPU seconds of making the backward's mutants (the replays' child included)."""
+    subject = subjects.load(str(project / "net.py"))
+    before = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    mutation.mutants_of(subject)
+    after = resource.getrusage(resource.RUSAGE_SELF), resource.getrusage(resource.RUSAGE_CHILDREN)
+    return sum((a.ru_utime - b.ru_utime) + (a.ru_stime - b.ru_stime)
+               for a, b in zip(after, before, strict=True))
 
 
 def whole_mutmut(project: Path, cache: Path) -> tuple[float, int]:
@@ -305,11 +316,24 @@ def main() -> None:
                   f"{theirs[1] / theirs[0]:.1f} mutants/s")
             print(f"    mutagrad / mutmut, mutants per second: "
                   f"{(mine[1] / mine[0]) / (theirs[1] / theirs[0]):.1f}x (target >= 10x)")
-            floor = min(imports_floor(cache) for _ in range(args.repeat))
+            # What no run of this size can spend less CPU on: the command's imports (numpy,
+            # SQLAlchemy's ORM), the workers' (numpy and pytest, once in the fork server),
+            # making the mutants (shape-aware, pruned), and the tests' own work per mutant
+            # (a); spread over the machine's cores at best.
+            main_cpu = min(imports_cpu(cache, "numpy, sqlalchemy.orm")
+                           for _ in range(args.repeat))
+            worker_cpu = min(imports_cpu(cache, "numpy, pytest") for _ in range(args.repeat))
+            making = min(generation_cpu(project) for _ in range(args.repeat))
+            tests = mine[1] * bare_cpu
+            least = main_cpu + worker_cpu + making + tests
+            cores = os.cpu_count() or 1
             budget = mine[1] / (10 * theirs[1] / theirs[0])
-            print(f"    10x mutmut's rate needs the whole command in {budget:.2f} s for "
-                  f"{mine[1]} mutants; a Python that only imports numpy, SQLAlchemy's ORM "
-                  f"and pytest takes {floor:.2f} s, {floor / budget:.0%} of it")
+            print(f"    10x mutmut's rate needs the whole command in {budget:.2f} s; the CPU it "
+                  f"cannot avoid: its imports {main_cpu:.2f} s + the workers' imports "
+                  f"{worker_cpu:.2f} s + making the mutants {making:.2f} s + the tests' own "
+                  f"work {tests:.2f} s = {least:.2f} s, at least {least / cores:.2f} s of "
+                  f"wall time on {cores} cores")
+
     print(f"load average {_load()} at the end")
 
 
