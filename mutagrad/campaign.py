@@ -240,7 +240,10 @@ def _subgradient_notes(subject: Subject, data: list[CaseData],
 
 def check_original(subject: Subject, data: list[CaseData],
                     settings: Settings) -> tuple[list[TrialResult], list[CaseData]]:
-    """Run the subject's own backward first: its differences are the false-alarm evidence."""
+    """Run the subject's own backward first: its differences are the false-alarm evidence.
+
+    Returns its trials and ``data`` itself, each case replaced in place by one that carries
+    the original's gradient (a campaign of thousands of cases does not hold two lists)."""
     trials = evaluate(subject, subject.backward, ORIGINAL, data, tolerances(settings),
                       settings.timeout)
     broken = [t for t in trials if t.outcome not in (Outcome.PASSED, Outcome.ALARM)]
@@ -255,15 +258,14 @@ def check_original(subject: Subject, data: list[CaseData],
     for t in trials:
         if t.outcome == Outcome.ALARM:
             alarms[t.case_index].add((t.strategy, t.epsilon))
-    with_original = []
-    for d in data:
+    for i, d in enumerate(data):
         grads = subject.gradients(subject.backward, d.case)
         flat = gradcheck.flatten(grads, d.keys).astype(np.float64)
         cost = (float(subject.own_cost(subject.backward, d.case.params, d.case))
                 if subject.own_cost is not None else None)
-        with_original.append(replace(d, original=flat, alarms=frozenset(alarms[d.index]),
-                                     original_cost=cost))
-    return trials, with_original
+        data[i] = replace(d, original=flat, alarms=frozenset(alarms[d.index]),
+                          original_cost=cost)
+    return trials, data
 
 
 def _failed_trials(mutant_id: str, case: CaseData, outcome: Outcome, error: str,

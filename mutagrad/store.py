@@ -49,7 +49,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.engine import Engine, make_url
 from sqlalchemy.exc import ArgumentError, SQLAlchemyError
-from sqlalchemy.orm import DeclarativeBase, Mapped, aliased, mapped_column, sessionmaker
+from sqlalchemy.orm import DeclarativeBase, Mapped, Session, aliased, mapped_column, sessionmaker
 from sqlalchemy.sql import Select
 
 from mutagrad import migrate
@@ -702,9 +702,9 @@ class Store:
     def build_mutant_checks(self, campaign_id: int) -> int:
         """Bring a campaign's ``mutant_checks`` current: write the rows missing (every row
         for a campaign that just stopped; the resumed mutants' after a resume). Streams
-        each check's part of the covering index once; memory holds one check's arrays
-        (about 13 bytes a trial). Returns how many rows it wrote."""
-        t, m = _Trial, _MutantCheck
+        each check's part of the covering index once; memory holds one mutant's arrays at a
+        time (about 13 bytes a trial). Returns how many rows it wrote."""
+        m = _MutantCheck
         written = 0
         try:
             for name, epsilon in self.checks(campaign_id):
@@ -714,41 +714,9 @@ class Store:
                     present = set(s.scalars(select(m.mutant_id).where(
                         m.campaign_id == campaign_id, m.strategy == name, m.epsilon == epsilon)))
                     missing = set(planned) - present
-                    if not missing:
-                        continue
-                    where = [t.campaign_id == campaign_id, t.strategy == name,
-                             t.epsilon == epsilon]
-                    if len(missing) <= 500:  # a resume: seek those mutants only
-                        where.append(t.mutant_id.in_(sorted(missing)))
-                    query = (select(t.mutant_id, t.case_index, t.kind, t.decisive)
-                             .where(*where).order_by(t.mutant_id, t.case_index)
-                             .execution_options(yield_per=_CHUNK))
-                    built = {i: _Arrays() for i in missing}
-                    # a chunk of rows at a time, a mutant's run of rows at once: millions
-                    # of rows, so no Python call per row
-                    for part in s.execute(query).partitions():
-                        for mutant_id, run in groupby(part, key=itemgetter(0)):
-                            arrays = built.get(mutant_id)
-                            if arrays is not None:
-                                arrays.extend(list(run))
-                    rows = []
-                    for mutant_id, arrays in built.items():
-                        error, error_case = None, None
-                        if arrays.fixed:  # the first stored error by case: an index seek
-                            first = s.execute(
-                                select(t.case_index, t.error)
-                                .where(t.campaign_id == campaign_id, t.strategy == name,
-                                       t.epsilon == epsilon, t.mutant_id == mutant_id,
-                                       t.kind.in_(_FIXED_KINDS), t.error.is_not(None))
-                                .order_by(t.case_index).limit(1)).first()
-                            if first is not None:
-                                error_case, error = first
-                        rows.append({"campaign_id": campaign_id, "mutant_id": mutant_id,
-                                     "strategy": name, "epsilon": epsilon, "error": error,
-                                     "error_case": error_case, **arrays.columns()})
-                    for at in range(0, len(rows), 200):
-                        s.execute(insert(m), rows[at:at + 200])
-                    written += len(rows)
+                    if missing:
+                        _write_mutant_checks(s, campaign_id, name, epsilon, missing)
+                        written += len(missing)
         except SQLAlchemyError as e:
             raise StoreError(f"cannot update campaign {campaign_id}: {_first_line(e)}") from e
         return written
@@ -883,6 +851,56 @@ class Store:
 
 
 _CHUNK = 10_000  # rows per fetch when a query streams
+
+
+def _write_mutant_checks(s: Session, campaign_id: int, name: str, epsilon: float,
+                         missing: set[str]) -> None:
+    """The ``mutant_checks`` rows of the ``missing`` mutants for one check, each written as
+    soon as its run of trials (they come by mutant) is read."""
+    t, m = _Trial, _MutantCheck
+    where = [t.campaign_id == campaign_id, t.strategy == name, t.epsilon == epsilon]
+    if len(missing) <= 500:  # a resume: seek those mutants only
+        where.append(t.mutant_id.in_(sorted(missing)))
+    query = (select(t.mutant_id, t.case_index, t.kind, t.decisive)
+             .where(*where).order_by(t.mutant_id, t.case_index)
+             .execution_options(yield_per=_CHUNK))
+    built = {i: _Arrays() for i in missing}
+    rows: list[dict[str, Any]] = []
+
+    def finish(mutant_id: str) -> None:
+        arrays = built.pop(mutant_id)
+        error, error_case = None, None
+        if arrays.fixed:  # the first stored error by case: an index seek
+            first = s.execute(
+                select(t.case_index, t.error)
+                .where(t.campaign_id == campaign_id, t.strategy == name, t.epsilon == epsilon,
+                       t.mutant_id == mutant_id, t.kind.in_(_FIXED_KINDS),
+                       t.error.is_not(None))
+                .order_by(t.case_index).limit(1)).first()
+            if first is not None:
+                error_case, error = first
+        rows.append({"campaign_id": campaign_id, "mutant_id": mutant_id, "strategy": name,
+                     "epsilon": epsilon, "error": error, "error_case": error_case,
+                     **arrays.columns()})
+        if len(rows) >= 200:
+            s.execute(insert(m), rows)
+            rows.clear()
+
+    last = None
+    # a chunk of rows at a time, a mutant's run of rows at once: millions of rows, so no
+    # Python call per row
+    for part in s.execute(query).partitions():
+        for mutant_id, run in groupby(part, key=itemgetter(0)):
+            if last is not None and last != mutant_id and last in built:
+                finish(last)  # its run is over
+            last = mutant_id
+            arrays = built.get(mutant_id)
+            if arrays is not None:
+                arrays.extend(list(run))
+    for mutant_id in list(built):  # the last one, and any without trials
+        finish(mutant_id)
+    if rows:
+        s.execute(insert(m), rows)
 
 
 class _Arrays:
