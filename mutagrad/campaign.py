@@ -16,7 +16,6 @@ import signal
 import threading
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from concurrent.futures import Future
 from contextlib import contextmanager
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -268,10 +267,26 @@ def check_original(subject: Subject, data: list[CaseData],
     return trials, data
 
 
-def _failed_trials(mutant_id: str, case: CaseData, outcome: Outcome, error: str,
-                   elapsed: float) -> list[TrialResult]:
-    return [TrialResult(mutant_id, case.index, name, eps, None, None, outcome.value, error,
-                        elapsed) for name, eps in case.references]
+def _failed_trials(mutant_id: str, index: int, checks: Sequence[tuple[str, float]],
+                   outcome: Outcome, error: str, elapsed: float) -> list[TrialResult]:
+    return [TrialResult(mutant_id, index, name, eps, None, None, outcome.value, error,
+                        elapsed) for name, eps in checks]
+
+
+class _Shipped:
+    """The prepared cases on their way to the engine, and per case index the checks a
+    failed trial is stored for: all the parent keeps of them once the engine has them."""
+
+    def __init__(self, data: list[CaseData]):
+        self.data: list[CaseData] | None = data
+        shared: dict[tuple[tuple[str, float], ...], tuple[tuple[str, float], ...]] = {}
+        self.checks = {d.index: shared.setdefault(k, k) for d in data
+                       for k in (tuple(d.references),)}
+
+    def take(self) -> list[CaseData]:
+        data, self.data = self.data, None
+        assert data is not None, "the prepared cases are shipped once"
+        return data
 
 
 # -- the parent ---------------------------------------------------------------------------
@@ -316,8 +331,10 @@ def start(store: Store, spec: str | SubjectSpec, settings: Settings, name: str |
     mutation.mutated_names(subject)  # a helper in another file: said before anything runs
     with engine_for(settings, scheduler) as pool:  # workers start while the plan is made
         cases = build_cases(subject, settings)
+        infos = [case_info(i, c) for i, c in enumerate(cases)]
         spec = _for_workers(spec, pool)
         data = _prepare_soon(subject, cases, settings, pool, spec)  # while mutants are made
+        del cases  # the prepared cases hold them, till the workers have them
         making = _Making(subject, settings)
 
         def plan() -> int:
@@ -328,8 +345,7 @@ def start(store: Store, spec: str | SubjectSpec, settings: Settings, name: str |
                 name=name, subject=subject.name, source_hash=source_hash(subject),
                 config=plan_config(settings, spec, unsupported),
                 tool_version=__version__,
-                mutants=[mutant_info(m) for m in mutants],
-                cases=[case_info(i, c) for i, c in enumerate(cases)])
+                mutants=[mutant_info(m) for m in mutants], cases=infos)
 
         try:
             return _execute(store, _Row(plan, can_plan=making.done.is_set), subject, spec,
@@ -409,19 +425,41 @@ def _for_workers(spec: SubjectSpec, engine: Engine) -> SubjectSpec:
 
 
 def _prepare_soon(subject: Subject, cases: Sequence[Case], settings: Settings, engine: Engine,
-                  spec: SubjectSpec) -> Future[list[CaseData]]:
+                  spec: SubjectSpec) -> _Soon:
     """``prepare`` on the engine's workers, started now: the parent meanwhile makes the
     mutants and stores the plan."""
-    future: Future[list[CaseData]] = Future()
+    soon = _Soon()
 
     def work() -> None:
         try:
-            future.set_result(prepare(subject, cases, settings, engine, spec))
+            soon.result = prepare(subject, cases, settings, engine, spec)
         except BaseException as e:  # noqa: BLE001 - raised where the result is awaited
-            future.set_exception(e)
+            soon.error = e
+        finally:
+            soon.done.set()
 
     threading.Thread(target=work, daemon=True).start()
-    return future
+    return soon
+
+
+class _Soon:
+    """The prepared cases, computed in a thread. Unlike a ``Future``'s, ``take()`` hands
+    them over and keeps no reference: once the workers have them, the parent lets them go
+    (thousands of cases are tens of megabytes of small objects)."""
+
+    def __init__(self) -> None:
+        self.done = threading.Event()
+        self.result: list[CaseData] | None = None
+        self.error: BaseException | None = None
+
+    def take(self) -> list[CaseData]:
+        """Wait for the cases (raising what preparing them raised) and hand them over."""
+        self.done.wait()
+        if self.error is not None:
+            raise self.error
+        result, self.result = self.result, None
+        assert result is not None, "the prepared cases are taken once"
+        return result
 
 
 def engine_for(settings: Settings, scheduler: str | None = None) -> Engine:
@@ -453,7 +491,9 @@ def resume(store: Store, ref: str | int, on_progress: ProgressCallback | None = 
     with engine_for(settings, scheduler) as pool:
         spec = _for_workers(spec, pool)
         cases = build_cases(subject, settings)
+        count = len(cases)
         data = _prepare_soon(subject, cases, settings, pool, spec)
+        del cases
         # the stored plan's mutants, whatever today's generation would drop or add
         planned = {m.mutant_id for m in store.mutants(info.id)}
         mutants = [m for m in mutation.mutants_of(subject, list(settings.categories) or None,
@@ -461,7 +501,7 @@ def resume(store: Store, ref: str | int, on_progress: ProgressCallback | None = 
                                                   shape_aware=False)
                    if m.id in planned]
         _execute(store, _Row(id=info.id), subject, spec, mutants, data, settings, on_progress,
-                 pool, done=Stored(*store.stored_progress(info.id, len(cases))))
+                 pool, done=Stored(*store.stored_progress(info.id, count)))
     return info.id
 
 
@@ -489,7 +529,7 @@ class Stored:
 
 
 def _execute(store: Store, row: _Row, subject: Subject, spec: SubjectSpec,
-             mutants: Sequence[Mutant] | _Making, prepared: Future[list[CaseData]],
+             mutants: Sequence[Mutant] | _Making, prepared: _Soon,
              settings: Settings, on_progress: ProgressCallback | None, pool: Engine,
              done: Stored | None = None) -> int:
     done = done or Stored()
@@ -527,9 +567,10 @@ def _execute(store: Store, row: _Row, subject: Subject, spec: SubjectSpec,
     # check
     with stopping(store, settle, failed=(SubjectBroken,),
                   failed_kept=(strategy.UserCheckFailed,)):
-        data = prepared.result()
-        original_trials, data = check_original(subject, data, settings)
+        original_trials, data = check_original(subject, prepared.take(), settings)
         alarms = sum(t.outcome == Outcome.ALARM for t in original_trials)
+        shipped = _Shipped(data)
+        del data  # the engine takes them from ``shipped``, and the parent lets them go
 
         def running(campaign_id: int) -> None:
             if not done.started(ORIGINAL):
@@ -538,7 +579,7 @@ def _execute(store: Store, row: _Row, subject: Subject, spec: SubjectSpec,
 
         row.when_stored(running)
         explorations = _explorations(store, row.id, subject, mutants, settings, done)
-        _run_mutants(mutants, data, done, settings, spec, buffer, flush, on_progress, pool,
+        _run_mutants(mutants, shipped, done, settings, spec, buffer, flush, on_progress, pool,
                      explorations, lambda m, found: hidden.append((m, found)))
         flush(force=True)
         campaign_id = row.stored()
@@ -643,7 +684,8 @@ def evaluate_mutants(mutants: Sequence[Mutant], data: list[CaseData], settings: 
     stored or explored: one ``TrialResult`` per (mutant, case, strategy, epsilon); a worker
     that dies or hangs costs its case a ``crashed`` or ``timeout`` trial."""
     trials: list[TrialResult] = []
-    _run_mutants(mutants, data, Stored(), settings, spec, trials, lambda force=False: None, None,
+    _run_mutants(mutants, _Shipped(data), Stored(), settings, spec, trials,
+                 lambda force=False: None, None,
                  pool, _Explorer((), False), lambda mutant_id, found: None)
     return trials
 
@@ -661,18 +703,18 @@ def _explorations(store: Store, campaign_id: int | None, subject: Subject,
     return explorer
 
 
-def _run_mutants(mutants: Sequence[Mutant] | _Making, data: list[CaseData], done: Stored,
+def _run_mutants(mutants: Sequence[Mutant] | _Making, shipped: _Shipped, done: Stored,
                  settings: Settings, spec: SubjectSpec, buffer: list[TrialResult],
                  flush: Callable[..., None], on_progress: ProgressCallback | None,
                  pool: Engine, explorer: _Explorer,
                  record: Callable[[str, str], None]) -> None:
     """Every mutant on every case (those ``done`` lacks), through the engine; ``mutants``
     is a list, or a new campaign's mutants as they are made (run batch by batch)."""
-    by_index = {d.index: d for d in data}
+    checks = shipped.checks
     by_id: dict[str, Mutant] = {}
     remaining: dict[str, int] = {}
     detected: set[str] = set()
-    every_case = tuple(d.index for d in data)  # one tuple shared by every fresh task
+    every_case = tuple(checks)  # one tuple shared by every fresh task
 
     def task_of(m: Mutant) -> Any:
         by_id[m.id] = m
@@ -716,7 +758,7 @@ def _run_mutants(mutants: Sequence[Mutant] | _Making, data: list[CaseData], done
         cases = len(task.recipes) if isinstance(task, Exploration) else len(task[3])
         return cases * settings.timeout * 2 + 2.0
 
-    for event in pool.run((spec, data, tolerances(settings), settings.timeout), tasks,
+    for event in pool.run((spec, shipped.take(), tolerances(settings), settings.timeout), tasks,
                           deadline):
         if isinstance(event.task, Exploration):
             found = event.result.hidden_by if isinstance(event, Done) else (
@@ -735,8 +777,8 @@ def _run_mutants(mutants: Sequence[Mutant] | _Making, data: list[CaseData], done
             continue
         else:
             outcome = Outcome.TIMEOUT if event.reason == "hung" else Outcome.CRASHED
-            results = _failed_trials(mutant_id, by_index[indices[0]], outcome, event.detail,
-                                     deadline(event.task))
+            results = _failed_trials(mutant_id, indices[0], checks[indices[0]], outcome,
+                                     event.detail, deadline(event.task))
         buffer.extend(results)
         if any(r.outcome == Outcome.DETECTED for r in results):
             detected.add(mutant_id)

@@ -24,6 +24,7 @@ the same state: the workers keep it (the Dask engine keeps one sandbox per Dask 
 from __future__ import annotations
 
 import contextlib
+import io
 import multiprocessing as mp
 import os
 import pickle
@@ -181,13 +182,19 @@ class _Slot:
         self.conn = parent
         self.ready = False
         self.state_file: str | None = None
-        if self.pool.init_args is not None:
+        if self.pool.state is not None:
             self.send_state()
 
     def send_state(self) -> None:
         """The init arguments, in a file of this worker's own, which it deletes once read."""
-        assert self.pool.init_args is not None
-        self.state_file = write_state(self.pool.init_args)
+        assert self.pool.state is not None
+        fd, self.state_file = tempfile.mkstemp(prefix="mutagrad-state-", suffix=".pickle")
+        try:
+            with os.fdopen(fd, "wb") as f:
+                f.write(self.pool.state)
+        except BaseException:
+            os.unlink(self.state_file)
+            raise
         self.send(("init", self.state_file))
 
     def send(self, message: Any) -> None:
@@ -211,31 +218,27 @@ class _Slot:
         return bool(self.tasks) and now > self.started + self.tasks[0][1]
 
 
-def write_state(init_args: tuple[Any, ...]) -> str:
-    """A temporary file of a worker's init arguments, written a piece at a time (a list
-    item by item).
+def encode_state(init_args: tuple[Any, ...]) -> bytes:
+    """The workers' init arguments as ``read_state`` reads them, pickled a piece at a time
+    (a list item by item).
 
-    Pickled whole into the pipe, they were held in the parent at once with the pickle's
-    memo of every object in them: about 30 MB a worker for a campaign of 8,000 cases, and
-    the parent's memory never shrank back. Objects shared between two items of a list are
-    copied, one copy per item."""
-    fd, path = tempfile.mkstemp(prefix="mutagrad-state-", suffix=".pickle")
-    try:
-        with os.fdopen(fd, "wb") as f:
-            pickle.dump(len(init_args), f)
-            for arg in init_args:
-                items = arg if type(arg) is list else None
-                pickle.dump(None if items is None else len(items), f)
-                for item in (arg,) if items is None else items:
-                    pickle.dump(item, f, protocol=pickle.HIGHEST_PROTOCOL)
-    except BaseException:
-        os.unlink(path)
-        raise
-    return path
+    Pickled whole into each worker's pipe, they were held in the parent at once with the
+    pickle's memo of every object in them: about 30 MB a worker for a campaign of 8,000
+    cases, and the parent's memory never shrank back; the bytes are about a fifth of the
+    objects, which the caller can then let go of. Objects shared between two items of a
+    list are copied, one copy per item."""
+    buffer = io.BytesIO()
+    pickle.dump(len(init_args), buffer)
+    for arg in init_args:
+        items = arg if type(arg) is list else None
+        pickle.dump(None if items is None else len(items), buffer)
+        for item in (arg,) if items is None else items:
+            pickle.dump(item, buffer, protocol=pickle.HIGHEST_PROTOCOL)
+    return buffer.getvalue()
 
 
 def read_state(path: str) -> tuple[Any, ...]:
-    """The init arguments ``write_state`` wrote to ``path``."""
+    """The init arguments ``encode_state`` encoded, from the file at ``path``."""
     with open(path, "rb") as f:
         args: list[Any] = []
         for _ in range(pickle.load(f)):
@@ -260,7 +263,7 @@ class Pool:
         else:
             self.ctx = mp.get_context("spawn")
         self.init, self.handle = init, handle
-        self.init_args: tuple[Any, ...] | None = None
+        self.state: bytes | None = None  # the init arguments, as each worker reads them
         self.memory_bytes = memory_bytes
         self.queue: deque[Any] = deque()
         # Started in the background: the fork server's start-up (it imports ``preload``)
@@ -312,7 +315,7 @@ class Pool:
         For trusted code (no deadline, no memory cap): an exception, or a worker's death,
         raises ``CallFailed``. ``fn`` must be importable by the workers.
         """
-        if self.init_args is not None:
+        if self.state is not None:
             raise RuntimeError("Pool.map runs before Pool.run")
         results: list[Any] = [None] * len(calls)
         pending = deque(enumerate(calls))
@@ -351,11 +354,12 @@ class Pool:
         The workers build their state from ``init_args`` on the first run; later runs (with
         the same ``init_args``) reuse that state.
         """
-        if self.init_args is None:
-            slots = self.slots  # all started first: one started after init_args is set
-            self.init_args = init_args  # sends it itself, and would build its state twice
+        if self.state is None:
+            slots = self.slots  # all started first: one started after the state is set
+            self.state = encode_state(init_args)  # sends it itself, would build it twice
             for slot in slots:
                 slot.send_state()
+        del init_args  # the workers (and any started again) read the bytes: let them go
         feed = tasks if isinstance(tasks, Feed) else None
         if feed is None:
             self.queue.extend(tasks)
