@@ -191,7 +191,10 @@ def prepare(subject: Subject, cases: Sequence[Case], settings: Settings,
         parts = iter(engine.map(case_references, calls))
         refs = [{k: v for _ in settings.epsilons for k, v in next(parts).items()}
                 for _ in cases]
-    shapes = [tuple(np.shape(case.params[k]) for k in subject.param_names) for case in cases]
+    # one tuple per distinct layout, not one per case (thousands of cases, one layout)
+    layouts: dict[tuple[tuple[int, ...], ...], tuple[tuple[int, ...], ...]] = {}
+    shapes = [layouts.setdefault(layout, layout) for layout in (
+        tuple(np.shape(case.params[k]) for k in subject.param_names) for case in cases)]
     return [CaseData(index, case, subject.param_names, shapes[index], refs[index])
             for index, case in enumerate(cases)]
 
@@ -237,6 +240,9 @@ def _subgradient_notes(subject: Subject, data: list[CaseData],
             if (t.case_index, t.strategy, t.epsilon) in extra else t for t in trials]
 
 
+_NO_ALARMS: frozenset[tuple[str, float]] = frozenset()  # shared by the cases without
+
+
 def check_original(subject: Subject, data: list[CaseData],
                     settings: Settings) -> tuple[list[TrialResult], list[CaseData]]:
     """Run the subject's own backward first: its differences are the false-alarm evidence.
@@ -262,7 +268,7 @@ def check_original(subject: Subject, data: list[CaseData],
         flat = gradcheck.flatten(grads, d.keys).astype(np.float64)
         cost = (float(subject.own_cost(subject.backward, d.case.params, d.case))
                 if subject.own_cost is not None else None)
-        data[i] = replace(d, original=flat, alarms=frozenset(alarms[d.index]),
+        data[i] = replace(d, original=flat, alarms=frozenset(alarms[d.index]) or _NO_ALARMS,
                           original_cost=cost)
     return trials, data
 
