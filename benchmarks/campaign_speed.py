@@ -246,8 +246,7 @@ def main() -> None:
     print(f"  a/c (1 worker): {a1 / c:.2f}    target <= 1.5")
     print(f"  a/c ({cores} workers): {aN / c:.2f}")
     # What no campaign can go under, from the parts measured in this run: one worker does
-    # the numerical side (g) and every evaluation at least at the bare cost (c); with every
-    # core busy, the parent's CPU (P, per campaign) is taken from the workers' cores.
+    # the numerical side (g) and every evaluation at least at the bare cost (c).
     print(f"  (g) numerical side and the original's check: {g:.3f} s = {g / c:.2f}x (c); "
           f"so a/c (1 worker) >= {(g + c) / c:.2f} with no overhead at all, "
           f"{(g + f) / c:.2f} at the workers' own cost (f)")
