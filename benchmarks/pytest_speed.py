@@ -318,9 +318,8 @@ def main() -> None:
                   f"{(mine[1] / mine[0]) / (theirs[1] / theirs[0]):.1f}x (target >= 10x)")
             # What no run of this size can spend less CPU on: the command's imports (numpy,
             # SQLAlchemy's ORM, Typer and Rich), the workers' (numpy and pytest, once in the
-            # fork server),
-            # making the mutants (shape-aware, pruned), and the tests' own work per mutant
-            # (a); spread over the machine's cores at best.
+            # fork server), making the mutants (shape-aware, pruned), and the tests' own work
+            # per mutant (a); spread over the machine's cores at best.
             main_cpu = min(imports_cpu(cache, "numpy, sqlalchemy.orm, typer, rich.console")
                            for _ in range(args.repeat))
             worker_cpu = min(imports_cpu(cache, "numpy, pytest") for _ in range(args.repeat))
