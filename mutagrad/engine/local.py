@@ -23,14 +23,12 @@ the same state: the workers keep it (the Dask engine keeps one sandbox per Dask 
 
 from __future__ import annotations
 
-import contextlib
 import io
 import multiprocessing as mp
 import os
 import pickle
 import select
 import signal
-import tempfile
 import threading
 import time
 from collections import deque
@@ -148,9 +146,7 @@ def _worker(conn: Connection, init: Callable[..., Any], handle: Callable[[Any, A
         if kind == "task":
             conn.send(handle(state, body))
         elif kind == "init":
-            args = read_state(body)
-            os.unlink(body)  # this worker's copy: read, it is not needed again
-            state = init(*args)
+            state = init(*decode_state(conn.recv_bytes()))
             _limit_memory(memory_bytes)
             conn.send("ready")
         else:  # "call", from Pool.map
@@ -181,21 +177,18 @@ class _Slot:
         child.close()
         self.conn = parent
         self.ready = False
-        self.state_file: str | None = None
         if self.pool.state is not None:
             self.send_state()
 
     def send_state(self) -> None:
-        """The init arguments, in a file of this worker's own, which it deletes once read."""
+        """The init arguments: the message, then their bytes as they are (no pickling, no
+        copy), which the worker decodes."""
         assert self.pool.state is not None
-        fd, self.state_file = tempfile.mkstemp(prefix="mutagrad-state-", suffix=".pickle")
+        self.send(("init", None))
         try:
-            with os.fdopen(fd, "wb") as f:
-                f.write(self.pool.state)
-        except BaseException:
-            os.unlink(self.state_file)
-            raise
-        self.send(("init", self.state_file))
+            self.conn.send_bytes(self.pool.state)
+        except OSError:
+            pass  # it has just died: its sentinel says so
 
     def send(self, message: Any) -> None:
         """Send, unless the worker has just died: its sentinel reports that, and the tasks
@@ -210,16 +203,13 @@ class _Slot:
             self.process.kill()
         self.process.join(5)
         self.conn.close()
-        if self.state_file is not None:  # a worker that died before it read it
-            with contextlib.suppress(OSError):
-                os.unlink(self.state_file)
 
     def overdue(self, now: float) -> bool:
         return bool(self.tasks) and now > self.started + self.tasks[0][1]
 
 
 def encode_state(init_args: tuple[Any, ...]) -> bytes:
-    """The workers' init arguments as ``read_state`` reads them, pickled a piece at a time
+    """The workers' init arguments as ``decode_state`` reads them, pickled a piece at a time
     (a list item by item).
 
     Pickled whole into each worker's pipe, they were held in the parent at once with the
@@ -237,9 +227,9 @@ def encode_state(init_args: tuple[Any, ...]) -> bytes:
     return buffer.getvalue()
 
 
-def read_state(path: str) -> tuple[Any, ...]:
-    """The init arguments ``encode_state`` encoded, from the file at ``path``."""
-    with open(path, "rb") as f:
+def decode_state(state: bytes) -> tuple[Any, ...]:
+    """The init arguments ``encode_state`` encoded."""
+    with io.BytesIO(state) as f:
         args: list[Any] = []
         for _ in range(pickle.load(f)):
             count = pickle.load(f)
