@@ -54,6 +54,7 @@ from mutagrad.values import (
 
 FLUSH_ROWS = 500
 FLUSH_SECONDS = 1.0
+SETTLE_SECONDS = 5.0  # how long a stopping campaign waits for its last mutants to be made
 
 
 class CampaignInterrupted(MutagradError):
@@ -360,6 +361,13 @@ def start(store: Store, spec: str | SubjectSpec, settings: Settings, name: str |
             making.feed.dispose()
 
 
+def _wait(event: threading.Event) -> None:
+    """``event.wait()``, a moment at a time: a Ctrl-C the kernel hands to another thread
+    reaches the main thread only when it runs Python again, never inside one long wait."""
+    while not event.wait(0.2):
+        pass
+
+
 class _Making:
     """A new campaign's mutants, made in a thread while the workers compute the numerical
     sides and then run the first batches: ``feed`` gets each batch's kept mutants, then
@@ -387,7 +395,7 @@ class _Making:
 
     def result(self) -> list[Mutant]:
         """Every kept mutant, once all are made (raises what making them raised)."""
-        self.done.wait()
+        _wait(self.done)
         if self.error is not None:
             raise self.error
         return self.mutants
@@ -460,7 +468,7 @@ class _Soon:
 
     def take(self) -> list[CaseData]:
         """Wait for the cases (raising what preparing them raised) and hand them over."""
-        self.done.wait()
+        _wait(self.done)
         if self.error is not None:
             raise self.error
         result, self.result = self.result, None
@@ -561,7 +569,10 @@ def _execute(store: Store, row: _Row, subject: Subject, spec: SubjectSpec,
 
     def settle() -> int | None:
         """Stopping: the plan and every finished row stored (None when no plan can be:
-        making the mutants failed, which is then the error to report)."""
+        making the mutants failed, which is then the error to report, or they are still
+        being made after a while: the user's forward may hang, and a Ctrl-C must end it)."""
+        if isinstance(mutants, _Making) and not mutants.done.wait(SETTLE_SECONDS):
+            return None
         try:
             campaign_id = row.stored()
         except Exception:  # noqa: BLE001 - the error being raised says why

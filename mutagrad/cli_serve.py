@@ -70,7 +70,7 @@ def report_cmd(
     from mutagrad import stryker
     from mutagrad.store import Store
 
-    store = Store(db, create=False)
+    store = Store(db, create=False, read_only=True)
     info = store.campaign(campaign_ref)
     document = stryker.report(store, info.id, tolerance)
     html.write_text(stryker.html(document, f"mutagrad campaign {info.id}"), encoding="utf-8")

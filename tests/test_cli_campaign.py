@@ -223,7 +223,8 @@ def _as_user(*args: str, cwd: Path) -> subprocess.CompletedProcess:
 
 
 READS = (["results", "--json"], ["history", "--json"], ["results", "1", "--json"],
-         ["export", "1", "-o", "-"], ["export", "-o", "-", "--format", "json"])
+         ["export", "1", "-o", "-"], ["export", "-o", "-", "--format", "json"],
+         ["report", "1", "--html", os.devnull])
 
 
 @pytest.mark.parametrize("locked", ["folder", "file"])
@@ -438,3 +439,52 @@ def test_an_interrupted_suite_says_how_many_subjects_did_not_start(tmp_path, cap
     assert re.fullmatch(r"mutagrad: error: interrupted: campaign 2 stored \d+ trials; resume "
                         r"with mutagrad run --resume 2; 1 of the suite's 3 subjects did not "
                         r"start \(name them to run them\)", line), line
+
+
+HANGING_FORWARD = '''
+import os
+import numpy as np
+
+def init_params(rng):
+    return {"W1": rng.standard_normal((1, 4)), "b1": np.zeros((1, 1))}
+
+def forward_propagation_n(X, Y, parameters):
+    if X.shape[1] == 6:  # hangs on the batch-6 cases only, wherever it runs
+        open(os.environ["HANG_MARKER"], "w").close()
+        while True:
+            pass
+    A1 = 1 / (1 + np.exp(-(parameters["W1"] @ X + parameters["b1"])))
+    cost = -np.sum(Y * np.log(A1) + (1 - Y) * np.log(1 - A1)) / X.shape[1]
+    return cost, (X, Y, A1)
+
+def backward_propagation_n(X, Y, cache):
+    X, Y, A1 = cache
+    dZ1 = A1 - Y
+    return {"dW1": dZ1 @ X.T / X.shape[1], "db1": np.sum(dZ1, axis=1, keepdims=True) / X.shape[1]}
+'''
+
+
+def test_ctrl_c_ends_a_run_whose_forward_hangs(tmp_path):
+    # the forward hangs while the mutants are made and the numerical sides computed: a
+    # Ctrl-C must still end the command (it waited for the mutants forever)
+    (tmp_path / "hang.py").write_text(HANGING_FORWARD)
+    marker = tmp_path / "hanging"
+    env = {**os.environ, "HANG_MARKER": str(marker)}
+    env.pop("MUTAGRAD_DB", None)
+    child = subprocess.Popen([sys.executable, "-m", "mutagrad", "run", "hang.py", "--cases", "1",
+                              "--timeout", "1", "--db", str(tmp_path / "r.db")],
+                             cwd=tmp_path, env=env, stdout=subprocess.PIPE,
+                             stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 120
+        while not marker.exists() and time.monotonic() < deadline:
+            time.sleep(0.1)
+        assert marker.exists(), "the forward never ran"
+        time.sleep(1)  # well inside the wait for the mutants
+        child.send_signal(signal.SIGINT)
+        _, err = child.communicate(timeout=60)
+    finally:
+        child.kill()
+    assert child.returncode == 130, err
+    assert err.strip().splitlines()[-1] == "mutagrad: error: interrupted before any trial was stored"
+    assert not (tmp_path / "r.db").exists()  # nothing stored: the file it made is gone

@@ -272,6 +272,14 @@ def test_read_only_server_refuses_writes(db):
         assert "Start a campaign" not in c.get("/").text
 
 
+def test_a_read_only_server_reads_what_exists_and_creates_nothing(tmp_path):
+    # it reads a store it may not write (opened read-only), and never makes one
+    missing = tmp_path / "none.db"
+    with pytest.raises(InvalidInput, match="no results database"):
+        create_app(ServeConfig(db=str(missing), read_only=True))
+    assert not missing.exists()
+
+
 @pytest.mark.parametrize(("host", "token", "read_only", "refused"), [
     ("127.0.0.1", None, False, False), ("localhost", None, False, False),
     ("::1", None, False, False), ("0.0.0.0", None, False, True),

@@ -72,7 +72,9 @@ class State:
 
     def __init__(self, config: ServeConfig):
         self.config = config
-        self.store = Store(config.db)  # created if missing: the server can start campaigns
+        # created if missing, when the server can start campaigns; a read-only one reads a
+        # store this process may not be allowed to write
+        self.store = Store(config.db, create=not config.read_only, read_only=config.read_only)
         self.jobs = Jobs(self.store)
         self.memo = Memo()
 
