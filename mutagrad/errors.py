@@ -51,6 +51,10 @@ class UserCodeError(MutagradError):
         super().__init__(message, parameter=parameter)
         self.frames = frames
 
+    def __reduce__(self) -> tuple[type[UserCodeError], tuple[str], dict[str, object]]:
+        # raised in a worker, re-raised by the parent: the frames travel with the message
+        return type(self), (str(self),), dict(self.__dict__)
+
 
 class CheckFailed(MutagradError):
     """The gradient check failed on the user's own backward (a wrong shape, a write into its

@@ -288,7 +288,11 @@ def worker_task(state: WorkerState, task: Any) -> Any:
 
 def case_references(spec: Any, case: Case, strategies: Sequence[str],
                     epsilons: Sequence[float]) -> dict[tuple[str, float], Reference]:
-    """One case's numerical sides, on a worker (the forward is trusted: no sandbox)."""
+    """One case's numerical sides, on a worker (the forward is trusted: no sandbox). What
+    the user's code raises is their error (``UserCodeError``: one line, where it raised)."""
     from mutagrad import subjects
+    from mutagrad.subject import user_code
 
-    return strategy_references(subjects.load(spec), case, strategies, epsilons)
+    subject = subjects.load(spec)
+    with user_code(subject.name, f"computing the numerical gradient on case {case.label}"):
+        return strategy_references(subject, case, strategies, epsilons)

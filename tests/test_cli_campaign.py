@@ -488,3 +488,19 @@ def test_ctrl_c_ends_a_run_whose_forward_hangs(tmp_path):
     assert child.returncode == 130, err
     assert err.strip().splitlines()[-1] == "mutagrad: error: interrupted before any trial was stored"
     assert not (tmp_path / "r.db").exists()  # nothing stored: the file it made is gone
+
+
+def test_a_forward_that_raises_on_some_cases_is_the_users_error_in_one_line(tmp_path, capsys,
+                                                                             monkeypatch):
+    # it raises in the workers computing the numerical sides: the user reads their file and
+    # line, exit 2, as for a raising backward (it was "case_references failed in a worker")
+    source = HANGING_FORWARD.replace(
+        'open(os.environ["HANG_MARKER"], "w").close()\n        while True:\n            pass',
+        'raise RuntimeError("no batch of 6")')
+    (tmp_path / "raises.py").write_text(source)
+    monkeypatch.chdir(tmp_path)
+    ran = run_cli(capsys, "run", "raises.py", "--cases", "1", "--db", str(tmp_path / "r.db"))
+    assert ran.code == 2, ran.err
+    line = ran.err.strip().splitlines()[-1]
+    assert "RuntimeError: no batch of 6 at raises.py:" in line and "forward_propagation_n" in line
+    assert "case_references" not in ran.err
